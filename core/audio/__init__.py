@@ -1,0 +1,191 @@
+"""Audio previews: render MIDI to sample arrays and WAV files with FluidSynth.
+
+The synthesizer never opens an audio device: samples are pulled with `get_samples`. Loading
+a soundfont is the expensive part, so one `MidiSynth` per soundfont and sample rate is kept
+per process (`shared_synth`) and reused; a lock makes it safe to call from server threads.
+
+The soundfont is, in order: the `soundfont` argument, the `MELODY_SOUNDFONT` environment
+variable, or the General MIDI font that ships inside pretty_midi (TimGM6mb.sf2).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import wave
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+SOUNDFONT_ENV = "MELODY_SOUNDFONT"
+BUNDLED_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+DEFAULT_SAMPLE_RATE = 44_100
+PEAK_LEVEL = 0.9  # renders are scaled so that their loudest sample sits here
+RELEASE_TAIL_S = 1.0  # rendered after the last note so that its release is heard
+DRUM_CHANNEL = 9
+MAX_RENDER_SECONDS = 30 * 60
+SYNTH_BLOCK = 64  # FluidSynth renders in blocks of 64 samples and applies events per block
+NOISE_FLOOR = 8 / 32768  # FluidSynth dithers its 16-bit output by about one step
+
+
+def resolve_soundfont(soundfont: str | Path | None = None) -> Path:
+    """The soundfont to use: the argument, else $MELODY_SOUNDFONT, else the bundled GM font."""
+    if soundfont:
+        origin, chosen = "soundfont", soundfont
+    elif os.environ.get(SOUNDFONT_ENV):
+        origin, chosen = f"${SOUNDFONT_ENV}", os.environ[SOUNDFONT_ENV]
+    else:
+        origin, chosen = "bundled soundfont", BUNDLED_SOUNDFONT
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{origin} {str(path)!r} is not a file; give the path of a .sf2 soundfont")
+    return path
+
+
+def _import_fluidsynth():
+    try:
+        import fluidsynth
+    except ImportError as error:
+        raise RuntimeError(
+            "FluidSynth is not available: install the system library libfluidsynth3 "
+            "(the README's install command does this) and the pyfluidsynth package"
+        ) from error
+    return fluidsynth
+
+
+class MidiSynth:
+    """A FluidSynth instance with one loaded soundfont, rendering PrettyMIDI objects."""
+
+    def __init__(self, soundfont: str | Path | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE):
+        if not 8_000 <= sample_rate <= 96_000:
+            raise ValueError(f"sample_rate must lie in 8000..96000 Hz, got {sample_rate}")
+        fluidsynth = _import_fluidsynth()
+        self.soundfont = resolve_soundfont(soundfont)
+        self.sample_rate = sample_rate
+        self._synth = fluidsynth.Synth(samplerate=float(sample_rate))
+        self._font_id = self._synth.sfload(str(self.soundfont))
+        if self._font_id == -1:
+            raise ValueError(f"FluidSynth could not load the soundfont {str(self.soundfont)!r}")
+        self._lock = threading.Lock()
+
+    def _select_programs(self, midi: pretty_midi.PrettyMIDI, program: int | None) -> list[int]:
+        """Give each instrument a channel with its GM preset; return the channels in order."""
+        channels = []
+        melodic_channels = [c for c in range(16) if c != DRUM_CHANNEL]
+        for index, instrument in enumerate(midi.instruments):
+            if instrument.is_drum:
+                channel, bank, preset = DRUM_CHANNEL, 128, instrument.program
+            else:
+                channel = melodic_channels[index % len(melodic_channels)]
+                bank, preset = 0, instrument.program if program is None else program
+            self._synth.program_select(channel, self._font_id, bank, preset)
+            channels.append(channel)
+        return channels
+
+    def _note_events(self, midi: pretty_midi.PrettyMIDI, channels: list[int]) -> list[tuple]:
+        """(sample, is_on, channel, pitch, velocity) for every note, sorted, offs before ons."""
+        events = []
+        for instrument, channel in zip(midi.instruments, channels):
+            for note in instrument.notes:
+                start = round(note.start * self.sample_rate)
+                end = max(start + 1, round(note.end * self.sample_rate))
+                events.append((start, 1, channel, note.pitch, note.velocity))
+                events.append((end, 0, channel, note.pitch, 0))
+        events.sort()
+        return events
+
+    def render(self, midi: pretty_midi.PrettyMIDI, program: int | None = None) -> np.ndarray:
+        """Render all instruments to mono float32 samples in [-1, 1]: (num_samples,).
+
+        The result is scaled so that its peak is `PEAK_LEVEL`, since TimGM6mb renders a
+        single melody line far below full scale; a render below the dither noise floor is
+        returned as exact silence. Every render consumes whole synth blocks, so the same
+        MIDI renders to the same samples (up to dither) each time.
+
+        program: a GM program 0..127 for every non-drum instrument, or None to keep each
+        instrument's own. The result lasts the MIDI's end time plus a 1 s release tail.
+        """
+        if program is not None and not 0 <= program <= 127:
+            raise ValueError(f"program must be a General MIDI program 0..127, got {program}")
+        end_time = midi.get_end_time()
+        if end_time > MAX_RENDER_SECONDS:
+            raise ValueError(
+                f"the MIDI lasts {end_time / 60:.0f} minutes; rendering is limited to "
+                f"{MAX_RENDER_SECONDS // 60} minutes"
+            )
+        total = round((end_time + RELEASE_TAIL_S) * self.sample_rate)
+        block_aligned_total = -(-total // SYNTH_BLOCK) * SYNTH_BLOCK
+        pieces, cursor = [], 0
+        with self._lock:
+            self._synth.system_reset()
+            channels = self._select_programs(midi, program)
+            for sample, is_on, channel, pitch, velocity in self._note_events(midi, channels):
+                if sample > cursor:
+                    pieces.append(self._synth.get_samples(sample - cursor))
+                    cursor = sample
+                if is_on:
+                    self._synth.noteon(channel, pitch, velocity)
+                else:
+                    self._synth.noteoff(channel, pitch)
+            if block_aligned_total > cursor:
+                pieces.append(self._synth.get_samples(block_aligned_total - cursor))
+            for channel in range(16):
+                self._synth.all_sounds_off(channel)
+        stereo = np.concatenate(pieces).astype(np.float32).reshape(-1, 2) / 32768.0  # (N, 2)
+        mono = stereo[:total].mean(axis=1)  # (total,)
+        peak = float(np.abs(mono).max())
+        if peak < NOISE_FLOOR:
+            return np.zeros_like(mono)
+        return mono * (PEAK_LEVEL / peak)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_synth(soundfont: str | None = None, sample_rate: int = DEFAULT_SAMPLE_RATE) -> MidiSynth:
+    """The process-wide synth for a soundfont and sample rate (created on first use)."""
+    return MidiSynth(soundfont, sample_rate)
+
+
+def render_midi(
+    midi: pretty_midi.PrettyMIDI,
+    program: int | None = None,
+    soundfont: str | Path | None = None,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+) -> np.ndarray:
+    """Render with the shared synth: mono float32 samples (num_samples,)."""
+    font = str(resolve_soundfont(soundfont))
+    return shared_synth(font, sample_rate).render(midi, program)
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
+    """Write mono float samples (N,) in [-1, 1] as a 16-bit PCM WAV file."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"samples must be mono (N,), got shape {samples.shape}")
+    pcm = np.clip(np.rint(samples * 32767.0), -32768, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.tobytes())
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a 16-bit PCM mono WAV: (samples (N,) float32 in [-1, 1], sample_rate)."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
+            raise ValueError(f"{path} is not a 16-bit mono WAV file")
+        frames = wav.readframes(wav.getnframes())
+        return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0, wav.getframerate()
+
+
+def retime_to_tempo(midi: pretty_midi.PrettyMIDI, tempo_bpm: float) -> pretty_midi.PrettyMIDI:
+    """Stretch the whole file so that its first tempo becomes `tempo_bpm` (in place)."""
+    if not 20 <= tempo_bpm <= 400:
+        raise ValueError(f"tempo must lie in 20..400 beats per minute, got {tempo_bpm}")
+    _, tempi = midi.get_tempo_changes()
+    original = float(tempi[0]) if len(tempi) else 120.0
+    end = max(midi.get_end_time(), 1e-3)
+    midi.adjust_times([0.0, end], [0.0, end * original / tempo_bpm])
+    return midi

@@ -1,0 +1,203 @@
+"""MIDI in and out: guarded parsing of untrusted bytes, melody extraction, melody -> MIDI.
+
+Parsing is bounded before pretty_midi sees a file: a byte cap, a message cap and a tick cap
+(pretty_midi allocates arrays sized by the last tick), plus an optional wall-clock limit.
+Every parser failure becomes one `MidiInputError` (a `ValueError`) that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import mido
+import numpy as np
+import pretty_midi
+
+from core.constants import (
+    DEFAULT_PROGRAM,
+    DEFAULT_TEMPO_BPM,
+    DEFAULT_VELOCITY,
+    DUPLE_METERS,
+    STEPS_PER_QUARTER,
+)
+from core.time_limit import TimeLimitExceeded, time_limit
+from core.melody import has_notes, melody_from_notes, notes_from_melody, validate_melody
+
+
+class MidiInputError(ValueError):
+    """A MIDI file could not be used; the message says why and what to do instead."""
+
+
+class UnsupportedMeterError(MidiInputError):
+    """The file has a time signature whose bars do not line up with 2-bar chunks."""
+
+
+@dataclass(frozen=True)
+class MidiLimits:
+    """Caps that bound the time and memory spent on one untrusted MIDI file."""
+
+    max_bytes: int = 8 * 2**20
+    max_messages: int = 500_000
+    max_ticks: int = 4_000_000
+    timeout_s: float | None = 10.0
+
+
+DEFAULT_LIMITS = MidiLimits()
+
+
+@dataclass(frozen=True)
+class ExtractedMelody:
+    """One melody line taken from one instrument of a MIDI file."""
+
+    instrument_index: int
+    program: int
+    name: str
+    melody: np.ndarray  # (T,) int8 tokens, T a multiple of 32
+
+
+def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits) -> None:
+    if midi.type not in (0, 1, 2):
+        raise MidiInputError(f"unsupported MIDI file type {midi.type}; expected 0, 1 or 2")
+    if not isinstance(midi.ticks_per_beat, int) or midi.ticks_per_beat <= 0:
+        raise MidiInputError(
+            f"unsupported time division {midi.ticks_per_beat!r}: only ticks-per-quarter "
+            "files are supported, not SMPTE timecode"
+        )
+    if not midi.tracks:
+        raise MidiInputError("the MIDI file has no tracks")
+    messages = sum(len(track) for track in midi.tracks)
+    if messages > limits.max_messages:
+        raise MidiInputError(
+            f"the MIDI file has {messages} events, more than the limit of {limits.max_messages}"
+        )
+    last_tick = max(sum(message.time for message in track) for track in midi.tracks)
+    if last_tick > limits.max_ticks:
+        raise MidiInputError(
+            f"the MIDI file lasts {last_tick} ticks, more than the limit of {limits.max_ticks}; "
+            "it is either corrupt or far longer than a song"
+        )
+
+
+def load_midi_bytes(data: bytes, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_midi.PrettyMIDI:
+    """Parse untrusted MIDI bytes into a PrettyMIDI object, or raise `MidiInputError`."""
+    if len(data) == 0:
+        raise MidiInputError("the MIDI file is empty (0 bytes)")
+    if len(data) > limits.max_bytes:
+        raise MidiInputError(
+            f"the MIDI file is {len(data) / 2**20:.1f} MB, larger than the limit of "
+            f"{limits.max_bytes / 2**20:.1f} MB"
+        )
+    if not data.startswith(b"MThd"):
+        raise MidiInputError(
+            "this is not a Standard MIDI File: it does not start with the 'MThd' header"
+        )
+    try:
+        with time_limit(limits.timeout_s):
+            midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+            _check_mido_file(midi, limits)
+            return pretty_midi.PrettyMIDI(mido_object=midi)
+    except MidiInputError:
+        raise
+    except TimeLimitExceeded:
+        raise MidiInputError(
+            f"parsing the MIDI file took longer than {limits.timeout_s} s; it is probably corrupt"
+        ) from None
+    except (EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError,
+            ZeroDivisionError, OverflowError, MemoryError, RecursionError) as error:
+        kind = "truncated" if isinstance(error, EOFError) else "corrupt"
+        cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise MidiInputError(f"the MIDI file is {kind} and could not be read ({cause})") from error
+
+
+def load_midi_file(path: str | Path, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_midi.PrettyMIDI:
+    """Read and parse a MIDI file from disk, checking its size before reading it."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise MidiInputError(
+            f"{path.name} is {size / 2**20:.1f} MB, larger than the limit of "
+            f"{limits.max_bytes / 2**20:.1f} MB"
+        )
+    return load_midi_bytes(path.read_bytes(), limits)
+
+
+def check_duple_meter(midi: pretty_midi.PrettyMIDI) -> None:
+    """Raise `UnsupportedMeterError` unless every time signature is 4/4, 2/4, 2/2 or 4/2.
+
+    A file without time signature events is 4/4 by the MIDI standard.
+    """
+    for change in midi.time_signature_changes:
+        meter = (change.numerator, change.denominator)
+        if meter not in DUPLE_METERS:
+            allowed = ", ".join(f"{n}/{d}" for n, d in sorted(DUPLE_METERS))
+            raise UnsupportedMeterError(
+                f"time signature {meter[0]}/{meter[1]} at {change.time:.2f} s is not supported: "
+                f"2-bar chunks of 32 sixteenths need a duple meter ({allowed})"
+            )
+
+
+def _quantized_steps(midi: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndarray:
+    """Seconds -> sixteenth steps, rounded, through the file's own tick grid."""
+    ticks = np.array([midi.time_to_tick(t) for t in times], dtype=np.int64)
+    return np.rint(ticks * STEPS_PER_QUARTER / midi.resolution).astype(np.int64)
+
+
+def extract_melodies(midi: pretty_midi.PrettyMIDI) -> list[ExtractedMelody]:
+    """One monophonic melody per non-drum instrument that has notes, after the meter check.
+
+    Each instrument is quantized to sixteenth notes and reduced to its top line by
+    `core.melody.melody_from_notes`. Instruments whose notes all fall outside MIDI 21..108
+    are left out. Raises `UnsupportedMeterError` for non-duple meters.
+    """
+    check_duple_meter(midi)
+    melodies = []
+    for index, instrument in enumerate(midi.instruments):
+        if instrument.is_drum or not instrument.notes:
+            continue
+        starts = _quantized_steps(midi, np.array([note.start for note in instrument.notes]))
+        ends = _quantized_steps(midi, np.array([note.end for note in instrument.notes]))
+        pitches = np.array([note.pitch for note in instrument.notes], dtype=np.int64)
+        melody = melody_from_notes(starts, ends, pitches)
+        if has_notes(melody):
+            melodies.append(ExtractedMelody(index, instrument.program, instrument.name, melody))
+    return melodies
+
+
+def melody_to_pretty_midi(
+    melody: np.ndarray,
+    tempo_bpm: float = DEFAULT_TEMPO_BPM,
+    program: int = DEFAULT_PROGRAM,
+    velocity: int = DEFAULT_VELOCITY,
+) -> pretty_midi.PrettyMIDI:
+    """(T,) melody tokens -> a one-instrument PrettyMIDI in 4/4 at `tempo_bpm`."""
+    melody = validate_melody(melody)
+    if not 0 <= program <= 127:
+        raise ValueError(f"program must be a General MIDI program 0..127, got {program}")
+    if not 20 <= tempo_bpm <= 400:
+        raise ValueError(f"tempo_bpm must lie in 20..400 beats per minute, got {tempo_bpm}")
+    if not 1 <= velocity <= 127:
+        raise ValueError(f"velocity must lie in 1..127, got {velocity}")
+    midi = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm)
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
+    instrument = pretty_midi.Instrument(program=program, name="melody")
+    seconds_per_step = 60.0 / tempo_bpm / STEPS_PER_QUARTER
+    for start, end, pitch in zip(*notes_from_melody(melody)):
+        instrument.notes.append(
+            pretty_midi.Note(
+                velocity=velocity,
+                pitch=int(pitch),
+                start=float(start) * seconds_per_step,
+                end=float(end) * seconds_per_step,
+            )
+        )
+    midi.instruments.append(instrument)
+    return midi
+
+
+def pretty_midi_to_bytes(midi: pretty_midi.PrettyMIDI) -> bytes:
+    """Serialize a PrettyMIDI object to Standard MIDI File bytes."""
+    buffer = io.BytesIO()
+    midi.write(buffer)
+    return buffer.getvalue()

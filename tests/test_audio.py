@@ -1,0 +1,113 @@
+"""Specification of FluidSynth rendering (core.audio) and its CLI."""
+
+import numpy as np
+import pytest
+
+from core.audio import (
+    PEAK_LEVEL,
+    RELEASE_TAIL_S,
+    MidiSynth,
+    read_wav,
+    render_midi,
+    resolve_soundfont,
+    retime_to_tempo,
+    write_wav,
+)
+from core.audio.__main__ import main as audio_cli
+from core.melody import melody_from_notes
+from core.midi_io import load_midi_bytes, melody_to_pretty_midi, pretty_midi_to_bytes
+
+SAMPLE_RATE = 22_050
+
+
+@pytest.fixture(scope="module")
+def scale_midi():
+    """Eight quarter notes at 120 BPM: 4 s of music, notes only in the first 4 s."""
+    melody = melody_from_notes(np.arange(0, 32, 4), np.arange(4, 36, 4), [60, 62, 64, 65, 67, 69, 71, 72])
+    return melody_to_pretty_midi(melody, tempo_bpm=120.0)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+
+
+def test_render_has_the_expected_duration_and_is_audible(scale_midi):
+    samples = render_midi(scale_midi, sample_rate=SAMPLE_RATE)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert samples.size == round((4.0 + RELEASE_TAIL_S) * SAMPLE_RATE)
+    assert np.abs(samples).max() == pytest.approx(PEAK_LEVEL, abs=1e-4)
+    per_second = [rms(samples[i * SAMPLE_RATE : (i + 1) * SAMPLE_RATE]) for i in range(4)]
+    assert min(per_second) > 0.02, f"every second with notes must sound, got RMS {per_second}"
+
+
+def test_a_midi_without_notes_renders_silence():
+    silent = melody_to_pretty_midi(np.zeros(32, np.int8))
+    samples = render_midi(silent, sample_rate=SAMPLE_RATE)
+    assert samples.size == round(RELEASE_TAIL_S * SAMPLE_RATE)
+    assert not samples.any()
+
+
+def test_renders_do_not_leak_into_each_other(scale_midi):
+    first = render_midi(scale_midi, sample_rate=SAMPLE_RATE)
+    second = render_midi(scale_midi, sample_rate=SAMPLE_RATE)
+    np.testing.assert_allclose(first, second, atol=0.01)
+
+
+def test_program_changes_the_timbre(scale_midi):
+    piano = render_midi(scale_midi, program=0, sample_rate=SAMPLE_RATE)
+    flute = render_midi(scale_midi, program=73, sample_rate=SAMPLE_RATE)
+    assert piano.shape == flute.shape
+    assert np.abs(piano - flute).mean() > 0.01
+
+
+def test_wav_file_round_trips_samples(tmp_path, scale_midi):
+    samples = render_midi(scale_midi, sample_rate=SAMPLE_RATE)
+    write_wav(tmp_path / "a.wav", samples, SAMPLE_RATE)
+    loaded, rate = read_wav(tmp_path / "a.wav")
+    assert rate == SAMPLE_RATE
+    np.testing.assert_allclose(loaded, samples, atol=1 / 16000)
+
+
+def test_cli_renders_a_project_midi_file_to_an_audible_wav(tmp_path, scale_midi):
+    (tmp_path / "x.mid").write_bytes(pretty_midi_to_bytes(scale_midi))
+    audio_cli([str(tmp_path / "x.mid"), str(tmp_path / "x.wav"), "--program", "40", "--tempo", "60",
+               "--sample-rate", str(SAMPLE_RATE)])
+    samples, rate = read_wav(tmp_path / "x.wav")
+    assert samples.size == round((8.0 + RELEASE_TAIL_S) * rate), "60 BPM doubles the 4 s melody"
+    assert rms(samples) > 0.02
+
+
+def test_cli_reports_a_corrupt_midi_file(tmp_path, capsys):
+    (tmp_path / "bad.mid").write_bytes(b"MThd garbage")
+    with pytest.raises(SystemExit):
+        audio_cli([str(tmp_path / "bad.mid"), str(tmp_path / "bad.wav")])
+    assert "MIDI file is" in capsys.readouterr().err
+
+
+def test_retime_to_tempo_stretches_time(scale_midi):
+    midi = load_midi_bytes(pretty_midi_to_bytes(scale_midi))
+    retime_to_tempo(midi, 240.0)
+    assert midi.get_end_time() == pytest.approx(2.0)
+
+
+def test_bad_audio_settings_raise_value_errors(tmp_path, monkeypatch, scale_midi):
+    with pytest.raises(ValueError, match="program must be a General MIDI program"):
+        render_midi(scale_midi, program=200)
+    with pytest.raises(ValueError, match="soundfont .* is not a file"):
+        resolve_soundfont(tmp_path / "missing.sf2")
+    monkeypatch.setenv("MELODY_SOUNDFONT", str(tmp_path / "nope.sf2"))
+    with pytest.raises(ValueError, match=r"\$MELODY_SOUNDFONT"):
+        resolve_soundfont()
+    with pytest.raises(ValueError, match="sample_rate must lie"):
+        MidiSynth(sample_rate=100)
+    with pytest.raises(ValueError, match="tempo must lie"):
+        retime_to_tempo(scale_midi, 1000)
+    with pytest.raises(ValueError, match="mono"):
+        write_wav(tmp_path / "s.wav", np.zeros((10, 2)))
+
+
+def test_no_note_of_one_render_sounds_in_the_next(scale_midi):
+    long_note = melody_to_pretty_midi(melody_from_notes([0], [32], [60]))
+    render_midi(long_note, sample_rate=SAMPLE_RATE)
+    silent = render_midi(melody_to_pretty_midi(np.zeros(32, np.int8)), sample_rate=SAMPLE_RATE)
+    assert not silent.any()

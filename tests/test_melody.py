@@ -1,0 +1,105 @@
+"""Specification of the melody token representation (core.melody)."""
+
+import numpy as np
+import pytest
+
+from core.constants import NO_EVENT, NOTE_OFF, NUM_TOKENS, STEPS_PER_CHUNK
+from core.melody import (
+    melody_from_notes,
+    notes_from_melody,
+    pitch_to_token,
+    rest_chunk_mask,
+    split_into_chunks,
+    transpose,
+    trim_rest_chunks,
+)
+
+
+def test_token_ids_follow_magenta_one_hot_melody_converter():
+    assert NUM_TOKENS == 90
+    assert pitch_to_token(21) == 2
+    assert pitch_to_token(108) == 89
+    assert pitch_to_token(60) == 41
+
+
+def test_single_note_is_onset_holds_and_note_off():
+    melody = melody_from_notes([2], [6], [60])
+    assert melody.dtype == np.int8
+    assert melody.shape == (STEPS_PER_CHUNK,)
+    assert melody[:8].tolist() == [0, 0, 41, 0, 0, 0, NOTE_OFF, 0]
+    assert (melody[8:] == NO_EVENT).all()
+
+
+def test_simultaneous_onsets_keep_the_highest_pitch():
+    melody = melody_from_notes([0, 0, 0], [4, 4, 4], [60, 67, 64])
+    assert melody[0] == pitch_to_token(67)
+    assert melody[4] == NOTE_OFF
+
+
+def test_later_onset_cuts_the_sounding_note_without_note_off():
+    melody = melody_from_notes([0, 2], [8, 4], [60, 55])
+    assert melody[:6].tolist() == [41, 0, pitch_to_token(55), 0, NOTE_OFF, 0]
+    assert (melody[5:] == NO_EVENT).all(), "the cut note leaves no stray NOTE_OFF at step 8"
+
+
+def test_notes_outside_the_piano_range_are_dropped():
+    melody = melody_from_notes([0, 4, 8], [2, 6, 10], [20, 60, 109])
+    starts, ends, pitches = notes_from_melody(melody)
+    assert pitches.tolist() == [60]
+    assert (starts.tolist(), ends.tolist()) == ([4], [6])
+
+
+def test_length_is_padded_to_whole_two_bar_chunks_and_a_final_note_needs_no_off():
+    assert melody_from_notes([0], [33], [60]).size == 64
+    exact = melody_from_notes([0], [32], [60])
+    assert exact.size == 32 and NOTE_OFF not in exact
+    assert melody_from_notes([], [], []).tolist() == [0] * 32
+
+
+def test_notes_from_melody_inverts_melody_from_notes():
+    starts = np.array([0, 4, 8, 20, 40, 63])
+    ends = np.array([4, 6, 20, 30, 44, 64])
+    pitches = np.array([60, 62, 64, 21, 108, 70])
+    got = notes_from_melody(melody_from_notes(starts, ends, pitches))
+    assert [g.tolist() for g in got] == [starts.tolist(), ends.tolist(), pitches.tolist()]
+
+
+def test_chunks_and_rest_chunks():
+    melody = melody_from_notes([40], [50], [60])  # chunk 0 silent, chunk 1 has the note
+    chunks = split_into_chunks(melody)
+    assert chunks.shape == (2, 32)
+    assert rest_chunk_mask(chunks).tolist() == [True, False]
+
+
+def test_a_chunk_holding_a_note_without_onset_is_a_rest_chunk():
+    chunks = split_into_chunks(melody_from_notes([0], [64], [60]))
+    assert rest_chunk_mask(chunks).tolist() == [False, True]
+
+
+def test_trim_rest_chunks_drops_only_leading_and_trailing_rests():
+    melody = melody_from_notes([32, 100], [40, 110], [60, 62])  # chunks: rest, note, rest, note
+    trimmed = trim_rest_chunks(np.concatenate([melody, np.zeros(64, np.int8)]))
+    assert rest_chunk_mask(split_into_chunks(trimmed)).tolist() == [False, True, False]
+    assert trim_rest_chunks(np.zeros(64, np.int8)).size == 0
+
+
+def test_transpose_shifts_notes_and_rejects_leaving_the_range():
+    melody = melody_from_notes([0, 4], [4, 8], [60, 64])
+    up = transpose(melody, 5)
+    assert notes_from_melody(up)[2].tolist() == [65, 69]
+    assert (up[melody < 2] == melody[melody < 2]).all()
+    with pytest.raises(ValueError, match="outside 21..108"):
+        transpose(melody_from_notes([0], [4], [106]), 5)
+
+
+def test_bad_inputs_name_the_problem():
+    with pytest.raises(ValueError, match="not a multiple of 32"):
+        split_into_chunks(np.zeros(33, np.int8))
+    with pytest.raises(ValueError, match="tokens must lie in 0..89"):
+        notes_from_melody(np.array([0, 90]))
+    with pytest.raises(ValueError, match="1-D token array"):
+        notes_from_melody(np.zeros((2, 32)))
+    with pytest.raises(ValueError, match="one length"):
+        melody_from_notes([0, 1], [2], [60])
+    with pytest.raises(ValueError, match="starts must be >= 0"):
+        melody_from_notes([-1], [2], [60])

@@ -1,0 +1,127 @@
+"""Specification of the MusicVAE (core.vae), its checkpoints and the latent codec."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.latents import LatentCodec
+from core.melody import melody_from_notes
+from core.vae import MusicVAE, VAEConfig, load_vae, rest_mask
+
+TINY = VAEConfig(encoder_size=16, decoder_size=16, decoder_layers=2, z_size=8)
+
+
+def chunks_with_rests() -> torch.Tensor:
+    """Four chunks: a melody, a rest chunk, another melody, a chunk holding silence only."""
+    melody = melody_from_notes([0, 8, 16], [8, 16, 30], [60, 64, 67])
+    other = melody_from_notes([4], [20], [72])
+    rows = [melody, np.zeros(32, np.int8), other, np.zeros(32, np.int8)]
+    return torch.as_tensor(np.stack(rows), dtype=torch.long)
+
+
+def test_rest_mask_marks_chunks_without_onsets():
+    assert rest_mask(chunks_with_rests()).tolist() == [False, True, False, True]
+
+
+def test_encode_and_decode_shapes_and_the_rest_chunk_rule():
+    torch.manual_seed(0)
+    vae = MusicVAE(TINY).eval()
+    tokens = chunks_with_rests()
+    mu, sigma = vae.encode(tokens)
+    assert mu.shape == sigma.shape == (4, 8)
+    assert (sigma > 0).all()
+    assert (mu[[1, 3]] == 0).all() and (mu[[0, 2]] != 0).any()
+    decoded = vae.decode(mu)
+    assert decoded.shape == (4, 32) and decoded.dtype == torch.long
+    assert (decoded[[1, 3]] == 0).all(), "the zero latent decodes to silence"
+    assert ((decoded >= 0) & (decoded < 90)).all()
+
+
+def test_forward_returns_logits_and_a_nonnegative_kl():
+    vae = MusicVAE(TINY)
+    out = vae(chunks_with_rests(), sampling_probability=0.5, generator=torch.Generator().manual_seed(0))
+    assert out.logits.shape == (4, 32, 90)
+    assert out.mu.shape == out.sigma.shape == (4, 8)
+    assert (out.kl >= 0).all()
+
+
+def test_sampling_decode_needs_a_generator_and_is_reproducible_with_one():
+    vae = MusicVAE(TINY).eval()
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match="needs a torch.Generator"):
+        vae.decode(z, temperature=1.0)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        vae.decode(z, temperature=0.0)
+    first = vae.decode(z, temperature=1.0, generator=torch.Generator().manual_seed(5))
+    second = vae.decode(z, temperature=1.0, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(first, second)
+
+
+def test_checkpoint_round_trip_restores_identical_outputs(tmp_path):
+    vae = MusicVAE(TINY).eval()
+    save_checkpoint(tmp_path, "vae", vae, TINY, step=7)
+    loaded = load_vae(tmp_path)
+    tokens = chunks_with_rests()
+    assert torch.equal(loaded.encode(tokens)[0], vae.encode(tokens)[0])
+    assert json.loads((tmp_path / "vae.json").read_text())["step"] == 7
+
+
+def test_checkpoint_whose_config_does_not_match_its_weights_fails_clearly(tmp_path):
+    save_checkpoint(tmp_path, "vae", MusicVAE(TINY), TINY, step=1)
+    meta = json.loads((tmp_path / "vae.json").read_text())
+    meta["config"]["z_size"] = 9
+    (tmp_path / "vae.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"does not match its config: tensor 'to_mu.weight' has shape"):
+        load_vae(tmp_path)
+    meta["config"]["z_size"] = 8
+    meta["config"]["decoder_layers"] = 3
+    (tmp_path / "vae.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="missing tensors"):
+        load_vae(tmp_path)
+    meta["config"]["colour"] = "blue"
+    (tmp_path / "vae.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"unknown VAEConfig keys \['colour'\]"):
+        load_checkpoint(tmp_path, "vae", VAEConfig, MusicVAE)
+
+
+def synthetic_posteriors(n=500, z=6, seed=0):
+    """Dims 0, 2, 5 informative (small sigma, spread mu); the rest at the prior."""
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(n, z, generator=g) * torch.tensor([2.0, 0.05, 1.0, 0.05, 0.05, 3.0])
+    sigma = torch.tensor([0.1, 0.99, 0.3, 1.0, 0.97, 0.05]).expand(n, z).clone()
+    return mu, sigma
+
+
+def test_codec_keeps_the_low_sigma_dims_and_maps_training_latents_into_unit_range():
+    mu, sigma = synthetic_posteriors()
+    codec = LatentCodec.fit(mu, sigma, sigma_threshold=0.8)
+    assert codec.active_dims.tolist() == [0, 2, 5]
+    x = codec.transform(mu)
+    assert x.shape == (500, 3)
+    assert x.min() >= -1 - 1e-6 and x.max() <= 1 + 1e-6
+    assert torch.allclose(x.min(0).values, torch.full((3,), -1.0), atol=1e-5)
+    assert codec.rest_point.abs().max() <= 1.0
+
+
+def test_codec_round_trip_reproduces_kept_dims_and_fills_dropped_dims_with_means(tmp_path):
+    mu, sigma = synthetic_posteriors()
+    codec = LatentCodec.fit(mu, sigma)
+    codec.save(tmp_path)
+    loaded = LatentCodec.load(tmp_path)
+    z = loaded.inverse(loaded.transform(mu))
+    assert torch.allclose(z[:, [0, 2, 5]], mu[:, [0, 2, 5]], atol=1e-5)
+    assert torch.allclose(z[:, [1, 3, 4]], mu[:, [1, 3, 4]].mean(0).expand(500, 3), atol=1e-6)
+    assert torch.allclose(loaded.inverse(loaded.rest_point)[[0, 2, 5]], torch.zeros(3), atol=1e-6)
+
+
+def test_codec_refuses_a_collapsed_vae_and_bad_shapes():
+    mu, _ = synthetic_posteriors()
+    with pytest.raises(ValueError, match="no latent dimension has mean posterior sigma below"):
+        LatentCodec.fit(mu, torch.ones_like(mu))
+    with pytest.raises(ValueError, match="must both be"):
+        LatentCodec.fit(mu, torch.ones(3, 3))
+    with pytest.raises(ValueError, match="sigma_threshold must lie"):
+        LatentCodec.fit(mu, torch.ones_like(mu), sigma_threshold=1.5)
