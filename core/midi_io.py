@@ -40,7 +40,8 @@ class MidiLimits:
 
     max_bytes: int = 8 * 2**20
     max_messages: int = 500_000
-    max_ticks: int = 4_000_000
+    max_ticks_per_beat: int = 960  # finer files are re-timed onto this grid first
+    max_ticks: int = 4_000_000  # after re-timing: over an hour at 960 ticks per quarter, 60 BPM
     timeout_s: float | None = 10.0
 
 
@@ -55,6 +56,25 @@ class ExtractedMelody:
     program: int
     name: str
     melody: np.ndarray  # (T,) int8 tokens, T a multiple of 32
+
+
+def _reduce_resolution(midi: mido.MidiFile, max_ticks_per_beat: int) -> None:
+    """Re-time a file written at a very fine tick grid onto `max_ticks_per_beat`, in place.
+
+    Some writers use 10080 ticks per quarter; pretty_midi allocates arrays sized by the last
+    tick, so such files would hit the tick cap long before the length cap is musical.
+    Absolute times are rounded, so rounding errors do not accumulate.
+    """
+    if midi.ticks_per_beat <= max_ticks_per_beat:
+        return
+    scale = max_ticks_per_beat / midi.ticks_per_beat
+    for track in midi.tracks:
+        absolute, previous = 0, 0
+        for message in track:
+            absolute += message.time
+            scaled = round(absolute * scale)
+            message.time, previous = scaled - previous, scaled
+    midi.ticks_per_beat = max_ticks_per_beat
 
 
 def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits) -> None:
@@ -72,6 +92,7 @@ def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits) -> None:
         raise MidiInputError(
             f"the MIDI file has {messages} events, more than the limit of {limits.max_messages}"
         )
+    _reduce_resolution(midi, limits.max_ticks_per_beat)
     last_tick = max(sum(message.time for message in track) for track in midi.tracks)
     if last_tick > limits.max_ticks:
         raise MidiInputError(

@@ -11,7 +11,7 @@ silence, as in the paper; `encode` and `decode` apply that rule themselves.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,9 +32,6 @@ class VAEConfig:
     decoder_size: int = 2048
     decoder_layers: int = 3
     z_size: int = 512
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 VAE_PRESETS = {

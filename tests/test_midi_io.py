@@ -139,6 +139,21 @@ def test_size_message_and_tick_caps_are_enforced():
         load_midi_bytes(data, MidiLimits(max_ticks=100))
 
 
+def test_files_on_a_very_fine_tick_grid_are_retimed_not_rejected():
+    import pretty_midi
+
+    melody = melody_from_notes([0, 3, 5, 17], [3, 5, 9, 30], [60, 61, 90, 30])
+    coarse = melody_to_pretty_midi(melody)
+    fine = pretty_midi.PrettyMIDI(resolution=10080, initial_tempo=120.0)
+    fine.instruments = coarse.instruments
+    long_rest = pretty_midi.Note(velocity=1, pitch=50, start=2000.0, end=2000.5)  # 1000 bars later
+    fine.instruments[0].notes.append(long_rest)
+    loaded = load_midi_bytes(pretty_midi_to_bytes(fine))  # 16M ticks at 10080 per quarter
+    assert loaded.resolution == 960
+    (extracted,) = extract_melodies(loaded)
+    np.testing.assert_array_equal(extracted.melody[:32], melody)
+
+
 def test_smpte_time_division_is_rejected():
     data = bytearray(two_instrument_song())
     data[12:14] = b"\xe7\x28"  # -25 fps, 40 ticks per frame

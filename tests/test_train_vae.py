@@ -57,6 +57,9 @@ def test_loss_is_cross_entropy_summed_over_steps_plus_weighted_kl():
     expected_recon = torch.nn.functional.cross_entropy(out.logits.reshape(-1, 90), tokens.reshape(-1)) * 32
     assert stats["recon"] == pytest.approx(expected_recon.item(), rel=1e-5)
     assert loss.item() == pytest.approx(expected_recon.item() + 0.5 * out.kl.mean().item(), rel=1e-5)
+    free_bits = out.kl.max().item() / np.log(2) + 1.0  # every chunk's KL lies under the free bits
+    loss_free, _ = vae_loss(out, tokens, beta=0.5, free_bits=free_bits)
+    assert loss_free.item() == pytest.approx(expected_recon.item(), rel=1e-5)
 
 
 def test_random_transpose_stays_in_range_and_keeps_rhythm():

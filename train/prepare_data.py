@@ -27,7 +27,7 @@ from core.melody import trim_rest_chunks
 from train.melody_cache import ItemRecord, MelodyCache
 from train.sources import SkippedItem, Track, list_midi_items, read_midi_item
 
-EXTRACTOR_VERSION = "1"  # bump when extraction changes, to invalidate cached items
+EXTRACTOR_VERSION = "2"  # bump when extraction changes, to invalidate cached items
 CHECKPOINT_SECONDS = 60.0
 
 

@@ -22,18 +22,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from core.checkpoint import (
-    config_from_dict,
-    load_optimizer_tensors,
-    load_weights_into,
-    optimizer_tensors,
-    read_meta,
-    save_checkpoint,
-)
+from core.checkpoint import save_checkpoint
 from core.melody import rest_chunk_mask
 from core.vae import VAE_PRESETS, MusicVAE, VAEConfig, VAEOutput, gaussian_kl, shift_right
 from eval_lab.reconstruction import reconstruct, reconstruction_scores
@@ -41,6 +33,13 @@ from train.augment import random_transpose
 from train.config_cli import add_override_flags, apply_overrides, pick_preset
 from train.configs import VAE_TRAIN_PRESETS, VAETrainConfig
 from train.melody_cache import MelodyCache
+from train.run_state import (
+    apply_gradients,
+    has_run_checkpoint,
+    restore_run_checkpoint,
+    save_run_checkpoint,
+    stored_config,
+)
 from train.runtime import Runtime, setup_runtime
 
 
@@ -61,9 +60,9 @@ def learning_rate(step: int, config: VAETrainConfig) -> float:
 
 
 def vae_loss(output: VAEOutput, tokens: torch.Tensor, beta: float, free_bits: float) -> tuple[torch.Tensor, dict]:
-    """Per-chunk summed cross-entropy + beta * KL above the free bits, batch mean."""
+    """Per-chunk summed cross-entropy + beta * (KL - free bits, at least 0), batch mean (as Magenta)."""
     reconstruction = F.cross_entropy(output.logits.float().transpose(1, 2), tokens, reduction="none").sum(-1)
-    kl_penalty = (output.kl.float() - free_bits).clamp(min=0.0)
+    kl_penalty = (output.kl.float() - free_bits * math.log(2.0)).clamp(min=0.0)
     loss = reconstruction.mean() + beta * kl_penalty.mean()
     accuracy = (output.logits.argmax(-1) == tokens).float().mean()
     return loss, {"loss": loss.item(), "recon": reconstruction.mean().item(),
@@ -94,28 +93,16 @@ def load_chunks(data: Path, split: str, limit: int | None = None, seed: int = 0)
     return chunks
 
 
-def restore(out: Path, model: MusicVAE, optimizer: torch.optim.Optimizer) -> int:
-    """Load weights and optimizer state from a run directory; returns the step reached."""
-    load_weights_into(model, out / "vae.safetensors")
-    load_optimizer_tensors(optimizer, load_file(str(out / "vae_optimizer.safetensors")))
-    return int(read_meta(out, "vae")["step"])
-
-
-def save_run(out: Path, model: MusicVAE, optimizer, step: int, train_config: VAETrainConfig, data: Path) -> None:
-    extra = {"train_config": dataclasses.asdict(train_config), "data": str(data)}
-    save_checkpoint(out, "vae", model, model.config, step, extra)
-    save_file(optimizer_tensors(optimizer), str(out / "vae_optimizer.safetensors"))
-
-
 def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainConfig, runtime: Runtime) -> MusicVAE:
     out: Path = args.out
-    if args.resume and (out / "vae.json").is_file():
-        model_config = config_from_dict(VAEConfig, read_meta(out, "vae")["config"], str(out / "vae.json"))
+    resuming = args.resume and has_run_checkpoint(out, "vae")
+    if resuming:
+        model_config = stored_config(out, "vae", VAEConfig)
     model = MusicVAE(model_config).to(runtime.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     step = 0
-    if args.resume and (out / "vae.json").is_file():
-        step = restore(out, model, optimizer)
+    if resuming:
+        step = restore_run_checkpoint(out, "vae", model, optimizer)
     elif args.resume:
         print(f"--resume: no checkpoint in {out}, starting from step 0", file=sys.stderr)
 
@@ -146,18 +133,14 @@ def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainCon
         with runtime.autocast():
             output = stepper(tokens, sampling_probability(step, config.sampling_rate), generator)
             loss, stats = vae_loss(output, tokens, beta, config.free_bits)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
+        apply_gradients(loss, model, optimizer, scaler, config.grad_clip)
         step += 1
         bar.update()
         bar.set_postfix(loss=f"{stats['loss']:.2f}", kl=f"{stats['kl']:.1f}", acc=f"{stats['acc']:.3f}",
                         beta=f"{beta:.2f}", refresh=False)
         if runtime.is_main and (step % config.checkpoint_every == 0 or step == config.steps):
-            save_run(out, model, optimizer, step, config, args.data)
+            extra = {"train_config": dataclasses.asdict(config), "data": str(args.data)}
+            save_run_checkpoint(out, "vae", model, model_config, optimizer, step, extra)
         if step % config.eval_every == 0 or step == config.steps:
             if runtime.is_main:
                 record = {"step": step, **stats, "beta": beta, **evaluate(model, eval_chunks, beta, config)}

@@ -1,0 +1,53 @@
+"""Pieces shared by the generate and infill command lines: options, progress, outputs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.audio import render_midi, write_wav
+from core.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
+from core.midi_io import pretty_midi_to_bytes
+from core.pipeline import MelodyResult
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo" / "model"
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same melody)")
+    parser.add_argument("--out", type=Path, required=True, help="output .mid file")
+    parser.add_argument("--wav", type=Path, help="also render the melody to this .wav file")
+    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim",
+                        help="ddpm: the paper's 1000-step ancestral sampler; ddim: fast (default)")
+    parser.add_argument("--steps", type=int, help="sampler steps (default: 1000 for ddpm, 50 for ddim)")
+    parser.add_argument("--program", type=int, default=DEFAULT_PROGRAM, help="General MIDI program 0..127")
+    parser.add_argument("--tempo", type=float, default=DEFAULT_TEMPO_BPM, help="beats per minute")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
+
+
+class ProgressBar:
+    """A sampler callback that drives a tqdm bar on stderr."""
+
+    def __init__(self, description: str):
+        self.bar = None
+        self.description = description
+
+    def __call__(self, done: int, total: int, *_) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+        if done == total:
+            self.bar.close()
+
+
+def write_outputs(result: MelodyResult, midi_path: Path, wav_path: Path | None) -> None:
+    midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
+    message = f"wrote {midi_path} ({len(result.melody) // 16} bars)"
+    if wav_path is not None:
+        samples = render_midi(result.midi)
+        write_wav(wav_path, samples)
+        message += f" and {wav_path} ({samples.size / 44100:.1f} s)"
+    print(message, file=sys.stderr)

@@ -1,0 +1,99 @@
+"""The paper's diffusion network epsilon_theta(x_t, sqrt(alpha_bar)): R^{K x D} x R -> R^{K x D}.
+
+Transformer trunk (non-causal) -> LayerNorm -> dense to `mlp_dims` -> noise-conditioned
+residual blocks (LayerNorm, FiLM, swish, dense, twice, plus the skip) -> LayerNorm -> dense
+back to D. Each block's FiLM scale and shift come from its own small network over the
+sinusoidal encoding of 5000 * sqrt(alpha_bar). The network has no fixed length K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.checkpoint import load_checkpoint
+from core.transformer import TransformerTrunk, sinusoidal_encoding
+
+NOISE_LEVEL_SCALE = 5000.0
+
+
+@dataclass(frozen=True)
+class DenoiserConfig:
+    data_dims: int = 42
+    model_dims: int = 128
+    layers: int = 6
+    heads: int = 8
+    transformer_mlp_dims: int = 2048
+    mlp_dims: int = 2048
+    res_blocks: int = 2
+    film_dims: int = 512
+    dropout: float = 0.1
+
+
+DENOISER_PRESETS = {
+    "paper": DenoiserConfig(),
+    "demo": DenoiserConfig(transformer_mlp_dims=512, mlp_dims=512, film_dims=256),
+}
+
+
+class FiLMGenerator(nn.Module):
+    """Noise level -> (scale, shift) for one residual block: encoding -> dense -> swish -> dense."""
+
+    def __init__(self, embedding_dims: int, hidden_dims: int, out_dims: int):
+        super().__init__()
+        self.embedding_dims = embedding_dims
+        self.hidden = nn.Sequential(nn.Linear(embedding_dims, hidden_dims), nn.SiLU(),
+                                    nn.Linear(hidden_dims, hidden_dims))
+        self.scale = nn.Linear(hidden_dims, out_dims)
+        self.shift = nn.Linear(hidden_dims, out_dims)
+
+    def forward(self, noise_level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """noise_level: (B,) sqrt(alpha_bar) -> scale, shift: (B, 1, out_dims)."""
+        encoding = sinusoidal_encoding(NOISE_LEVEL_SCALE * noise_level, self.embedding_dims)  # (B, E)
+        hidden = self.hidden(encoding)
+        return self.scale(hidden)[:, None, :], self.shift(hidden)[:, None, :]
+
+
+class FiLMResidualBlock(nn.Module):
+    """x + dense(swish(FiLM(LN(dense(swish(FiLM(LN(x)))))))), one (scale, shift) for both FiLMs."""
+
+    def __init__(self, dims: int):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dims), nn.LayerNorm(dims)
+        self.dense1, self.dense2 = nn.Linear(dims, dims), nn.Linear(dims, dims)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        h = self.dense1(F.silu(scale * self.norm1(x) + shift))
+        h = self.dense2(F.silu(scale * self.norm2(h) + shift))
+        return x + h
+
+
+class TransformerDenoiser(nn.Module):
+    def __init__(self, config: DenoiserConfig):
+        super().__init__()
+        self.config = c = config
+        self.trunk = TransformerTrunk(c.data_dims, c.model_dims, c.layers, c.heads, c.transformer_mlp_dims,
+                                      c.dropout, causal=False)
+        self.trunk_norm = nn.LayerNorm(c.model_dims)
+        self.to_mlp = nn.Linear(c.model_dims, c.mlp_dims)
+        self.films = nn.ModuleList(FiLMGenerator(c.model_dims, c.film_dims, c.mlp_dims) for _ in range(c.res_blocks))
+        self.blocks = nn.ModuleList(FiLMResidualBlock(c.mlp_dims) for _ in range(c.res_blocks))
+        self.out_norm = nn.LayerNorm(c.mlp_dims)
+        self.out = nn.Linear(c.mlp_dims, c.data_dims)
+
+    def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
+        """x: (B, K, D) noisy latents; noise_level: (B,) sqrt(alpha_bar) -> predicted eps (B, K, D)."""
+        h = self.to_mlp(self.trunk_norm(self.trunk(x)))  # (B, K, mlp_dims)
+        for film, block in zip(self.films, self.blocks):
+            h = block(h, *film(noise_level))
+        return self.out(self.out_norm(h))
+
+
+def load_denoiser(directory: str | Path, device: str | torch.device = "cpu") -> TransformerDenoiser:
+    """The diffusion network of a model directory (`diffusion.json` + `.safetensors`), eval mode."""
+    model, _ = load_checkpoint(directory, "diffusion", DenoiserConfig, TransformerDenoiser, device)
+    return model

@@ -1,0 +1,33 @@
+"""Generate a melody: python -m core.generate --bars 64 --seed 0 --out a.mid [--wav a.wav]."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from core.cli_common import ProgressBar, add_common_options, write_outputs
+from core.pipeline import MelodyPipeline
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m core.generate",
+                                     description="Sample a new melody from the latent diffusion model "
+                                                 "(or the TransformerMDN baseline).")
+    parser.add_argument("--bars", type=int, default=64, help="even number of bars; may exceed the 64 trained on")
+    parser.add_argument("--model", choices=("diffusion", "mdn"), default="diffusion")
+    parser.add_argument("--windowed", action="store_true",
+                        help="for long pieces: slide overlapping 64-bar windows instead of one long sample")
+    parser.add_argument("--temperature", type=float, default=1.0, help="MDN sampling temperature")
+    add_common_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        pipeline = MelodyPipeline(args.model_dir)
+        result = pipeline.generate(args.bars, args.seed, args.model, args.sampler, args.steps, args.windowed,
+                                   args.temperature, args.tempo, args.program, ProgressBar("sampling"))
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    write_outputs(result, args.out, args.wav)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""TransformerMDN: the paper's autoregressive baseline over latent sequences.
+
+A causal transformer reads the sequence shifted right by one latent (a zero vector first),
+then LayerNorm -> dense to `mlp_dims` -> residual MLP blocks -> LayerNorm -> a mixture
+density head: for every position, `components` diagonal Gaussians over the next latent
+(mixture logits, means, log standard deviations). Trained by negative log-likelihood;
+sampled one latent at a time, with a sliding window past the training length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.checkpoint import load_checkpoint
+from core.transformer import TransformerTrunk
+
+LOG_SIGMA_RANGE = (-7.0, 2.0)
+
+
+@dataclass(frozen=True)
+class MDNConfig:
+    data_dims: int = 42
+    model_dims: int = 128
+    layers: int = 6
+    heads: int = 8
+    transformer_mlp_dims: int = 2048
+    mlp_dims: int = 2048
+    res_blocks: int = 2
+    components: int = 100
+    dropout: float = 0.1
+
+
+MDN_PRESETS = {
+    "paper": MDNConfig(),
+    "demo": MDNConfig(transformer_mlp_dims=512, mlp_dims=512, components=20),
+}
+
+
+@dataclass
+class Mixture:
+    """Per-position mixture parameters; B = batch, K = positions, M = components, D = dims."""
+
+    logits: torch.Tensor  # (B, K, M)
+    means: torch.Tensor  # (B, K, M, D)
+    log_sigmas: torch.Tensor  # (B, K, M, D)
+
+
+def mixture_nll(mixture: Mixture, targets: torch.Tensor) -> torch.Tensor:
+    """-log sum_m pi_m prod_d N(x_d; mu_md, sigma_md^2) per position: targets (B, K, D) -> (B, K)."""
+    z = (targets[..., None, :] - mixture.means) * torch.exp(-mixture.log_sigmas)  # (B, K, M, D)
+    log_normal = -0.5 * z.square() - mixture.log_sigmas - 0.5 * math.log(2 * math.pi)
+    log_weights = F.log_softmax(mixture.logits, dim=-1)  # (B, K, M)
+    return -torch.logsumexp(log_weights + log_normal.sum(-1), dim=-1)
+
+
+class ResidualMLPBlock(nn.Module):
+    def __init__(self, dims: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dims), nn.SiLU(), nn.Linear(dims, dims),
+                                 nn.LayerNorm(dims), nn.SiLU(), nn.Linear(dims, dims))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class TransformerMDN(nn.Module):
+    def __init__(self, config: MDNConfig):
+        super().__init__()
+        self.config = c = config
+        self.trunk = TransformerTrunk(c.data_dims, c.model_dims, c.layers, c.heads, c.transformer_mlp_dims,
+                                      c.dropout, causal=True)
+        self.head = nn.Sequential(nn.LayerNorm(c.model_dims), nn.Linear(c.model_dims, c.mlp_dims),
+                                  *[ResidualMLPBlock(c.mlp_dims) for _ in range(c.res_blocks)],
+                                  nn.LayerNorm(c.mlp_dims))
+        self.mixture = nn.Linear(c.mlp_dims, c.components * (1 + 2 * c.data_dims))
+
+    def forward(self, x: torch.Tensor) -> Mixture:
+        """x: (B, K, D) sequence -> mixture over x[:, j] given x[:, :j], for every j."""
+        batch, length, dims = x.shape
+        shifted = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # (B, K, D)
+        params = self.mixture(self.head(self.trunk(shifted)))  # (B, K, M * (1 + 2D))
+        m = self.config.components
+        logits = params[..., :m]
+        means, log_sigmas = params[..., m:].reshape(batch, length, m, 2, dims).unbind(dim=3)
+        return Mixture(logits, means, log_sigmas.clamp(*LOG_SIGMA_RANGE))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        batch: int,
+        length: int,
+        generator: torch.Generator,
+        temperature: float = 1.0,
+        window: int = 32,
+        callback: Callable[[int, int], None] | None = None,
+    ) -> torch.Tensor:
+        """Draw (batch, length, D) latents one at a time, conditioning on at most the last
+        `window - 1` latents. temperature scales the standard deviations and divides the
+        mixture logits."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        device = next(self.parameters()).device
+        dims = self.config.data_dims
+        out = torch.zeros(batch, 0, dims, device=device)
+        for position in range(length):
+            context = out[:, -(window - 1):] if window > 1 else out[:, :0]
+            mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1))
+            logits = mixture.logits[:, -1] / temperature  # (B, M)
+            chosen = torch.multinomial(torch.softmax(logits, -1).cpu(), 1, generator=generator)[:, 0].to(device)
+            rows = torch.arange(batch, device=device)
+            mean = mixture.means[:, -1][rows, chosen]  # (B, D)
+            sigma = torch.exp(mixture.log_sigmas[:, -1][rows, chosen]) * temperature
+            noise = torch.randn(mean.shape, generator=generator).to(device)
+            out = torch.cat([out, (mean + sigma * noise)[:, None]], dim=1)
+            if callback is not None:
+                callback(position + 1, length)
+        return out
+
+
+def load_mdn(directory: str | Path, device: str | torch.device = "cpu") -> TransformerMDN:
+    """The TransformerMDN of a model directory (`mdn.json` + `mdn.safetensors`), eval mode."""
+    model, _ = load_checkpoint(directory, "mdn", MDNConfig, TransformerMDN, device)
+    return model
