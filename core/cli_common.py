@@ -20,9 +20,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same melody)")
     parser.add_argument("--out", type=Path, required=True, help="output .mid file")
     parser.add_argument("--wav", type=Path, help="also render the melody to this .wav file")
-    parser.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddim",
-                        help="ddpm: the paper's 1000-step ancestral sampler; ddim: fast (default)")
-    parser.add_argument("--steps", type=int, help="sampler steps (default: 1000 for ddpm, 50 for ddim)")
+    parser.add_argument("--sampler", choices=("ddpm", "fast", "ddim"), default="fast",
+                        help="ddpm: the paper's 1000-step ancestral sampler; fast (= ddim): deterministic "
+                             "DDIM over trailing steps (default)")
+    parser.add_argument("--steps", type=int, help="sampler steps (default: 1000 for ddpm, 50 for fast)")
     parser.add_argument("--program", type=int, default=DEFAULT_PROGRAM, help="General MIDI program 0..127")
     parser.add_argument("--tempo", type=float, default=DEFAULT_TEMPO_BPM, help="beats per minute")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")

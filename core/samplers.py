@@ -23,7 +23,7 @@ from core.schedule import NoiseSchedule
 
 ProgressCallback = Callable[[int, int, torch.Tensor], None]  # (step done, total, x0 estimate)
 
-SAMPLERS = ("ddpm", "ddim")
+SAMPLERS = ("ddpm", "ddim", "fast")  # "fast" is another name for ddim
 
 
 @dataclass
@@ -57,7 +57,7 @@ def reverse_step(
 
 def sampler_plan(schedule: NoiseSchedule, sampler: str, steps: int | None) -> tuple[list[int], float]:
     """The steps visited and eta: ddpm = every step (or `steps` trailing ones) with eta 1,
-    ddim = `steps` trailing steps (default 50) with eta 0."""
+    ddim (alias fast) = `steps` trailing steps (default 50) with eta 0."""
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
     if sampler == "ddpm":

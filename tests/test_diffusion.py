@@ -57,7 +57,7 @@ def test_trailing_timesteps_start_at_the_last_step():
         SCHEDULE.timesteps(0)
 
 
-@pytest.mark.parametrize("sampler, steps", [("ddpm", None), ("ddim", 20), ("ddim", 5), ("ddpm", 100)])
+@pytest.mark.parametrize("sampler, steps", [("ddpm", None), ("ddim", 20), ("fast", 5), ("ddpm", 100)])
 def test_samplers_with_an_oracle_return_the_single_data_point(sampler, steps):
     point = torch.linspace(-0.9, 0.9, 24).reshape(8, 3)
     oracle = OracleDenoiser(point)
