@@ -1,7 +1,6 @@
 """Hugging Face Spaces entry point: builds the demo from `demo/` and launches it.
 
-Port: $GRADIO_SERVER_PORT (default 7860). Generation, infilling and the evaluation lab
-arrive with the trained models; until then the app offers the melody pipeline itself.
+Port: $GRADIO_SERVER_PORT (default 7860). Infilling and the evaluation lab tabs are to come.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import os
 import gradio as gr
 
 from demo.audition import build_listen_tab
+from demo.generate_tab import build_generate_tab
 
 MAX_UPLOAD = "8mb"  # matches core.midi_io.MidiLimits.max_bytes
 
@@ -19,10 +19,12 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(title="Latent diffusion melodies", delete_cache=(600, 3600)) as app:
         gr.Markdown(
             "# Symbolic music generation with latent diffusion\n"
-            "A reimplementation of Mittal et al., ISMIR 2021. The diffusion model is still "
-            "training; meanwhile, hear how the data pipeline reads your MIDI files: every "
-            "non-drum instrument becomes one monophonic melody line on a sixteenth-note grid."
+            "A reimplementation of Mittal et al., ISMIR 2021: a transformer diffusion model over "
+            "the latents of a 2-bar MusicVAE writes melodies of any length. **Listen** shows how "
+            "your own MIDI files are read: every non-drum instrument becomes one melody line."
         )
+        with gr.Tab("Generate"):
+            build_generate_tab()
         with gr.Tab("Listen"):
             build_listen_tab()
     return app

@@ -5,6 +5,8 @@
 Scores cover non-rest chunks only (rest chunks map to the zero latent and back to silence
 by rule, so they are exact): token accuracy over all 32 steps, note precision / recall /
 F1 where a note matches when onset step and pitch agree, and the share of exact chunks.
+When the model directory has a codec, the same scores are also given for latents passed
+through it (kept dims, dropped dims at their means), which is what diffusion works with.
 The last line printed is `token_accuracy=<value>`.
 """
 
@@ -13,25 +15,30 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from core.constants import FIRST_NOTE_TOKEN
+from core.latents import LatentCodec
 from core.melody import rest_chunk_mask
 from core.vae import MusicVAE, load_vae
 
 
 @torch.no_grad()
-def reconstruct(vae: MusicVAE, chunks: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """(N, 32) int tokens -> (N, 32) int64 greedy reconstructions decode(mu(x))."""
+def reconstruct(vae: MusicVAE, chunks: np.ndarray, batch_size: int = 512,
+                latent_map: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
+    """(N, 32) int tokens -> (N, 32) int64 greedy reconstructions decode(mu(x)).
+
+    latent_map: applied to mu (B, Z) before decoding, e.g. the codec's round trip.
+    """
     device = next(vae.parameters()).device
     outputs = []
     for start in range(0, len(chunks), batch_size):
         tokens = torch.as_tensor(chunks[start : start + batch_size], dtype=torch.long, device=device)
         mu, _ = vae.encode(tokens)
-        outputs.append(vae.decode(mu).cpu().numpy())
+        outputs.append(vae.decode(latent_map(mu) if latent_map else mu).cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, chunks.shape[1]), np.int64)
 
 
@@ -80,6 +87,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     scores = reconstruction_scores(chunks, reconstruct(vae, chunks))
+    if (args.model / "codec.json").is_file():  # what the sequence models see: kept dims only
+        codec = LatentCodec.load(args.model)
+        through = reconstruction_scores(chunks, reconstruct(vae, chunks, latent_map=lambda mu: codec.inverse(codec.transform(mu))))
+        scores.update({f"{key}_through_codec": value for key, value in through.items() if key != "chunks"})
+        scores["codec_dims"] = codec.data_dims
     print(json.dumps(scores, indent=2))
     print(f"token_accuracy={scores['token_accuracy']:.4f}")
 

@@ -63,12 +63,12 @@ class SequenceTrainConfig:
 
 DIFFUSION_TRAIN_PRESETS = {
     "paper": SequenceTrainConfig(),
-    "demo": SequenceTrainConfig(steps=6000, lr_decay_every=1000, ema_decay=0.999, eval_every=1000,
+    "demo": SequenceTrainConfig(steps=5000, lr_decay_every=1000, ema_decay=0.999, eval_every=1000,
                                 eval_windows=256, checkpoint_every=500),
 }
 
 MDN_TRAIN_PRESETS = {
     "paper": SequenceTrainConfig(batch_size=128, steps=250_000, learning_rate=3e-4),
-    "demo": SequenceTrainConfig(batch_size=64, steps=4000, learning_rate=1e-3, lr_decay_every=1000,
+    "demo": SequenceTrainConfig(batch_size=64, steps=3000, learning_rate=1e-3, lr_decay_every=1000,
                                 eval_every=1000, eval_windows=256, checkpoint_every=500),
 }
