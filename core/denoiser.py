@@ -16,22 +16,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.checkpoint import load_checkpoint
-from core.transformer import TransformerTrunk, sinusoidal_encoding
+from core.transformer import TransformerTrunk, TrunkConfig, sinusoidal_encoding
 
 NOISE_LEVEL_SCALE = 5000.0
 
 
 @dataclass(frozen=True)
-class DenoiserConfig:
-    data_dims: int = 42
-    model_dims: int = 128
-    layers: int = 6
-    heads: int = 8
-    transformer_mlp_dims: int = 2048
-    mlp_dims: int = 2048
-    res_blocks: int = 2
-    film_dims: int = 512
-    dropout: float = 0.1
+class DenoiserConfig(TrunkConfig):
+    film_dims: int = 512  # hidden width of each block's noise-level network
 
 
 DENOISER_PRESETS = {
@@ -76,8 +68,7 @@ class TransformerDenoiser(nn.Module):
     def __init__(self, config: DenoiserConfig):
         super().__init__()
         self.config = c = config
-        self.trunk = TransformerTrunk(c.data_dims, c.model_dims, c.layers, c.heads, c.transformer_mlp_dims,
-                                      c.dropout, causal=False)
+        self.trunk = TransformerTrunk(c, causal=False)
         self.trunk_norm = nn.LayerNorm(c.model_dims)
         self.to_mlp = nn.Linear(c.model_dims, c.mlp_dims)
         self.films = nn.ModuleList(FiLMGenerator(c.model_dims, c.film_dims, c.mlp_dims) for _ in range(c.res_blocks))

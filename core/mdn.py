@@ -19,22 +19,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.checkpoint import load_checkpoint
-from core.transformer import TransformerTrunk
+from core.transformer import TransformerTrunk, TrunkConfig
 
 LOG_SIGMA_RANGE = (-7.0, 2.0)
 
 
 @dataclass(frozen=True)
-class MDNConfig:
-    data_dims: int = 42
-    model_dims: int = 128
-    layers: int = 6
-    heads: int = 8
-    transformer_mlp_dims: int = 2048
-    mlp_dims: int = 2048
-    res_blocks: int = 2
-    components: int = 100
-    dropout: float = 0.1
+class MDNConfig(TrunkConfig):
+    components: int = 100  # diagonal Gaussians in the mixture
 
 
 MDN_PRESETS = {
@@ -74,8 +66,7 @@ class TransformerMDN(nn.Module):
     def __init__(self, config: MDNConfig):
         super().__init__()
         self.config = c = config
-        self.trunk = TransformerTrunk(c.data_dims, c.model_dims, c.layers, c.heads, c.transformer_mlp_dims,
-                                      c.dropout, causal=True)
+        self.trunk = TransformerTrunk(c, causal=True)
         self.head = nn.Sequential(nn.LayerNorm(c.model_dims), nn.Linear(c.model_dims, c.mlp_dims),
                                   *[ResidualMLPBlock(c.mlp_dims) for _ in range(c.res_blocks)],
                                   nn.LayerNorm(c.mlp_dims))

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class TrunkConfig:
+    """Sizes shared by the diffusion model and the TransformerMDN (DESIGN.md section 2)."""
+
+    data_dims: int = 42
+    model_dims: int = 128
+    layers: int = 6
+    heads: int = 8
+    transformer_mlp_dims: int = 2048
+    mlp_dims: int = 2048  # width of the residual MLP blocks after the trunk
+    res_blocks: int = 2
+    dropout: float = 0.1
 
 
 def sinusoidal_encoding(positions: torch.Tensor, channels: int) -> torch.Tensor:
@@ -25,15 +41,15 @@ class TransformerTrunk(nn.Module):
     (B, K, D) -> (B, K, model_dims). `causal` masks attention to earlier positions only.
     """
 
-    def __init__(self, data_dims: int, model_dims: int, layers: int, heads: int, mlp_dims: int,
-                 dropout: float, causal: bool):
+    def __init__(self, config: TrunkConfig, causal: bool):
         super().__init__()
-        self.model_dims = model_dims
+        c = config
+        self.model_dims = c.model_dims
         self.causal = causal
-        self.input_projection = nn.Linear(data_dims, model_dims)
-        layer = nn.TransformerEncoderLayer(model_dims, heads, mlp_dims, dropout, activation="gelu",
-                                           batch_first=True, norm_first=True)
-        self.layers = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.input_projection = nn.Linear(c.data_dims, c.model_dims)
+        layer = nn.TransformerEncoderLayer(c.model_dims, c.heads, c.transformer_mlp_dims, c.dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.layers = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[1]

@@ -36,3 +36,18 @@ def test_unusable_uploads_raise_a_clear_message(tmp_path, content, line, message
     path.write_bytes(content)
     with pytest.raises(gr.Error, match=message):
         describe_and_render(str(path), "Flute", 120, line)
+
+
+def test_generate_tab_returns_audio_piano_roll_and_downloads():
+    from demo.generate_tab import diffusion_available, generate_melody
+
+    assert diffusion_available(), "the committed demo model includes the diffusion network"
+    audio, figure, midi_path, wav_path = generate_melody(8, 3, "Fast (DDIM)", 5, "Diffusion", "Flute", 120,
+                                                         progress=lambda *args, **kwargs: None)
+    rate, samples = audio
+    assert rate == 44_100 and samples.dtype.name == "int16"
+    assert rate < samples.size <= 17 * rate, "8 bars at 120 BPM last 16 s, plus the release tail"
+    assert figure.layout.xaxis.range == (1, 9)
+    assert midi_path.endswith(".mid") and wav_path.endswith(".wav")
+    with pytest.raises(gr.Error, match="positive even number"):
+        generate_melody(7, 0, "Fast (DDIM)", 5, "Diffusion", "Flute", 120, progress=lambda *a, **k: None)
