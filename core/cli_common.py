@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -44,11 +45,16 @@ class ProgressBar:
             self.bar.close()
 
 
-def write_outputs(result: MelodyResult, midi_path: Path, wav_path: Path | None) -> None:
+def write_outputs(result: MelodyResult, midi_path: Path, wav_path: Path | None, generation_seconds: float) -> None:
+    """Write the MIDI (and WAV) and report where the time went: generation = sampling + VAE decoding."""
     midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
     message = f"wrote {midi_path} ({len(result.melody) // 16} bars)"
+    timing = f"generated in {generation_seconds:.2f} s (sampling and VAE decoding)"
     if wav_path is not None:
+        started = time.perf_counter()
         samples = render_midi(result.midi)
         write_wav(wav_path, samples)
         message += f" and {wav_path} ({samples.size / 44100:.1f} s)"
+        timing += f", audio rendered in {time.perf_counter() - started:.2f} s"
     print(message, file=sys.stderr)
+    print(timing, file=sys.stderr)

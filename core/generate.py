@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
@@ -22,11 +23,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         pipeline = MelodyPipeline(args.model_dir)
+        started = time.perf_counter()
         result = pipeline.generate(args.bars, args.seed, args.model, args.sampler, args.steps, args.windowed,
                                    args.temperature, args.tempo, args.program, ProgressBar("sampling"))
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
-    write_outputs(result, args.out, args.wav)
+    write_outputs(result, args.out, args.wav, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

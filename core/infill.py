@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -28,12 +29,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not 1 <= args.line <= len(melodies):
             raise ValueError(f"--line must lie in 1..{len(melodies)} for this file, got {args.line}")
         pipeline = MelodyPipeline(args.model_dir)
+        started = time.perf_counter()
         result = pipeline.infill(melodies[args.line - 1].melody, parse_bar_range(args.bars), args.seed,
                                  args.sampler, args.steps, args.resample, args.tempo, args.program,
                                  ProgressBar("infilling"))
     except (FileNotFoundError, MidiInputError, ValueError) as error:
         parser.error(str(error))
-    write_outputs(result, args.out, args.wav)
+    write_outputs(result, args.out, args.wav, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,9 @@ def load_chunks(data: Path, split: str, limit: int | None = None, seed: int = 0)
     return chunks
 
 
-def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainConfig, runtime: Runtime) -> MusicVAE:
+def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainConfig,
+          runtime: Runtime) -> tuple[MusicVAE, dict]:
+    """Train to `config.steps`; returns the model and the last evaluation record."""
     out: Path = args.out
     resuming = args.resume and has_run_checkpoint(out, "vae")
     if resuming:
@@ -116,6 +118,7 @@ def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainCon
     stepper = runtime.wrap(model)
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.use_amp)
     log = (out / "metrics.jsonl").open("a") if runtime.is_main else None
+    record: dict = {}
     if runtime.is_main:
         print(f"training MusicVAE {model_config} on {len(train_chunks)} chunks "
               f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {runtime.device})",
@@ -151,7 +154,7 @@ def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainCon
     bar.close()
     if log is not None:
         log.close()
-    return model
+    return model, record
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,12 +182,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     runtime = setup_runtime(args.device, amp=not args.no_amp)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        model = train(args, model_config, config, runtime)
+        model, record = train(args, model_config, config, runtime)
         if runtime.is_main and args.export is not None:
-            metrics = evaluate(model, load_chunks(args.data, "eval", config.eval_chunks), kl_weight(config.steps, config), config)
             save_checkpoint(args.export, "vae", model, model.config, config.steps,
-                            {"train_config": dataclasses.asdict(config), "data": str(args.data), "eval": metrics})
-            print(f"exported the VAE to {args.export}: {metrics}", file=sys.stderr)
+                            {"train_config": dataclasses.asdict(config), "data": str(args.data), "eval": record})
+            print(f"exported the VAE to {args.export}: {record}", file=sys.stderr)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     finally:
