@@ -9,7 +9,7 @@ from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
 from core.midi_io import MidiInputError, extract_melodies, load_midi_file
-from core.pipeline import MelodyPipeline, parse_bar_range
+from core.pipeline import INFILL_METHODS, MelodyPipeline, parse_bar_ranges
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -17,8 +17,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      description="Keep a melody's other bars and let the diffusion model "
                                                  "fill in the chosen ones (rounded outward to 2-bar latents).")
     parser.add_argument("--midi", type=Path, required=True, help="input MIDI file")
-    parser.add_argument("--bars", required=True, help="1-based inclusive bars to regenerate, e.g. 17-48")
+    parser.add_argument("--bars", required=True, help="1-based inclusive bars to regenerate, e.g. 17-48 or 5-8,17-24")
     parser.add_argument("--line", type=int, default=1, help="which extracted melody line to use (default 1)")
+    parser.add_argument("--method", choices=INFILL_METHODS, default="diffusion",
+                        help="diffusion, or the paper's baselines: interpolation (slerp) or prior")
     parser.add_argument("--resample", type=int, default=0, help="extra RePaint rounds per step (smoother joins)")
     add_common_options(parser)
     args = parser.parse_args(argv)
@@ -30,9 +32,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"--line must lie in 1..{len(melodies)} for this file, got {args.line}")
         pipeline = MelodyPipeline(args.model_dir)
         started = time.perf_counter()
-        result = pipeline.infill(melodies[args.line - 1].melody, parse_bar_range(args.bars), args.seed,
+        result = pipeline.infill(melodies[args.line - 1].melody, parse_bar_ranges(args.bars), args.seed,
                                  args.sampler, args.steps, args.resample, args.tempo, args.program,
-                                 ProgressBar("infilling"))
+                                 ProgressBar("infilling"), args.method)
     except (FileNotFoundError, MidiInputError, ValueError) as error:
         parser.error(str(error))
     write_outputs(result, args.out, args.wav, time.perf_counter() - started)

@@ -26,6 +26,9 @@ from core.time_limit import TimeLimitExceeded, time_limit
 from core.melody import has_notes, melody_from_notes, notes_from_melody, validate_melody
 
 
+ALL_NOTES_OFF_CONTROLLER = 123
+
+
 class MidiInputError(ValueError):
     """A MIDI file could not be used; the message says why and what to do instead."""
 
@@ -192,7 +195,11 @@ def melody_to_pretty_midi(
     program: int = DEFAULT_PROGRAM,
     velocity: int = DEFAULT_VELOCITY,
 ) -> pretty_midi.PrettyMIDI:
-    """(T,) melody tokens -> a one-instrument PrettyMIDI in 4/4 at `tempo_bpm`."""
+    """(T,) melody tokens -> a one-instrument PrettyMIDI in 4/4 at `tempo_bpm`.
+
+    An "all notes off" controller at step T marks the end, so that the file (and its audio)
+    lasts the melody's full length even when it ends in rests.
+    """
     melody = validate_melody(melody)
     if not 0 <= program <= 127:
         raise ValueError(f"program must be a General MIDI program 0..127, got {program}")
@@ -213,6 +220,8 @@ def melody_to_pretty_midi(
                 end=float(end) * seconds_per_step,
             )
         )
+    instrument.control_changes.append(
+        pretty_midi.ControlChange(number=ALL_NOTES_OFF_CONTROLLER, value=0, time=float(melody.size) * seconds_per_step))
     midi.instruments.append(instrument)
     return midi
 

@@ -8,6 +8,7 @@ identical output.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,6 +27,7 @@ from core.constants import (
     NOTE_OFF,
 )
 from core.denoiser import load_denoiser
+from core.latent_baselines import interpolate_gaps, prior_latents
 from core.latents import LatentCodec
 from core.mdn import load_mdn
 from core.melody import has_notes, padded_length, split_into_chunks, validate_melody
@@ -36,6 +38,8 @@ from core.vae import load_vae
 
 DEFAULT_REST_TOLERANCE = 0.05  # RMS distance to the rest point below which a latent is a rest
 MAX_BARS = 1024
+INFILL_METHODS = ("diffusion", "interpolation", "prior")
+BarRange = tuple[int, int]
 
 
 @dataclass
@@ -44,6 +48,7 @@ class MelodyResult:
     midi: pretty_midi.PrettyMIDI
     latents: torch.Tensor  # (K, D) normalized latents, K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
+    intermediates: list[tuple[int, torch.Tensor]] = dataclasses.field(default_factory=list)  # (t, (K, D) x0)
 
 
 def chunks_for_bars(bars: int) -> int:
@@ -55,19 +60,23 @@ def chunks_for_bars(bars: int) -> int:
     return bars // BARS_PER_CHUNK
 
 
-def chunk_mask_for_bars(bar_range: tuple[int, int], num_chunks: int) -> np.ndarray:
-    """1-based inclusive bar range -> (num_chunks,) bool, rounded outward to whole 2-bar chunks."""
-    first, last = bar_range
+def chunk_mask_for_bars(bar_ranges: BarRange | Sequence[BarRange], num_chunks: int) -> np.ndarray:
+    """1-based inclusive bar range(s) -> (num_chunks,) bool, rounded outward to whole 2-bar chunks."""
+    if bar_ranges and isinstance(bar_ranges[0], (int, np.integer)):
+        bar_ranges = [bar_ranges]
+    if not bar_ranges:
+        raise ValueError("name at least one bar range to regenerate, e.g. 17-48")
     total_bars = num_chunks * BARS_PER_CHUNK
-    if not 1 <= first <= last:
-        raise ValueError(f"bars to regenerate must satisfy 1 <= first <= last, got {first}-{last}")
-    if last > total_bars:
-        raise ValueError(f"bars {first}-{last} reach past the melody's {total_bars} bars")
     mask = np.zeros(num_chunks, dtype=bool)
-    mask[(first - 1) // BARS_PER_CHUNK : (last - 1) // BARS_PER_CHUNK + 1] = True
+    for first, last in bar_ranges:
+        if not 1 <= first <= last:
+            raise ValueError(f"bars to regenerate must satisfy 1 <= first <= last, got {first}-{last}")
+        if last > total_bars:
+            raise ValueError(f"bars {first}-{last} reach past the melody's {total_bars} bars")
+        mask[(first - 1) // BARS_PER_CHUNK : (last - 1) // BARS_PER_CHUNK + 1] = True
     if mask.all():
-        raise ValueError(f"bars {first}-{last} cover the whole melody: nothing known is left to infill "
-                         "around; use generate instead, or regenerate fewer bars")
+        raise ValueError(f"the bars to regenerate cover the whole {total_bars}-bar melody: nothing known is left "
+                         "to infill around; use generate instead, or regenerate fewer bars")
     return mask
 
 
@@ -137,15 +146,19 @@ class MelodyPipeline:
         tempo_bpm: float = DEFAULT_TEMPO_BPM,
         program: int = DEFAULT_PROGRAM,
         callback: ProgressCallback | Callable[[int, int], None] | None = None,
+        keep_every: int = 0,
     ) -> MelodyResult:
         """A new melody of `bars` bars (any even number, also longer than the 64 trained on).
 
         model "diffusion" samples all latents jointly (`windowed` slides 32-latent windows
         with 8 latents of overlap instead of attending over the whole length); "mdn" samples
-        the TransformerMDN baseline one latent at a time at `temperature`.
+        the TransformerMDN baseline one latent at a time at `temperature`. `keep_every` > 0
+        keeps the diffusion sampler's x0 estimate every that many steps in `intermediates`
+        (not for windowed sampling or the MDN).
         """
         num_chunks = chunks_for_bars(bars)
         generator = torch.Generator().manual_seed(int(seed))
+        intermediates: list[tuple[int, torch.Tensor]] = []
         if model == "diffusion":
             denoiser = self._require(self.denoiser, "diffusion")
             dims = denoiser.config.data_dims
@@ -153,20 +166,24 @@ class MelodyPipeline:
                 latents = sample_windowed(denoiser, self.schedule, num_chunks, CHUNKS_PER_WINDOW, 8, 1, dims,
                                           generator, callback, sampler=sampler, steps=steps)[0]
             else:
-                latents = sample(denoiser, self.schedule, (1, num_chunks, dims), generator, sampler, steps,
-                                 callback=callback).latents[0]
+                sampled = sample(denoiser, self.schedule, (1, num_chunks, dims), generator, sampler, steps,
+                                 callback=callback, keep_every=keep_every)
+                latents = sampled.latents[0]
+                intermediates = [(t, x0[0].cpu()) for t, x0 in sampled.intermediates]
         elif model == "mdn":
             mdn = self._require(self.mdn, "mdn")
             latents = mdn.sample(1, num_chunks, generator, temperature, CHUNKS_PER_WINDOW, callback)[0]
         else:
             raise ValueError(f"model must be 'diffusion' or 'mdn', got {model!r}")
         chunks, rests = self.decode(latents.cpu())
-        return self._result(chunks, rests, latents.cpu(), np.ones(num_chunks, bool), tempo_bpm, program)
+        result = self._result(chunks, rests, latents.cpu(), np.ones(num_chunks, bool), tempo_bpm, program)
+        result.intermediates = intermediates
+        return result
 
     def infill(
         self,
         melody: np.ndarray,
-        bars_to_regenerate: tuple[int, int],
+        bars_to_regenerate: BarRange | Sequence[BarRange],
         seed: int = 0,
         sampler: str = "fast",
         steps: int | None = None,
@@ -174,24 +191,39 @@ class MelodyPipeline:
         tempo_bpm: float = DEFAULT_TEMPO_BPM,
         program: int = DEFAULT_PROGRAM,
         callback: ProgressCallback | None = None,
+        method: str = "diffusion",
     ) -> MelodyResult:
-        """Regenerate the 1-based inclusive bar range of `melody` (T,) tokens, keeping the rest.
+        """Regenerate the 1-based inclusive bar range(s) of `melody` (T,) tokens, keeping the rest.
 
-        The range is rounded outward to 2-bar latents; kept chunks are copied note for note.
+        Ranges are rounded outward to 2-bar latents; kept chunks are copied note for note.
+        method "diffusion" infills with the diffusion model; "interpolation" (spherical, in
+        the VAE's space, between the latents bordering each gap) and "prior" (z ~ N(0, I))
+        are the paper's baselines.
         """
+        if method not in INFILL_METHODS:
+            raise ValueError(f"method must be one of {', '.join(INFILL_METHODS)}, got {method!r}")
         melody = validate_melody(melody)
         if not has_notes(melody):
             raise ValueError("the melody has no notes: there is nothing to infill around")
         padded = np.zeros(padded_length(melody.size), dtype=np.int8)
         padded[: melody.size] = melody
         chunks = split_into_chunks(padded)  # (K, 32)
+        if len(chunks) * BARS_PER_CHUNK > MAX_BARS:
+            raise ValueError(f"the melody is {len(chunks) * BARS_PER_CHUNK} bars long; infilling takes at most "
+                             f"{MAX_BARS} bars, so trim the file first")
         regenerate = chunk_mask_for_bars(bars_to_regenerate, len(chunks))
-        denoiser = self._require(self.denoiser, "diffusion")
         known = self.encode(chunks)  # (K, D)
-        mask = torch.from_numpy(~regenerate)
         generator = torch.Generator().manual_seed(int(seed))
-        latents = sample(denoiser, self.schedule, (1, *known.shape), generator, sampler, steps,
-                         known=known[None], mask=mask, resample=resample, callback=callback).latents[0].cpu()
+        if method == "diffusion":
+            denoiser = self._require(self.denoiser, "diffusion")
+            latents = sample(denoiser, self.schedule, (1, *known.shape), generator, sampler, steps,
+                             known=known[None], mask=torch.from_numpy(~regenerate), resample=resample,
+                             callback=callback).latents[0].cpu()
+        elif method == "interpolation":
+            latents = self.codec.transform(interpolate_gaps(self.codec.inverse(known), ~regenerate))
+        else:
+            latents = torch.where(torch.from_numpy(regenerate)[:, None],
+                                  prior_latents(self.codec, tuple(known.shape), generator), known)
         decoded, rests = self.decode(latents)
         out_chunks = np.where(regenerate[:, None], decoded, chunks)
         out_rests = regenerate & rests
@@ -204,13 +236,20 @@ class MelodyPipeline:
         return model
 
 
-def parse_bar_range(text: str) -> tuple[int, int]:
-    """'17-48' -> (17, 48); '5' -> (5, 5)."""
-    parts: Sequence[str] = text.split("-")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2):
-        raise ValueError(f"--bars must look like FIRST-LAST (1-based, inclusive), e.g. 17-48; got {text!r}")
-    return values[0], values[-1]
+def parse_bar_ranges(text: str) -> list[BarRange]:
+    """'17-48' -> [(17, 48)]; '5, 9-12' -> [(5, 5), (9, 12)] (1-based, inclusive)."""
+    ranges: list[BarRange] = []
+    for part in text.replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            values = [int(value) for value in part.split("-")]
+        except ValueError:
+            values = []
+        if len(values) not in (1, 2):
+            raise ValueError("bars must look like FIRST-LAST (1-based, inclusive), e.g. 17-48, or several "
+                             f"ranges separated by commas, e.g. 5-8, 17-24; got {text!r}")
+        ranges.append((values[0], values[-1]))
+    if not ranges:
+        raise ValueError("name the bars to regenerate, e.g. 17-48")
+    return ranges

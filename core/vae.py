@@ -134,7 +134,6 @@ class MusicVAE(nn.Module):
         greedy = temperature <= GREEDY_TEMPERATURE
         if not greedy and generator is None:
             raise ValueError("sampling at temperature > 0.001 needs a torch.Generator")
-        c = self.config
         batch = z.shape[0]
         state = self.initial_state(z)
         token_input = torch.zeros(batch, 1, NUM_TOKENS, device=z.device, dtype=z.dtype)

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
 
-from core.audio import DEFAULT_SAMPLE_RATE, render_midi
 from core.constants import STEPS_PER_BAR
 from core.melody import pitch_range
-from core.midi_io import MidiInputError, extract_melodies, load_midi_file, melody_to_pretty_midi
+from core.midi_io import ExtractedMelody, MidiInputError, extract_melodies, load_midi_file
+from demo.outputs import melody_audio
 
 GM_PROGRAMS = {"Acoustic Grand Piano": 0, "Vibraphone": 11, "Church Organ": 19, "Nylon Guitar": 24,
                "Violin": 40, "String Ensemble": 48, "Trumpet": 56, "Alto Sax": 65, "Oboe": 68,
                "Flute": 73, "Lead (square)": 80}
+
+
+def uploaded_melody_lines(midi_path: str | None, line: int) -> list[ExtractedMelody]:
+    """The melody lines of an uploaded file, checked that `line` (1-based) exists; gr.Error otherwise."""
+    if not midi_path:
+        raise gr.Error("Upload a .mid or .midi file first.")
+    try:
+        melodies = extract_melodies(load_midi_file(midi_path))
+    except MidiInputError as error:
+        raise gr.Error(f"This file cannot be used: {error}") from error
+    except OSError as error:
+        raise gr.Error(f"The upload could not be read ({error}); upload it again.") from error
+    if not melodies:
+        raise gr.Error("The file has no pitched notes in MIDI 21..108 (drums only or empty): no melody to use.")
+    if not 1 <= line <= len(melodies):
+        raise gr.Error(f"Melody line {line} does not exist: the file has lines 1..{len(melodies)}.")
+    return melodies
 
 
 def describe_and_render(midi_path: str | None, program_name: str, tempo_bpm: float, line: int):
@@ -20,24 +36,13 @@ def describe_and_render(midi_path: str | None, program_name: str, tempo_bpm: flo
 
     Returns (markdown summary, (sample_rate, samples (N,))) for a Markdown and an Audio widget.
     """
-    if not midi_path:
-        raise gr.Error("Upload a .mid or .midi file first.")
-    try:
-        melodies = extract_melodies(load_midi_file(midi_path))
-    except MidiInputError as error:
-        raise gr.Error(f"This file cannot be used: {error}") from error
-    if not melodies:
-        raise gr.Error("The file has no pitched notes in MIDI 21..108 (drums only or empty).")
-    if not 1 <= line <= len(melodies):
-        raise gr.Error(f"Melody line {line} does not exist: the file has lines 1..{len(melodies)}.")
+    melodies = uploaded_melody_lines(midi_path, line)
     rows = ["| line | instrument | GM program | bars | pitch range |", "|---|---|---|---|---|"]
     for number, melody in enumerate(melodies, start=1):
         low, high = pitch_range(melody.melody)
         bars = melody.melody.size // STEPS_PER_BAR
         rows.append(f"| {number} | {melody.name or '-'} | {melody.program} | {bars} | {low}-{high} |")
-    chosen = melodies[line - 1].melody
-    samples = render_midi(melody_to_pretty_midi(chosen, tempo_bpm, GM_PROGRAMS[program_name]))
-    return "\n".join(rows), (DEFAULT_SAMPLE_RATE, (samples * 32767).astype(np.int16))
+    return "\n".join(rows), melody_audio(melodies[line - 1].melody, tempo_bpm, GM_PROGRAMS[program_name])
 
 
 def build_listen_tab() -> None:

@@ -1,96 +1,106 @@
-"""The "Generate" tab: sample a melody, hear it, see its piano roll, download MIDI and WAV."""
+"""The "Generate" tab: sample a melody, hear it, see its piano roll, download MIDI and WAV.
+
+With "watch it denoise" the piano roll first replays the diffusion sampler's x0 estimates,
+from pure noise to the final melody, then the audio arrives.
+"""
 
 from __future__ import annotations
 
-import functools
-import tempfile
 import time
-from pathlib import Path
+from typing import Iterator
 
 import gradio as gr
 import numpy as np
 
-from core.audio import DEFAULT_SAMPLE_RATE, render_midi, write_wav
-from core.cli_common import DEFAULT_MODEL_DIR
-from core.midi_io import pretty_midi_to_bytes
-from core.pipeline import MelodyPipeline
+from core.pipeline import join_chunks
 from demo.audition import GM_PROGRAMS
+from demo.outputs import diffusion_available, publish, shared_pipeline, whole_number
 from demo.piano_roll import piano_roll
 
-OUTPUT_DIR = Path(tempfile.gettempdir()) / "latent-melodies"
-OUTPUT_MAX_AGE_S = 3600
+SAMPLERS = ["Fast (DDIM)", "DDPM, 1000 steps (paper)"]
+MODELS = ["Diffusion", "TransformerMDN (baseline)"]
+WATCH_FRAMES = 10
+WATCH_FRAME_S = 0.25
+MAX_SEED = 2**31 - 1
 
 
-@functools.lru_cache(maxsize=1)
-def shared_pipeline(model_dir: str = str(DEFAULT_MODEL_DIR)) -> MelodyPipeline:
-    """The pipeline is loaded once per process and shared by every request."""
-    return MelodyPipeline(model_dir)
+def program_for(instrument: str) -> int:
+    if instrument not in GM_PROGRAMS:
+        raise gr.Error(f"Unknown instrument {instrument!r}; choose one of: {', '.join(GM_PROGRAMS)}.")
+    return GM_PROGRAMS[instrument]
 
 
-def diffusion_available(model_dir: str = str(DEFAULT_MODEL_DIR)) -> bool:
-    return (Path(model_dir) / "diffusion.json").is_file() and (Path(model_dir) / "codec.json").is_file()
+def checked_tempo(tempo: float | None) -> float:
+    if tempo is None or not 20 <= tempo <= 300:
+        raise gr.Error(f"Tempo must lie between 20 and 300 BPM, got {tempo}.")
+    return float(tempo)
 
 
-def fresh_output_paths(stem: str) -> tuple[Path, Path]:
-    """New MIDI and WAV paths; files older than an hour are removed first."""
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in OUTPUT_DIR.iterdir():
-        if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-            old.unlink(missing_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=OUTPUT_DIR, prefix=f"{stem}-", suffix=".mid", delete=False)
-    handle.close()
-    midi_path = Path(handle.name)
-    return midi_path, midi_path.with_suffix(".wav")
+def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0], steps: float = 50,
+                    model: str = MODELS[0], instrument: str = "Acoustic Grand Piano", tempo: float = 120,
+                    watch: bool = False, progress=gr.Progress()) -> Iterator[tuple]:
+    """Yields (audio, piano roll, MIDI path, WAV path, melody tokens for the Infill tab).
 
-
-def generate_melody(bars: float, seed: float, sampler: str, steps: float, model: str, instrument: str,
-                    tempo: float, progress=gr.Progress()):
-    """Returns (audio (rate, int16 samples), piano roll figure, MIDI path, WAV path)."""
+    With `watch`, earlier yields carry only the piano roll of an intermediate x0 estimate.
+    """
     pipeline = shared_pipeline()
+    bars_count = whole_number(bars, "Bars", 2, 1024)
+    seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     sampler_name = "ddpm" if sampler.startswith("DDPM") else "fast"
+    steps_value = None if sampler_name == "ddpm" else whole_number(steps, "Steps", 1, 1000)
     model_name = "mdn" if model.startswith("Transformer") else "diffusion"
+    program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
+    total_steps = steps_value or 1000
     report = lambda done, total, *_: progress(done / total, desc=f"sampling {done}/{total}")
     try:
-        result = pipeline.generate(int(bars), int(seed), model_name, sampler_name,
-                                   None if sampler_name == "ddpm" else int(steps), False, 1.0, float(tempo),
-                                   GM_PROGRAMS[instrument], report)
+        result = pipeline.generate(bars_count, seed_value, model_name, sampler_name, steps_value, False, 1.0,
+                                   tempo_bpm, program, report,
+                                   keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
     except ValueError as error:
         raise gr.Error(str(error)) from error
-    samples = render_midi(result.midi)
-    midi_path, wav_path = fresh_output_paths(f"melody-{int(seed)}")
-    midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
-    write_wav(wav_path, samples)
-    figure = piano_roll(result.melody, title=f"{int(bars)} bars, seed {int(seed)}, {model_name}")
-    return (DEFAULT_SAMPLE_RATE, (samples * 32767).astype(np.int16)), figure, str(midi_path), str(wav_path)
+    for t, x0 in result.intermediates:
+        chunks, rests = pipeline.decode(x0)
+        figure = piano_roll(join_chunks(chunks, rests), title=f"denoising: x0 estimate at reverse step {t}")
+        yield gr.skip(), figure, gr.skip(), gr.skip(), gr.skip()
+        time.sleep(WATCH_FRAME_S)
+    audio, figure, midi_path, wav_path = publish(result, f"melody-{seed_value}",
+                                                 f"{bars_count} bars, seed {seed_value}, {model_name}")
+    yield audio, figure, midi_path, wav_path, result.melody
 
 
-def build_generate_tab() -> None:
-    """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+def random_seed() -> int:
+    return int(np.random.default_rng().integers(0, MAX_SEED))
+
+
+def build_generate_tab(last_melody: gr.State) -> None:
+    """Widgets and wiring of the tab; call inside a `gr.Blocks` context. Each generation
+    is stored in `last_melody` for the Infill tab."""
     if not diffusion_available():
         gr.Markdown("The diffusion model has not been trained into `demo/model` yet.")
         return
     with gr.Row():
         with gr.Column(scale=1):
-            bars = gr.Slider(2, 256, value=64, step=2, label="Bars (the model trained on 64)")
+            bars = gr.Slider(2, 256, value=64, step=2, label="Bars (the model trained on 64; up to 256)")
             with gr.Row():
-                seed = gr.Number(value=0, precision=0, label="Seed")
-                dice = gr.Button("🎲", scale=0)
-            sampler = gr.Radio(["Fast (DDIM)", "DDPM, 1000 steps (paper)"], value="Fast (DDIM)", label="Sampler")
+                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                dice = gr.Button("Random seed", scale=0, elem_id="dice")
+            sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler")
             steps = gr.Slider(5, 200, value=50, step=1, label="Fast sampler steps")
-            model = gr.Radio(["Diffusion", "TransformerMDN (baseline)"], value="Diffusion", label="Model")
+            model = gr.Radio(MODELS, value=MODELS[0], label="Model")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(40, 240, value=120, step=1, label="Tempo (BPM)")
-            go_button = gr.Button("Generate", variant="primary")
+            watch = gr.Checkbox(value=False, label="Watch it denoise (diffusion)")
+            go_button = gr.Button("Generate", variant="primary", elem_id="generate")
         with gr.Column(scale=2):
-            audio = gr.Audio(label="Melody", type="numpy", interactive=False)
-            roll = gr.Plot(label="Piano roll")
+            audio = gr.Audio(label="Melody", type="numpy", interactive=False, elem_id="generated-audio")
+            roll = gr.Plot(label="Piano roll (dotted lines: 2-bar latents)", elem_id="generated-roll")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 wav_file = gr.File(label="WAV")
-    dice.click(lambda: int(np.random.default_rng().integers(0, 2**31 - 1)), None, seed)
-    go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo],
-                    [audio, roll, midi_file, wav_file])
-    gr.Examples([[64, 0, "Fast (DDIM)", 50, "Diffusion", "Flute", 110],
-                 [128, 7, "Fast (DDIM)", 50, "Diffusion", "Vibraphone", 96]],
-                [bars, seed, sampler, steps, model, instrument, tempo])
+    dice.click(random_seed, None, seed, api_visibility="private")
+    go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo, watch],
+                    [audio, roll, midi_file, wav_file, last_melody], api_name="generate")
+    gr.Examples([[64, 0, SAMPLERS[0], 50, MODELS[0], "Flute", 110, True],
+                 [64, 0, SAMPLERS[0], 50, MODELS[1], "Flute", 110, False],
+                 [128, 7, SAMPLERS[0], 50, MODELS[0], "Vibraphone", 96, False]],
+                [bars, seed, sampler, steps, model, instrument, tempo, watch])

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from core.latent_baselines import prior_latents, slerp
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.pipeline import MelodyPipeline, join_chunks
 from core.samplers import sample
@@ -47,14 +48,6 @@ class EvalConfig:
     batch_size: int = 50
     mdn_temperature: float = 1.0
     curve_every: int = 100  # reverse steps between points of the quality curve
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation between rows of a and b: (B, Z), (B, Z), (F,) -> (B, F, Z)."""
-    a_unit, b_unit = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
-    omega = torch.arccos((a_unit * b_unit).sum(-1).clamp(-1 + 1e-7, 1 - 1e-7))[:, None, None]  # (B, 1, 1)
-    t = fractions[None, :, None]
-    return (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / torch.sin(omega)
 
 
 class Evaluator:
@@ -88,14 +81,10 @@ class Evaluator:
             index += 1
         return torch.cat(parts)
 
-    def prior_latents(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-        """z ~ N(0, I) in the VAE's space, mapped to normalized latents: shape[:-1] + (D,)."""
-        return self.pipeline.codec.transform(torch.randn(*shape[:-1], self.pipeline.codec.z_size, generator=generator))
-
     def unconditional(self) -> dict[str, torch.Tensor]:
         p, d = self.pipeline, self.train.data_dims
         systems = {"train (GT)": self.windows(self.train), "held-out": self.windows(self.eval),
-                   "prior": self.prior_latents((self.config.n, self.k, d), self.generator(1))}
+                   "prior": prior_latents(p.codec, (self.config.n, self.k, d), self.generator(1))}
         if p.mdn is not None:
             systems["TransformerMDN"] = self.in_batches(
                 lambda b, i: p.mdn.sample(b, self.k, self.generator(10 + i), self.config.mdn_temperature), "mdn")
@@ -113,7 +102,7 @@ class Evaluator:
         mask[:KEPT_EACH_SIDE] = mask[-KEPT_EACH_SIDE:] = True
         middle = ~mask
         prior = known.clone()
-        prior[:, middle] = self.prior_latents((self.config.n, int(middle.sum()), 1), self.generator(2))
+        prior[:, middle] = prior_latents(p.codec, (self.config.n, int(middle.sum()), 1), self.generator(2))
         z = p.codec.inverse(known)
         fractions = torch.linspace(0, 1, int(middle.sum()) + 2)[1:-1]
         interpolated = known.clone()

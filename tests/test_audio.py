@@ -40,10 +40,10 @@ def test_render_has_the_expected_duration_and_is_audible(scale_midi):
     assert min(per_second) > 0.02, f"every second with notes must sound, got RMS {per_second}"
 
 
-def test_a_midi_without_notes_renders_silence():
-    silent = melody_to_pretty_midi(np.zeros(32, np.int8))
+def test_a_melody_of_rests_renders_silence_of_its_full_length():
+    silent = melody_to_pretty_midi(np.zeros(32, np.int8))  # 2 bars at 120 BPM
     samples = render_midi(silent, sample_rate=SAMPLE_RATE)
-    assert samples.size == round(RELEASE_TAIL_S * SAMPLE_RATE)
+    assert samples.size == round((4.0 + RELEASE_TAIL_S) * SAMPLE_RATE)
     assert not samples.any()
 
 

@@ -168,3 +168,11 @@ def test_smpte_time_division_is_rejected():
 def test_melody_to_midi_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         melody_to_pretty_midi(np.zeros(32, np.int8), **kwargs)
+
+
+def test_a_melody_ending_in_rests_keeps_its_full_length_in_midi():
+    melody = np.zeros(4 * 16, np.int8)
+    melody[0] = pitch_to_token(60)  # one note in bar 1, then rests to the end of bar 4
+    midi = melody_to_pretty_midi(melody, tempo_bpm=120)
+    assert midi.get_end_time() == pytest.approx(8.0)
+    assert [note.pitch for note in midi.instruments[0].notes] == [60]

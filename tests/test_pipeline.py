@@ -12,7 +12,7 @@ from core.latents import LatentCodec
 from core.mdn import MDNConfig, TransformerMDN
 from core.melody import melody_from_notes, split_into_chunks
 from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes, melody_to_pretty_midi
-from core.pipeline import MelodyPipeline, chunk_mask_for_bars, join_chunks, parse_bar_range
+from core.pipeline import MelodyPipeline, chunk_mask_for_bars, join_chunks, parse_bar_ranges
 from core.vae import MusicVAE, VAEConfig
 
 
@@ -96,9 +96,33 @@ def test_bad_infill_ranges_are_rejected(bar_range, message):
 
 def test_bar_ranges_round_outward_to_two_bar_latents():
     assert chunk_mask_for_bars((4, 5), 4).tolist() == [False, True, True, False]
-    assert parse_bar_range("17-48") == (17, 48) and parse_bar_range("3") == (3, 3)
-    with pytest.raises(ValueError, match="FIRST-LAST"):
-        parse_bar_range("a-b")
+    assert chunk_mask_for_bars([(1, 1), (7, 8)], 5).tolist() == [True, False, False, True, False]
+    assert parse_bar_ranges("17-48") == [(17, 48)] and parse_bar_ranges("3") == [(3, 3)]
+    assert parse_bar_ranges(" 5-8, 17-24 ;30") == [(5, 8), (17, 24), (30, 30)]
+    for text in ("a-b", "1-2-3", "", " , "):
+        with pytest.raises(ValueError, match="FIRST-LAST|name the bars"):
+            parse_bar_ranges(text)
+
+
+def test_several_ranges_that_cover_everything_are_rejected():
+    with pytest.raises(ValueError, match="nothing known is left"):
+        chunk_mask_for_bars([(1, 4), (5, 8)], 4)
+
+
+@pytest.mark.parametrize("method", ["interpolation", "prior"])
+def test_baseline_infilling_keeps_the_unmasked_bars(pipeline, method):
+    melody = pipeline.generate(bars=16, seed=3, steps=5).melody
+    result = pipeline.infill(melody, [(3, 4), (11, 12)], seed=0, method=method)
+    assert result.regenerated.tolist() == [False, True, False, False, False, True, False, False]
+    kept = np.repeat(~result.regenerated, 32)
+    assert np.array_equal(result.melody[kept], melody[kept])
+    assert len(result.melody) == len(melody)
+
+
+def test_unknown_infill_method_is_rejected(pipeline):
+    melody = pipeline.generate(bars=8, seed=3, steps=5).melody
+    with pytest.raises(ValueError, match="diffusion, interpolation, prior"):
+        pipeline.infill(melody, (3, 4), method="magic")
 
 
 def test_infilling_a_silent_melody_is_rejected(pipeline):

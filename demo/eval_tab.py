@@ -1,0 +1,50 @@
+"""The "Evaluation lab" tab: the committed results of `eval_lab.run`, and a quick rerun on small N."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from demo.outputs import shared_pipeline, whole_number
+from eval_lab.report import build_figures
+from eval_lab.run import EvalConfig, run
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "eval_lab" / "results"
+LATENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "latents_music21.npz"
+FIGURE_ORDER = ("unconditional", "infilling", "bars", "curve", "raw")
+
+
+def committed_figures() -> list:
+    """The figures of the committed run, in FIGURE_ORDER; None for each when there is none."""
+    if not (RESULTS_DIR / "results.csv").is_file():
+        return [None] * len(FIGURE_ORDER)
+    figures = build_figures(RESULTS_DIR)
+    return [figures[name] for name in FIGURE_ORDER]
+
+
+def quick_evaluation(n: float = 8, progress=gr.Progress(track_tqdm=True)) -> list:
+    """Rerun the whole protocol with `n` sequences per system; returns the figures."""
+    count = whole_number(n, "N", 2, 64)
+    if not LATENTS_PATH.is_file():
+        raise gr.Error(f"The quick rerun needs the encoded corpus at {LATENTS_PATH.relative_to(LATENTS_PATH.parents[1])}, "
+                       "which is not shipped: run `python -m train.prepare_data --source music21` and "
+                       "`python -m train.encode --model demo/model` first.")
+    out = Path(tempfile.mkdtemp(prefix="eval-"))
+    run(shared_pipeline(), LATENTS_PATH, out, EvalConfig(n=count, batch_size=count))
+    figures = build_figures(out)
+    return [figures[name] for name in FIGURE_ORDER]
+
+
+def build_eval_tab() -> None:
+    """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+    gr.Markdown("The paper's evaluation on the held-out split (`python -m eval_lab.run`): consistency (C) and "
+                "variance (Var) of framewise pitch and duration statistics against the training data (1 is "
+                "best), and Frechet distance and MMD of the normalized latents against the held-out latents "
+                "(0 is best).")
+    plots = [gr.Plot(value=figure, label=name) for name, figure in zip(FIGURE_ORDER, committed_figures())]
+    with gr.Row():
+        n = gr.Slider(2, 64, value=8, step=1, label="N for a quick rerun (the committed run used more)")
+        rerun = gr.Button("Recompute quickly")
+    rerun.click(quick_evaluation, [n], plots, api_visibility="private")

@@ -1,0 +1,72 @@
+"""The "Longer than training" tab: 128-256 bars and the latents' self-similarity matrix."""
+
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+import torch
+
+from demo.audition import GM_PROGRAMS
+from demo.generate_tab import MAX_SEED, checked_tempo, program_for
+from demo.outputs import publish, shared_pipeline, whole_number
+
+
+def latent_self_similarity(latents: torch.Tensor) -> np.ndarray:
+    """Cosine similarity between every pair of 2-bar latents: (K, D) -> (K, K)."""
+    unit = latents / latents.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+    return (unit @ unit.T).numpy()
+
+
+def similarity_figure(similarity: np.ndarray) -> go.Figure:
+    bars = np.arange(len(similarity)) * 2 + 1  # first bar of each latent
+    figure = go.Figure(go.Heatmap(z=similarity, x=bars, y=bars, zmin=-1, zmax=1, colorscale="RdBu_r",
+                                  colorbar={"title": "cosine"},
+                                  hovertemplate="bars %{x} and %{y}: %{z:.2f}<extra></extra>"))
+    figure.update_layout(title="Self-similarity of the 2-bar latents (64 bars = the training length)",
+                         height=460, xaxis={"title": "bar"}, yaxis={"title": "bar", "autorange": "reversed"},
+                         margin={"l": 50, "r": 10, "t": 40, "b": 40})
+    return figure
+
+
+def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, instrument: str = "Flute",
+                  tempo: float = 120, progress=gr.Progress()):
+    """Returns (audio, piano roll, self-similarity figure, MIDI path, WAV path)."""
+    bars_count = whole_number(bars, "Bars", 2, 1024)
+    seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
+    report = lambda done, total, *_: progress(done / total, desc=f"sampling {done}/{total}")
+    try:
+        result = shared_pipeline().generate(bars_count, seed_value, "diffusion", "fast", None, bool(windowed), 1.0,
+                                            checked_tempo(tempo), program_for(instrument), report)
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+    mode = "windowed" if windowed else "one pass"
+    audio, roll, midi_path, wav_path = publish(result, f"long-{seed_value}",
+                                               f"{bars_count} bars, seed {seed_value}, {mode}")
+    return audio, roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, wav_path
+
+
+def build_long_tab() -> None:
+    """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+    gr.Markdown("The model trained on 64-bar windows. Here it writes 128 to 256 bars at once: in one pass "
+                "(attention over the whole length) or windowed (overlapping 64-bar windows, each continuing "
+                "the last). The matrix shows which 2-bar phrases resemble which: repeats appear as "
+                "off-diagonal stripes.")
+    with gr.Row():
+        with gr.Column(scale=1):
+            bars = gr.Slider(66, 256, value=128, step=2, label="Bars")
+            seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+            windowed = gr.Checkbox(value=False, label="Windowed (overlapping 64-bar windows)")
+            instrument = gr.Dropdown(list(GM_PROGRAMS), value="Flute", label="Instrument")
+            tempo = gr.Slider(40, 240, value=120, step=1, label="Tempo (BPM)")
+            go_button = gr.Button("Generate long melody", variant="primary")
+        with gr.Column(scale=2):
+            audio = gr.Audio(label="Melody", type="numpy", interactive=False)
+            roll = gr.Plot(label="Piano roll")
+            matrix = gr.Plot(label="Latent self-similarity")
+            with gr.Row():
+                midi_file = gr.File(label="MIDI")
+                wav_file = gr.File(label="WAV")
+    go_button.click(generate_long, [bars, seed, windowed, instrument, tempo],
+                    [audio, roll, matrix, midi_file, wav_file], api_name="generate_long")
+    gr.Examples([[128, 0, False, "Flute", 120], [256, 3, True, "Violin", 132]], [bars, seed, windowed, instrument, tempo])
