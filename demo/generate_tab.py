@@ -14,7 +14,7 @@ import numpy as np
 
 from core.pipeline import join_chunks
 from demo.audition import GM_PROGRAMS
-from demo.outputs import diffusion_available, publish, shared_pipeline, whole_number
+from demo.outputs import APP_MAX_BARS, diffusion_available, publish, shared_pipeline, whole_number
 from demo.piano_roll import piano_roll
 
 SAMPLERS = ["Fast (DDIM)", "DDPM, 1000 steps (paper)"]
@@ -44,7 +44,7 @@ def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0
     With `watch`, earlier yields carry only the piano roll of an intermediate x0 estimate.
     """
     pipeline = shared_pipeline()
-    bars_count = whole_number(bars, "Bars", 2, 1024)
+    bars_count = whole_number(bars, "Bars", 2, APP_MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     sampler_name = "ddpm" if sampler.startswith("DDPM") else "fast"
     steps_value = None if sampler_name == "ddpm" else whole_number(steps, "Steps", 1, 1000)

@@ -12,10 +12,11 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from core.constants import STEPS_PER_BAR
 from core.pipeline import parse_bar_ranges
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
 from demo.generate_tab import MAX_SEED, SAMPLERS, checked_tempo, program_for
-from demo.outputs import melody_audio, publish, shared_pipeline, whole_number
+from demo.outputs import APP_MAX_BARS, melody_audio, publish, shared_pipeline, whole_number
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = {path.stem.replace("_", " "): path for path in sorted(EXAMPLES_DIR.glob("*.mid"))}
@@ -49,6 +50,9 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
                   tempo: float = 120, last_melody: np.ndarray | None = None, progress=gr.Progress()):
     """Returns (original audio, result audio, piano roll with regenerated bars shaded, MIDI path, WAV path)."""
     melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
+    if melody.size > APP_MAX_BARS * STEPS_PER_BAR:
+        raise gr.Error(f"The melody is {melody.size // STEPS_PER_BAR} bars long; the app infills at most "
+                       f"{APP_MAX_BARS} bars. Trim the file, or use `python -m core.infill` (up to 1024 bars).")
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     sampler_name = "ddpm" if sampler.startswith("DDPM") else "fast"
     steps_value = None if sampler_name == "ddpm" else whole_number(steps, "Steps", 1, 1000)

@@ -9,7 +9,7 @@ import torch
 
 from demo.audition import GM_PROGRAMS
 from demo.generate_tab import MAX_SEED, checked_tempo, program_for
-from demo.outputs import publish, shared_pipeline, whole_number
+from demo.outputs import APP_MAX_BARS, publish, shared_pipeline, whole_number
 
 
 def latent_self_similarity(latents: torch.Tensor) -> np.ndarray:
@@ -32,7 +32,7 @@ def similarity_figure(similarity: np.ndarray) -> go.Figure:
 def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, instrument: str = "Flute",
                   tempo: float = 120, progress=gr.Progress()):
     """Returns (audio, piano roll, self-similarity figure, MIDI path, WAV path)."""
-    bars_count = whole_number(bars, "Bars", 2, 1024)
+    bars_count = whole_number(bars, "Bars", 2, APP_MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     report = lambda done, total, *_: progress(done / total, desc=f"sampling {done}/{total}")
     try:

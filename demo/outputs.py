@@ -18,6 +18,7 @@ from demo.piano_roll import piano_roll
 
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "latent-melodies"
 OUTPUT_MAX_AGE_S = 3600
+APP_MAX_BARS = 256  # longest melody the app generates or infills (its audio is ~8.5 minutes at 120 BPM)
 Audio = tuple[int, np.ndarray]  # (sample rate, int16 samples) for gr.Audio(type="numpy")
 
 
