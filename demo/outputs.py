@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import tempfile
 import time
@@ -33,12 +34,14 @@ def diffusion_available(model_dir: str = str(DEFAULT_MODEL_DIR)) -> bool:
 
 
 def fresh_output_paths(stem: str) -> tuple[Path, Path]:
-    """New MIDI and WAV paths; files older than an hour are removed first."""
+    """New MIDI and WAV paths; files older than an hour are removed first. Concurrent requests
+    clean up at once, so a file listed here may already be gone by the time it is looked at."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in OUTPUT_DIR.iterdir():
-        if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-            old.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                old.unlink()
     handle = tempfile.NamedTemporaryFile(dir=OUTPUT_DIR, prefix=f"{stem}-", suffix=".mid", delete=False)
     handle.close()
     midi_path = Path(handle.name)

@@ -16,6 +16,8 @@ def test_piano_roll_draws_one_bar_per_note_in_bar_units():
     assert notes.hovertext[0] == "C4, bar 1.00"
     shaded = [shape for shape in figure.layout.shapes if shape.type == "rect"]
     assert [(s.x0, s.x1) for s in shaded] == [(3, 5)], "the second 2-bar chunk is marked as regenerated"
+    boundaries = [shape.x0 for shape in figure.layout.shapes if shape.type == "line"]
+    assert boundaries == [1, 3, 5], "dotted lines at the 2-bar latent boundaries, bars 1, 3 and 5"
 
 
 def test_note_names():

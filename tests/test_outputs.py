@@ -1,0 +1,34 @@
+"""Files the app hands out: fresh paths per request, stale ones cleaned up, safe under concurrency."""
+
+import os
+import time
+from pathlib import Path
+
+from demo import outputs
+
+
+def test_output_paths_are_fresh_and_files_older_than_an_hour_are_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path)
+    stale, recent = tmp_path / "melody-1-old.wav", tmp_path / "melody-2-new.wav"
+    for path in (stale, recent):
+        path.write_bytes(b"RIFF")
+    two_hours_ago = time.time() - 2 * outputs.OUTPUT_MAX_AGE_S
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+
+    first_midi, first_wav = outputs.fresh_output_paths("melody-0")
+    second_midi, _ = outputs.fresh_output_paths("melody-0")
+
+    assert not stale.exists() and recent.exists()
+    assert first_midi != second_midi and first_midi.name.startswith("melody-0-")
+    assert first_wav == first_midi.with_suffix(".wav")
+
+
+def test_a_file_removed_by_a_concurrent_request_does_not_break_the_cleanup(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path)
+    listed = Path.iterdir
+    # another request deleted this file between our listing of the folder and our look at it
+    monkeypatch.setattr(Path, "iterdir", lambda folder: iter([folder / "infill-0-gone.wav", *listed(folder)]))
+
+    midi_path, _ = outputs.fresh_output_paths("infill-1")
+
+    assert midi_path.is_file()
