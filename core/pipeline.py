@@ -121,6 +121,10 @@ class MelodyPipeline:
         z[torch.from_numpy(rests).to(self.device)] = 0.0  # the zero latent decodes to silence
         return self.vae.decode(z).cpu().numpy().astype(np.int8), rests
 
+    def decode_melodies(self, latents: torch.Tensor) -> list[np.ndarray]:
+        """(N, K, D) normalized latents -> N melodies, each (K * 32,) tokens."""
+        return [join_chunks(*self.decode(sequence)) for sequence in latents]
+
     @torch.no_grad()
     def encode(self, chunks: np.ndarray) -> torch.Tensor:
         """(K, 32) chunks -> (K, D) normalized latents (posterior means)."""

@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 
 from core.constants import STEPS_PER_BAR
-from core.pipeline import parse_bar_ranges
+from core.pipeline import MAX_BARS, parse_bar_ranges
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
 from demo.generate_tab import MAX_SEED, SAMPLERS, checked_tempo, program_for
 from demo.outputs import APP_MAX_BARS, melody_audio, publish, shared_pipeline, whole_number
@@ -52,7 +52,7 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
     melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
     if melody.size > APP_MAX_BARS * STEPS_PER_BAR:
         raise gr.Error(f"The melody is {melody.size // STEPS_PER_BAR} bars long; the app infills at most "
-                       f"{APP_MAX_BARS} bars. Trim the file, or use `python -m core.infill` (up to 1024 bars).")
+                       f"{APP_MAX_BARS} bars. Trim the file, or use `python -m core.infill` (up to {MAX_BARS} bars).")
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     sampler_name = "ddpm" if sampler.startswith("DDPM") else "fast"
     steps_value = None if sampler_name == "ddpm" else whole_number(steps, "Steps", 1, 1000)

@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from core.audio import render_midi
 from core.cli_common import DEFAULT_MODEL_DIR
 from core.constants import CHUNKS_PER_WINDOW
-from core.pipeline import MelodyPipeline, join_chunks
+from core.pipeline import MelodyPipeline
 from core.samplers import sample
 from eval_lab.metrics import self_similarity
 
@@ -68,13 +68,12 @@ def latency_split(pipeline: MelodyPipeline, sampler: str, repeats: int) -> dict[
     """Best-of-`repeats` seconds of each stage of one 64-bar sample with audio."""
     dims = pipeline.denoiser.config.data_dims
     generator = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    latents = sample(pipeline.denoiser, pipeline.schedule, (1, CHUNKS_PER_WINDOW, dims), generator(), sampler).latents[0]
     result = pipeline.generate(64, 0, "diffusion", sampler)
     split = {
         "diffusion": best_seconds(
             lambda: sample(pipeline.denoiser, pipeline.schedule, (1, CHUNKS_PER_WINDOW, dims), generator(), sampler),
             repeats),
-        "vae_decoding": best_seconds(lambda: pipeline.decode(latents), repeats),
+        "vae_decoding": best_seconds(lambda: pipeline.decode(result.latents), repeats),
         "synthesis": best_seconds(lambda: render_midi(result.midi), repeats),
     }
     split["total"] = sum(split.values())
@@ -85,7 +84,7 @@ def sampled_melodies(pipeline: MelodyPipeline, sampler: str, n: int, seed: int) 
     dims = pipeline.denoiser.config.data_dims
     latents = sample(pipeline.denoiser, pipeline.schedule, (n, CHUNKS_PER_WINDOW, dims),
                      torch.Generator().manual_seed(seed), sampler).latents
-    return [join_chunks(*pipeline.decode(sequence)) for sequence in latents]
+    return pipeline.decode_melodies(latents)
 
 
 def throughput(pipeline: MelodyPipeline, batch: int) -> float:

@@ -31,8 +31,8 @@ def free_local_port() -> int:
         return probe.getsockname()[1]
 
 
-def one_request(client: Client, index: int, example: str) -> None:
-    if index % 2 == 0:
+def one_request(client: Client, kind: str, index: int, example: str) -> None:
+    if kind == "generate":
         client.predict(bars=64, seed=index, api_name="/generate")
     else:
         client.predict(midi=handle_file(example), bars="17-32", seed=index, api_name="/infill")
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         kind = "generate" if index % 2 == 0 else "infill"
         begin = time.perf_counter()
         try:
-            one_request(local.client, index, example)
+            one_request(local.client, kind, index, example)
         except Exception as error:  # every failure is counted and reported, none stops the test
             with lock:
                 errors.append(f"request {index} ({kind}): {type(error).__name__}: {error}")

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from core.latent_baselines import prior_latents, slerp
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.pipeline import MelodyPipeline, join_chunks
+from core.pipeline import MelodyPipeline
 from core.samplers import sample
 from eval_lab.metrics import frechet_distance, mmd_rbf, overlap_stats, self_similarity
 from train.train_sequence import LatentWindows
@@ -61,14 +61,6 @@ class Evaluator:
     def windows(self, source: LatentWindows) -> torch.Tensor:
         rows = self.rng.choice(len(source.windows), size=self.config.n, replace=len(source.windows) < self.config.n)
         return source.gather(rows)  # (N, k, D)
-
-    def melodies(self, latents: torch.Tensor) -> list[np.ndarray]:
-        """Decode (N, k, D) normalized latents into N melodies."""
-        out = []
-        for sequence in latents:
-            chunks, rests = self.pipeline.decode(sequence)
-            out.append(join_chunks(chunks, rests))
-        return out
 
     def generator(self, offset: int) -> torch.Generator:
         return torch.Generator().manual_seed(self.config.seed * 1000 + offset)
@@ -129,7 +121,7 @@ class Evaluator:
         """Self-similarity against `reference`, and FD / MMD against `real` latents when given.
         A set whose melodies have too few notes for any frame pair scores NaN, not a crash."""
         try:
-            row = {k: v for k, v in self_similarity(self.melodies(latents), reference).items()
+            row = {k: v for k, v in self_similarity(self.pipeline.decode_melodies(latents), reference).items()
                    if not k.startswith("reference_")}
         except ValueError:
             row = {"pairs": 0}
@@ -146,14 +138,14 @@ def run(pipeline: MelodyPipeline, latents_path: Path, out: Path, config: EvalCon
     evaluator = Evaluator(pipeline, latents_path, config)
     systems = evaluator.unconditional()
     systems.update(evaluator.infilling())
-    reference = overlap_stats(evaluator.melodies(systems["train (GT)"]))
+    reference = overlap_stats(pipeline.decode_melodies(systems["train (GT)"]))
     real = systems["held-out"].reshape(-1, evaluator.train.data_dims).numpy().astype(np.float64)
     rows = []
     (out / "samples").mkdir(parents=True, exist_ok=True)
     for name, latents in tqdm(systems.items(), desc="scoring"):
         rows.append({"system": name, **evaluator.scores(latents, reference, real)})
         slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
-        for index, melody in enumerate(evaluator.melodies(latents[:SAMPLES_PER_SYSTEM])):
+        for index, melody in enumerate(pipeline.decode_melodies(latents[:SAMPLES_PER_SYSTEM])):
             (out / "samples" / f"{slug}_{index}.mid").write_bytes(pretty_midi_to_bytes(melody_to_pretty_midi(melody)))
     table = pd.DataFrame(rows)
     curve = evaluator.quality_curve(reference)

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pretty_midi
@@ -10,21 +9,16 @@ import pytest
 from gradio_client import Client, handle_file
 
 from app import build_app, launch
+from eval_lab.loadtest import free_local_port
 from tests.midi_factory import two_instrument_song
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url():
     app = build_app()
-    port = free_port()
+    port = free_local_port()
     launch(app, port, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
