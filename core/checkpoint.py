@@ -98,23 +98,3 @@ def load_checkpoint(
     model = build(config)
     load_weights_into(model, Path(directory) / f"{name}.safetensors")
     return model.to(device).eval(), meta
-
-
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """Flatten an optimizer's per-parameter state (Adam: step, exp_avg, exp_avg_sq) to tensors."""
-    flat = {}
-    for index, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():
-            flat[f"{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    return flat
-
-
-def load_optimizer_tensors(optimizer: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
-    """Inverse of `optimizer_tensors` for the same parameter list."""
-    state_dict = optimizer.state_dict()
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, tensor in flat.items():
-        index, key = name.split(".", 1)
-        state.setdefault(int(index), {})[key] = tensor
-    state_dict["state"] = state
-    optimizer.load_state_dict(state_dict)

@@ -10,21 +10,21 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.audio import render_midi, write_wav
+from core.bundle import DEFAULT_MODEL_DIR
 from core.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
 from core.midi_io import pretty_midi_to_bytes
 from core.pipeline import MelodyResult
-
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "demo" / "model"
+from core.samplers import SAMPLER_NAMES, SamplerProgress
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same melody)")
     parser.add_argument("--out", type=Path, required=True, help="output .mid file")
     parser.add_argument("--wav", type=Path, help="also render the melody to this .wav file")
-    parser.add_argument("--sampler", choices=("ddpm", "fast", "ddim"), default="fast",
-                        help="ddpm: the paper's 1000-step ancestral sampler; fast (= ddim): deterministic "
-                             "DDIM over trailing steps (default)")
-    parser.add_argument("--steps", type=int, help="sampler steps (default: 1000 for ddpm, 50 for fast)")
+    parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="fast",
+                        help="ddpm: the paper's 1000-step ancestral sampler; ddim: deterministic DDIM; dpmpp_2m: "
+                             "DPM-Solver++(2M); fast (default): the fast sampler the benchmark chose")
+    parser.add_argument("--steps", type=int, help="sampler steps (default: the sampler's own)")
     parser.add_argument("--program", type=int, default=DEFAULT_PROGRAM, help="General MIDI program 0..127")
     parser.add_argument("--tempo", type=float, default=DEFAULT_TEMPO_BPM, help="beats per minute")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
@@ -37,11 +37,11 @@ class ProgressBar:
         self.bar = None
         self.description = description
 
-    def __call__(self, done: int, total: int, *_) -> None:
+    def __call__(self, progress: SamplerProgress) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.description, unit="step", file=sys.stderr)
-        self.bar.update(done - self.bar.n)
-        if done == total:
+            self.bar = tqdm(total=progress.total, desc=self.description, unit="step", file=sys.stderr)
+        self.bar.update(progress.done - self.bar.n)
+        if progress.done == progress.total:
             self.bar.close()
 
 

@@ -20,8 +20,6 @@ NUM_TOKENS = FIRST_NOTE_TOKEN + MAX_PITCH - MIN_PITCH + 1  # 90
 # Meters whose bars line up with 2-bar chunks of 32 sixteenth steps.
 DUPLE_METERS = frozenset({(4, 4), (2, 4), (2, 2), (4, 2)})
 
-TRANSPOSE_RANGE = (-5, 5)  # semitones, inclusive; augmentation for VAE training
-
 DEFAULT_TEMPO_BPM = 120.0
 DEFAULT_PROGRAM = 0  # GM Acoustic Grand Piano
 DEFAULT_VELOCITY = 90

@@ -26,12 +26,6 @@ class DenoiserConfig(TrunkConfig):
     film_dims: int = 512  # hidden width of each block's noise-level network
 
 
-DENOISER_PRESETS = {
-    "paper": DenoiserConfig(),
-    "demo": DenoiserConfig(transformer_mlp_dims=512, mlp_dims=512, film_dims=256),
-}
-
-
 class FiLMGenerator(nn.Module):
     """Noise level -> (scale, shift) for one residual block: encoding -> dense -> swish -> dense."""
 

@@ -7,7 +7,7 @@ import time
 from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
-from core.pipeline import MelodyPipeline
+from core.pipeline import GenerationRequest, MelodyPipeline
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -22,10 +22,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
+        request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
+                                    steps=args.steps, windowed=args.windowed, temperature=args.temperature,
+                                    tempo_bpm=args.tempo, program=args.program)
         pipeline = MelodyPipeline(args.model_dir)
         started = time.perf_counter()
-        result = pipeline.generate(args.bars, args.seed, args.model, args.sampler, args.steps, args.windowed,
-                                   args.temperature, args.tempo, args.program, ProgressBar("sampling"))
+        result = pipeline.generate(request, ProgressBar("sampling"))[0]
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     write_outputs(result, args.out, args.wav, time.perf_counter() - started)

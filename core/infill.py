@@ -9,7 +9,7 @@ from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
 from core.midi_io import MidiInputError, extract_melodies, load_midi_file
-from core.pipeline import INFILL_METHODS, MelodyPipeline, parse_bar_ranges
+from core.pipeline import INFILL_METHODS, InfillRequest, MelodyPipeline, parse_bar_ranges
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -30,11 +30,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"{args.midi} has no melody: no pitched notes in MIDI 21..108")
         if not 1 <= args.line <= len(melodies):
             raise ValueError(f"--line must lie in 1..{len(melodies)} for this file, got {args.line}")
+        request = InfillRequest(melody=melodies[args.line - 1].melody,
+                                bars_to_regenerate=tuple(parse_bar_ranges(args.bars)), seeds=(args.seed,),
+                                method=args.method, sampler=args.sampler, steps=args.steps, resample=args.resample,
+                                tempo_bpm=args.tempo, program=args.program)
         pipeline = MelodyPipeline(args.model_dir)
         started = time.perf_counter()
-        result = pipeline.infill(melodies[args.line - 1].melody, parse_bar_ranges(args.bars), args.seed,
-                                 args.sampler, args.steps, args.resample, args.tempo, args.program,
-                                 ProgressBar("infilling"), args.method)
+        result = pipeline.infill(request, ProgressBar("infilling"))[0]
     except (FileNotFoundError, MidiInputError, ValueError) as error:
         parser.error(str(error))
     write_outputs(result, args.out, args.wav, time.perf_counter() - started)

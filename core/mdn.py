@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from core.checkpoint import load_checkpoint
+from core.noise import Generators, multinomial, randn
+from core.samplers import ProgressCallback, SamplerProgress
 from core.transformer import TransformerTrunk, TrunkConfig
 
 LOG_SIGMA_RANGE = (-7.0, 2.0)
@@ -27,12 +28,6 @@ LOG_SIGMA_RANGE = (-7.0, 2.0)
 @dataclass(frozen=True)
 class MDNConfig(TrunkConfig):
     components: int = 100  # diagonal Gaussians in the mixture
-
-
-MDN_PRESETS = {
-    "paper": MDNConfig(),
-    "demo": MDNConfig(transformer_mlp_dims=512, mlp_dims=512, components=20),
-}
 
 
 @dataclass
@@ -87,14 +82,15 @@ class TransformerMDN(nn.Module):
         self,
         batch: int,
         length: int,
-        generator: torch.Generator,
+        generator: Generators,
         temperature: float = 1.0,
         window: int = 32,
-        callback: Callable[[int, int], None] | None = None,
+        callback: ProgressCallback | None = None,
     ) -> torch.Tensor:
         """Draw (batch, length, D) latents one at a time, conditioning on at most the last
         `window - 1` latents. temperature scales the standard deviations and divides the
-        mixture logits."""
+        mixture logits. generator: one for the batch, or one per row (`core.noise`). callback: hears
+        SamplerProgress(latents done, length, None) after each latent."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         device = next(self.parameters()).device
@@ -104,14 +100,14 @@ class TransformerMDN(nn.Module):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
             mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1))
             logits = mixture.logits[:, -1] / temperature  # (B, M)
-            chosen = torch.multinomial(torch.softmax(logits, -1).cpu(), 1, generator=generator)[:, 0].to(device)
+            chosen = multinomial(torch.softmax(logits, -1), generator).to(device)
             rows = torch.arange(batch, device=device)
             mean = mixture.means[:, -1][rows, chosen]  # (B, D)
             sigma = torch.exp(mixture.log_sigmas[:, -1][rows, chosen]) * temperature
-            noise = torch.randn(mean.shape, generator=generator).to(device)
+            noise = randn(tuple(mean.shape), generator, device)
             out = torch.cat([out, (mean + sigma * noise)[:, None]], dim=1)
             if callback is not None:
-                callback(position + 1, length)
+                callback(SamplerProgress(position + 1, length, None))
         return out
 
 

@@ -150,23 +150,6 @@ def trim_rest_chunks(melody: np.ndarray) -> np.ndarray:
     return chunks[sounding[0] : sounding[-1] + 1].reshape(-1)  # (T',)
 
 
-def transpose(melody: np.ndarray, semitones: int) -> np.ndarray:
-    """Shift every note by `semitones`; raise ValueError if a note leaves MIDI 21..108."""
-    melody = validate_melody(melody)
-    is_note = melody >= FIRST_NOTE_TOKEN
-    if not is_note.any():
-        return melody.copy()
-    pitches = token_to_pitch(melody[is_note].astype(np.int64)) + semitones
-    if pitches.min() < MIN_PITCH or pitches.max() > MAX_PITCH:
-        raise ValueError(
-            f"transposing by {semitones} semitones moves pitches to "
-            f"{pitches.min()}..{pitches.max()}, outside {MIN_PITCH}..{MAX_PITCH}"
-        )
-    shifted = melody.copy()
-    shifted[is_note] = pitch_to_token(pitches)
-    return shifted
-
-
 def pitch_range(melody: np.ndarray) -> tuple[int, int] | None:
     """(lowest, highest) MIDI pitch of the melody's notes, or None for a silent melody."""
     melody = validate_melody(melody)

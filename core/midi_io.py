@@ -22,6 +22,7 @@ from core.constants import (
     DUPLE_METERS,
     STEPS_PER_QUARTER,
 )
+from core.limits import MAX_PROGRAM, MAX_TEMPO_BPM, MAX_UPLOAD_BYTES, MIN_TEMPO_BPM
 from core.time_limit import TimeLimitExceeded, time_limit
 from core.melody import has_notes, melody_from_notes, notes_from_melody, validate_melody
 
@@ -41,7 +42,7 @@ class UnsupportedMeterError(MidiInputError):
 class MidiLimits:
     """Caps that bound the time and memory spent on one untrusted MIDI file."""
 
-    max_bytes: int = 8 * 2**20
+    max_bytes: int = MAX_UPLOAD_BYTES
     max_messages: int = 500_000
     max_ticks_per_beat: int = 960  # finer files are re-timed onto this grid first
     max_ticks: int = 4_000_000  # after re-timing: over an hour at 960 ticks per quarter, 60 BPM
@@ -201,10 +202,10 @@ def melody_to_pretty_midi(
     lasts the melody's full length even when it ends in rests.
     """
     melody = validate_melody(melody)
-    if not 0 <= program <= 127:
-        raise ValueError(f"program must be a General MIDI program 0..127, got {program}")
-    if not 20 <= tempo_bpm <= 400:
-        raise ValueError(f"tempo_bpm must lie in 20..400 beats per minute, got {tempo_bpm}")
+    if not 0 <= program <= MAX_PROGRAM:
+        raise ValueError(f"program must be a General MIDI program 0..{MAX_PROGRAM}, got {program}")
+    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
+        raise ValueError(f"tempo_bpm must lie in {MIN_TEMPO_BPM:g}..{MAX_TEMPO_BPM:g} beats per minute, got {tempo_bpm}")
     if not 1 <= velocity <= 127:
         raise ValueError(f"velocity must lie in 1..127, got {velocity}")
     midi = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm)

@@ -1,9 +1,11 @@
-"""The user-facing pipeline: one model directory in, melodies (events, MIDI, latents) out.
+"""The user-facing pipeline: one model bundle in, melodies (events, MIDI, latents) out.
 
-A model directory holds `vae.*`, `codec.*` and, once trained, `diffusion.*` and `mdn.*`
-(safetensors + JSON each). Data flows one way: sampler -> normalized latents -> codec
-inverse -> VAE decode -> 2-bar chunks -> melody -> MIDI. Same seed, same arguments:
-identical output.
+A model bundle (`core.bundle`) holds `vae`, `codec`, `schedule` and, once trained,
+`diffusion` and `mdn`; loading checks that they belong together. Data flows one way:
+sampler -> normalized latents -> codec inverse -> VAE decode -> 2-bar chunks -> melody ->
+MIDI. Requests are keyword-only dataclasses that own their limits (`core.limits`); each
+call makes one melody per seed in one batched sampler call, and every seed's melody is the
+same whatever other seeds share its batch.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pretty_midi
 import torch
 
+from core.bundle import REBUILD_HINTS, check_bundle
 from core.constants import (
     BARS_PER_CHUNK,
     CHUNKS_PER_WINDOW,
@@ -25,25 +28,41 @@ from core.constants import (
     FIRST_NOTE_TOKEN,
     NO_EVENT,
     NOTE_OFF,
+    STEPS_PER_BAR,
 )
 from core.denoiser import load_denoiser
 from core.latent_baselines import interpolate_gaps, prior_latents
 from core.latents import LatentCodec
+from core.limits import (
+    MAX_BARS,
+    MAX_PROGRAM,
+    MAX_RESAMPLE,
+    MAX_SEED,
+    MAX_SEEDS_PER_REQUEST,
+    MAX_STEPS,
+    MAX_TEMPERATURE,
+    MAX_TEMPO_BPM,
+    MIN_BARS,
+    MIN_TEMPO_BPM,
+)
 from core.mdn import load_mdn
 from core.melody import has_notes, padded_length, split_into_chunks, validate_melody
 from core.midi_io import melody_to_pretty_midi
-from core.samplers import ProgressCallback, sample, sample_windowed
+from core.noise import seeded_generators
+from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
 from core.vae import load_vae
 
 DEFAULT_REST_TOLERANCE = 0.05  # RMS distance to the rest point below which a latent is a rest
-MAX_BARS = 1024
+WINDOW_OVERLAP = 8  # latents each window shares with the previous one in windowed long generation
+MODELS = ("diffusion", "mdn", "prior")  # prior: z ~ N(0, I) per latent, the paper's baseline
 INFILL_METHODS = ("diffusion", "interpolation", "prior")
 BarRange = tuple[int, int]
 
 
 @dataclass
 class MelodyResult:
+    seed: int
     melody: np.ndarray  # (T,) int8 tokens, T = bars * 16
     midi: pretty_midi.PrettyMIDI
     latents: torch.Tensor  # (K, D) normalized latents, K = bars / 2
@@ -51,12 +70,116 @@ class MelodyResult:
     intermediates: list[tuple[int, torch.Tensor]] = dataclasses.field(default_factory=list)  # (t, (K, D) x0)
 
 
+def _check_whole(name: str, value, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+def _check_choice(name: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class RenderOptions:
+    """How a melody becomes MIDI: tempo and General MIDI program."""
+
+    tempo_bpm: float = DEFAULT_TEMPO_BPM
+    program: int = DEFAULT_PROGRAM
+
+    def __post_init__(self) -> None:
+        if not MIN_TEMPO_BPM <= self.tempo_bpm <= MAX_TEMPO_BPM:
+            raise ValueError(f"tempo_bpm must lie in {MIN_TEMPO_BPM:g}..{MAX_TEMPO_BPM:g} beats per minute, "
+                             f"got {self.tempo_bpm}")
+        _check_whole("program", self.program, 0, MAX_PROGRAM)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingOptions:
+    """What draws the latents: the model, its sampler and step count, and the seeds (one melody each)."""
+
+    seeds: tuple[int, ...] = (0,)
+    model: str = "diffusion"
+    sampler: str = "fast"
+    steps: int | None = None  # None: the sampler's default
+    temperature: float = 1.0  # TransformerMDN only
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.seeds) <= MAX_SEEDS_PER_REQUEST:
+            raise ValueError(f"seeds must hold 1 to {MAX_SEEDS_PER_REQUEST} seeds, got {len(self.seeds)}")
+        for seed in self.seeds:
+            _check_whole("seed", seed, 0, MAX_SEED)
+        _check_choice("model", self.model, MODELS)
+        _check_choice("sampler", self.sampler, SAMPLER_NAMES)
+        if self.steps is not None:
+            _check_whole("steps", self.steps, 1, MAX_STEPS)
+        if not 0 < self.temperature <= MAX_TEMPERATURE:
+            raise ValueError(f"temperature must lie in (0, {MAX_TEMPERATURE:g}], got {self.temperature}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest(SamplingOptions, RenderOptions):
+    """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
+    trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
+    instead of attending over the whole length; `keep_every` > 0 keeps the diffusion
+    sampler's x0 estimate every that many steps (not for windowed sampling or the MDN)."""
+
+    bars: int = 64
+    windowed: bool = False
+    keep_every: int = 0
+
+    def __post_init__(self) -> None:
+        SamplingOptions.__post_init__(self)
+        RenderOptions.__post_init__(self)
+        chunks_for_bars(self.bars)
+        _check_whole("keep_every", self.keep_every, 0, MAX_STEPS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InfillRequest(SamplingOptions, RenderOptions):
+    """Regenerate the 1-based inclusive bar range(s) of `melody` (T,) tokens, keeping the rest.
+
+    Ranges are rounded outward to 2-bar latents; kept chunks are copied note for note.
+    method "diffusion" infills with the diffusion model; "interpolation" (spherical, in the
+    VAE's space, between the latents bordering each gap) and "prior" (z ~ N(0, I)) are the
+    paper's baselines. resample: extra RePaint rounds per step (smoother joins).
+    """
+
+    melody: np.ndarray
+    bars_to_regenerate: tuple[BarRange, ...]
+    method: str = "diffusion"
+    resample: int = 0
+
+    def __post_init__(self) -> None:
+        SamplingOptions.__post_init__(self)
+        RenderOptions.__post_init__(self)
+        _check_choice("method", self.method, INFILL_METHODS)
+        if self.model != "diffusion":
+            raise ValueError(f"infilling uses the diffusion model (or method='interpolation' / 'prior'), "
+                             f"got model={self.model!r}")
+        ranges = self.bars_to_regenerate
+        if ranges and isinstance(ranges[0], (int, np.integer)):
+            ranges = (ranges,)  # one range given as (first, last)
+        object.__setattr__(self, "bars_to_regenerate", tuple(tuple(r) for r in ranges))
+        _check_whole("resample", self.resample, 0, MAX_RESAMPLE)
+        melody = validate_melody(self.melody)
+        if not has_notes(melody):
+            raise ValueError("the melody has no notes: there is nothing to infill around")
+        bars = padded_length(melody.size) // STEPS_PER_BAR
+        if bars > MAX_BARS:
+            raise ValueError(f"the melody is {bars} bars long; infilling takes at most {MAX_BARS} bars, "
+                             "so trim the file first")
+        chunk_mask_for_bars(self.bars_to_regenerate, bars // BARS_PER_CHUNK)
+
+
 def chunks_for_bars(bars: int) -> int:
     """Number of 2-bar latents for a request of `bars` bars; raises for bad requests."""
-    if not isinstance(bars, (int, np.integer)) or bars <= 0 or bars % BARS_PER_CHUNK:
+    if isinstance(bars, bool) or not isinstance(bars, (int, np.integer)) or bars <= 0 or bars % BARS_PER_CHUNK:
         raise ValueError(f"bars must be a positive even number (2-bar latents), got {bars!r}")
-    if bars > MAX_BARS:
-        raise ValueError(f"bars must be at most {MAX_BARS}, got {bars}")
+    if not MIN_BARS <= bars <= MAX_BARS:
+        raise ValueError(f"bars must lie in {MIN_BARS}..{MAX_BARS}, got {bars}")
     return bars // BARS_PER_CHUNK
 
 
@@ -95,16 +218,26 @@ def join_chunks(chunks: np.ndarray, rests: np.ndarray) -> np.ndarray:
 
 
 class MelodyPipeline:
+    """Loads a model bundle once and turns requests into melodies."""
+
     def __init__(self, model_dir: str | Path, device: str = "cpu"):
         self.model_dir = Path(model_dir)
-        if not (self.model_dir / "vae.json").is_file():
-            raise FileNotFoundError(f"{self.model_dir} is not a model directory (no vae.json)")
+        if not self.model_dir.is_dir():
+            raise FileNotFoundError(f"{self.model_dir} is not a model directory")
+        bundle = check_bundle(self.model_dir)
         self.device = torch.device(device)
         self.vae = load_vae(self.model_dir, device)
         self.codec = LatentCodec.load(self.model_dir)
-        self.schedule = NoiseSchedule.linear()
-        self.denoiser = load_denoiser(self.model_dir, device) if (self.model_dir / "diffusion.json").is_file() else None
-        self.mdn = load_mdn(self.model_dir, device) if (self.model_dir / "mdn.json").is_file() else None
+        self.schedule = NoiseSchedule.load(self.model_dir)
+        self.denoiser = load_denoiser(self.model_dir, device) if bundle.has("diffusion") else None
+        self.mdn = load_mdn(self.model_dir, device) if bundle.has("mdn") else None
+        if self.codec.z_size != self.vae.config.z_size:
+            raise ValueError(f"the codec in {self.model_dir} maps {self.codec.z_size}-dim latents but the VAE's "
+                             f"z has {self.vae.config.z_size} dims; {self._hint('codec')}")
+        for name, model in (("diffusion", self.denoiser), ("mdn", self.mdn)):
+            if model is not None and model.config.data_dims != self.codec.data_dims:
+                raise ValueError(f"the {name} model in {self.model_dir} takes {model.config.data_dims}-dim latents "
+                                 f"but the codec gives {self.codec.data_dims}; {self._hint(name)}")
 
     # -- latents <-> chunks ---------------------------------------------------------------
 
@@ -122,8 +255,10 @@ class MelodyPipeline:
         return self.vae.decode(z).cpu().numpy().astype(np.int8), rests
 
     def decode_melodies(self, latents: torch.Tensor) -> list[np.ndarray]:
-        """(N, K, D) normalized latents -> N melodies, each (K * 32,) tokens."""
-        return [join_chunks(*self.decode(sequence)) for sequence in latents]
+        """(N, K, D) normalized latents -> N melodies, each (K * 32,) tokens, in one VAE call."""
+        n, k, d = latents.shape
+        chunks, rests = self.decode(latents.reshape(n * k, d))  # (N * K, 32), (N * K,)
+        return [join_chunks(chunks[i * k : (i + 1) * k], rests[i * k : (i + 1) * k]) for i in range(n)]
 
     @torch.no_grad()
     def encode(self, chunks: np.ndarray) -> torch.Tensor:
@@ -131,112 +266,101 @@ class MelodyPipeline:
         mu, _ = self.vae.encode(torch.as_tensor(chunks, dtype=torch.long, device=self.device))
         return self.codec.transform(mu).cpu()
 
-    def _result(self, chunks: np.ndarray, rests: np.ndarray, latents: torch.Tensor, regenerated: np.ndarray,
-                tempo_bpm: float, program: int) -> MelodyResult:
-        melody = join_chunks(chunks, rests)
-        return MelodyResult(melody, melody_to_pretty_midi(melody, tempo_bpm, program), latents, regenerated)
+    # -- latents --------------------------------------------------------------------------
 
-    # -- generation -----------------------------------------------------------------------
-
-    def generate(
-        self,
-        bars: int = 64,
-        seed: int = 0,
-        model: str = "diffusion",
-        sampler: str = "fast",
-        steps: int | None = None,
-        windowed: bool = False,
-        temperature: float = 1.0,
-        tempo_bpm: float = DEFAULT_TEMPO_BPM,
-        program: int = DEFAULT_PROGRAM,
-        callback: ProgressCallback | Callable[[int, int], None] | None = None,
-        keep_every: int = 0,
-    ) -> MelodyResult:
-        """A new melody of `bars` bars (any even number, also longer than the 64 trained on).
-
-        model "diffusion" samples all latents jointly (`windowed` slides 32-latent windows
-        with 8 latents of overlap instead of attending over the whole length); "mdn" samples
-        the TransformerMDN baseline one latent at a time at `temperature`. `keep_every` > 0
-        keeps the diffusion sampler's x0 estimate every that many steps in `intermediates`
-        (not for windowed sampling or the MDN).
-        """
-        num_chunks = chunks_for_bars(bars)
-        generator = torch.Generator().manual_seed(int(seed))
-        intermediates: list[tuple[int, torch.Tensor]] = []
-        if model == "diffusion":
-            denoiser = self._require(self.denoiser, "diffusion")
-            dims = denoiser.config.data_dims
-            if windowed and num_chunks > CHUNKS_PER_WINDOW:
-                latents = sample_windowed(denoiser, self.schedule, num_chunks, CHUNKS_PER_WINDOW, 8, 1, dims,
-                                          generator, callback, sampler=sampler, steps=steps)[0]
-            else:
-                sampled = sample(denoiser, self.schedule, (1, num_chunks, dims), generator, sampler, steps,
-                                 callback=callback, keep_every=keep_every)
-                latents = sampled.latents[0]
-                intermediates = [(t, x0[0].cpu()) for t, x0 in sampled.intermediates]
-        elif model == "mdn":
+    def sample_latents(self, options: SamplingOptions, num_chunks: int, windowed: bool = False, keep_every: int = 0,
+                       callback: ProgressCallback | None = None) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
+        """New normalized latents, one sequence per seed: ((S, K, D), [(t, (S, K, D) x0), ...])."""
+        generators = seeded_generators(options.seeds)
+        if options.model == "prior":
+            shape = (num_chunks, self.codec.data_dims)
+            return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), []
+        if options.model == "mdn":
             mdn = self._require(self.mdn, "mdn")
-            latents = mdn.sample(1, num_chunks, generator, temperature, CHUNKS_PER_WINDOW, callback)[0]
-        else:
-            raise ValueError(f"model must be 'diffusion' or 'mdn', got {model!r}")
-        chunks, rests = self.decode(latents.cpu())
-        result = self._result(chunks, rests, latents.cpu(), np.ones(num_chunks, bool), tempo_bpm, program)
-        result.intermediates = intermediates
-        return result
+            latents = mdn.sample(len(generators), num_chunks, generators, options.temperature, CHUNKS_PER_WINDOW,
+                                 callback)
+            return latents.cpu(), []
+        denoiser = self._require(self.denoiser, "diffusion")
+        sampler = get_sampler(options.sampler)
+        dims = denoiser.config.data_dims
+        if windowed and num_chunks > CHUNKS_PER_WINDOW:
+            latents = sample_windowed(sampler, denoiser, self.schedule, num_chunks, CHUNKS_PER_WINDOW, WINDOW_OVERLAP,
+                                      len(generators), dims, generators, steps=options.steps, callback=callback)
+            return latents.cpu(), []
+        noise = initial_noise((len(generators), num_chunks, dims), generators, self.device)
+        sampled = sampler(denoiser, self.schedule, noise, generators, steps=options.steps, callback=callback,
+                          keep_every=keep_every)
+        return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates]
 
-    def infill(
-        self,
-        melody: np.ndarray,
-        bars_to_regenerate: BarRange | Sequence[BarRange],
-        seed: int = 0,
-        sampler: str = "fast",
-        steps: int | None = None,
-        resample: int = 0,
-        tempo_bpm: float = DEFAULT_TEMPO_BPM,
-        program: int = DEFAULT_PROGRAM,
-        callback: ProgressCallback | None = None,
-        method: str = "diffusion",
-    ) -> MelodyResult:
-        """Regenerate the 1-based inclusive bar range(s) of `melody` (T,) tokens, keeping the rest.
+    def infill_latents(self, options: SamplingOptions, known: torch.Tensor, regenerate: np.ndarray,
+                       method: str = "diffusion", resample: int = 0,
+                       callback: ProgressCallback | None = None) -> torch.Tensor:
+        """Replace the latents where `regenerate` (K,) is True, one result per seed.
 
-        Ranges are rounded outward to 2-bar latents; kept chunks are copied note for note.
-        method "diffusion" infills with the diffusion model; "interpolation" (spherical, in
-        the VAE's space, between the latents bordering each gap) and "prior" (z ~ N(0, I))
-        are the paper's baselines.
+        known: (K, D) or (S, K, D) normalized latents (one sequence for all seeds, or one per
+        seed). Returns (S, K, D); the kept latents are exactly `known`.
         """
-        if method not in INFILL_METHODS:
-            raise ValueError(f"method must be one of {', '.join(INFILL_METHODS)}, got {method!r}")
-        melody = validate_melody(melody)
-        if not has_notes(melody):
-            raise ValueError("the melody has no notes: there is nothing to infill around")
+        _check_choice("method", method, INFILL_METHODS)
+        generators = seeded_generators(options.seeds)
+        known = known.expand(len(generators), *known.shape[-2:]) if known.ndim == 2 else known
+        if known.shape[0] != len(generators):
+            raise ValueError(f"known holds {known.shape[0]} sequences for {len(generators)} seeds")
+        keep = torch.from_numpy(~regenerate)
+        if method == "interpolation":
+            filled = torch.stack([interpolate_gaps(z, ~regenerate) for z in self.codec.inverse(known)])
+            return torch.where(keep[None, :, None], known, self.codec.transform(filled))
+        if method == "prior":
+            prior = torch.stack([prior_latents(self.codec, tuple(known.shape[1:]), g) for g in generators])
+            return torch.where(keep[None, :, None], known, prior)
+        denoiser = self._require(self.denoiser, "diffusion")
+        noise = initial_noise(tuple(known.shape), generators, self.device)
+        return infill(get_sampler(options.sampler), denoiser, self.schedule, noise, known.to(self.device), keep,
+                      generators, steps=options.steps, resample=resample, callback=callback).latents.cpu()
+
+    # -- melodies -------------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
+        """One new melody per seed of the request."""
+        num_chunks = chunks_for_bars(request.bars)
+        latents, intermediates = self.sample_latents(request, num_chunks, request.windowed, request.keep_every,
+                                                     callback)
+        regenerated = np.ones(num_chunks, dtype=bool)
+        results = []
+        for index, (seed, sequence) in enumerate(zip(request.seeds, latents)):
+            chunks, rests = self.decode(sequence)
+            result = self._result(seed, chunks, rests, sequence, regenerated, request)
+            result.intermediates = [(t, x0[index]) for t, x0 in intermediates]
+            results.append(result)
+        return results
+
+    def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
+        """The request's melody with the chosen bars regenerated, one result per seed."""
+        melody = validate_melody(request.melody)
         padded = np.zeros(padded_length(melody.size), dtype=np.int8)
         padded[: melody.size] = melody
         chunks = split_into_chunks(padded)  # (K, 32)
-        if len(chunks) * BARS_PER_CHUNK > MAX_BARS:
-            raise ValueError(f"the melody is {len(chunks) * BARS_PER_CHUNK} bars long; infilling takes at most "
-                             f"{MAX_BARS} bars, so trim the file first")
-        regenerate = chunk_mask_for_bars(bars_to_regenerate, len(chunks))
-        known = self.encode(chunks)  # (K, D)
-        generator = torch.Generator().manual_seed(int(seed))
-        if method == "diffusion":
-            denoiser = self._require(self.denoiser, "diffusion")
-            latents = sample(denoiser, self.schedule, (1, *known.shape), generator, sampler, steps,
-                             known=known[None], mask=torch.from_numpy(~regenerate), resample=resample,
-                             callback=callback).latents[0].cpu()
-        elif method == "interpolation":
-            latents = self.codec.transform(interpolate_gaps(self.codec.inverse(known), ~regenerate))
-        else:
-            latents = torch.where(torch.from_numpy(regenerate)[:, None],
-                                  prior_latents(self.codec, tuple(known.shape), generator), known)
-        decoded, rests = self.decode(latents)
-        out_chunks = np.where(regenerate[:, None], decoded, chunks)
-        out_rests = regenerate & rests
-        return self._result(out_chunks, out_rests, latents, regenerate, tempo_bpm, program)
+        regenerate = chunk_mask_for_bars(request.bars_to_regenerate, len(chunks))
+        latents = self.infill_latents(request, self.encode(chunks), regenerate, request.method, request.resample,
+                                      callback)
+        results = []
+        for seed, sequence in zip(request.seeds, latents):
+            decoded, rests = self.decode(sequence)
+            out_chunks = np.where(regenerate[:, None], decoded, chunks)
+            results.append(self._result(seed, out_chunks, regenerate & rests, sequence, regenerate, request))
+        return results
+
+    def _result(self, seed: int, chunks: np.ndarray, rests: np.ndarray, latents: torch.Tensor,
+                regenerated: np.ndarray, render: RenderOptions) -> MelodyResult:
+        melody = join_chunks(chunks, rests)
+        midi = melody_to_pretty_midi(melody, render.tempo_bpm, render.program)
+        return MelodyResult(seed, melody, midi, latents, regenerated)
+
+    def _hint(self, component: str) -> str:
+        return REBUILD_HINTS[component].replace("DIR", str(self.model_dir))
 
     def _require(self, model, name: str):
         if model is None:
-            raise ValueError(f"{self.model_dir} has no {name} model ({name}.json); train one with "
-                             f"`python -m train.train_{name} --export {self.model_dir}`")
+            raise ValueError(f"the bundle {self.model_dir} has no {name} model; {self._hint(name)}")
         return model
 
 

@@ -6,9 +6,14 @@ index 0 holding the clean state (alpha_bar_0 = 1). Maths in float64, stored floa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
+
+SCHEDULE_NAME = "schedule"
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,28 @@ class NoiseSchedule:
         alpha_bars = torch.cumprod(1.0 - betas, dim=0)  # eq. (4): alpha_bar_t = prod (1 - beta_s)
         return cls(betas=betas.float(), alpha_bars=alpha_bars.float())
 
+    def save(self, directory: str | Path) -> None:
+        """Write `schedule.safetensors` (betas, alpha_bars) and `schedule.json` into a model directory."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file({"betas": self.betas.contiguous(), "alpha_bars": self.alpha_bars.contiguous()},
+                  str(directory / f"{SCHEDULE_NAME}.safetensors"))
+        config = {"num_steps": self.num_steps, "beta_first": float(self.betas[1]), "beta_last": float(self.betas[-1])}
+        (directory / f"{SCHEDULE_NAME}.json").write_text(json.dumps({"config": config}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "NoiseSchedule":
+        """The schedule stored in a model directory, exactly as saved (never rebuilt from defaults)."""
+        path = Path(directory) / f"{SCHEDULE_NAME}.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(f"{Path(directory)} has no noise schedule ({path.name} is missing)")
+        tensors = load_file(str(path))
+        schedule = cls(betas=tensors["betas"], alpha_bars=tensors["alpha_bars"])
+        if schedule.betas.shape != schedule.alpha_bars.shape or float(schedule.alpha_bars[0]) != 1.0:
+            raise ValueError(f"{path} is not a noise schedule: betas {tuple(schedule.betas.shape)}, "
+                             f"alpha_bars {tuple(schedule.alpha_bars.shape)}, alpha_bars[0] must be 1")
+        return schedule
+
     @property
     def num_steps(self) -> int:
         return int(self.betas.numel()) - 1
@@ -43,11 +70,13 @@ class NoiseSchedule:
     def sample_training_levels(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """WaveGrad-style continuous levels: t ~ U{1..N}, then alpha_bar ~ U(alpha_bar_t, alpha_bar_{t-1}).
 
-        Returns (batch,) alpha_bar values on the CPU.
+        Returns (batch,) alpha_bar values on the generator's device (the CPU without one).
         """
-        t = torch.randint(1, self.num_steps + 1, (batch,), generator=generator)
-        low, high = self.alpha_bars[t].double(), self.alpha_bars[t - 1].double()
-        u = torch.rand(batch, generator=generator, dtype=torch.float64)
+        device = generator.device if generator is not None else torch.device("cpu")
+        t = torch.randint(1, self.num_steps + 1, (batch,), generator=generator, device=device)
+        alpha_bars = self.alpha_bars.to(device).double()
+        low, high = alpha_bars[t], alpha_bars[t - 1]
+        u = torch.rand(batch, generator=generator, dtype=torch.float64, device=device)
         return (low + u * (high - low)).float()
 
     def timesteps(self, num_steps: int) -> list[int]:

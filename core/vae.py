@@ -34,12 +34,6 @@ class VAEConfig:
     z_size: int = 512
 
 
-VAE_PRESETS = {
-    "paper": VAEConfig(),
-    "demo": VAEConfig(encoder_size=256, decoder_size=256, decoder_layers=3, z_size=128),
-}
-
-
 @dataclass
 class VAEOutput:
     """What one training forward pass returns; B = batch, T = 32 steps, V = 90 tokens."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.constants import STEPS_PER_BAR
+from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.melody import pitch_range
 from core.midi_io import ExtractedMelody, MidiInputError, extract_melodies, load_midi_file
 from demo.outputs import melody_audio
@@ -51,7 +52,7 @@ def build_listen_tab() -> None:
         with gr.Column():
             midi_file = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
             program = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
-            tempo = gr.Slider(40, 240, value=120, step=1, label="Tempo (BPM)")
+            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             line = gr.Number(value=1, precision=0, minimum=1, label="Melody line to play")
             play = gr.Button("Extract and play", variant="primary")
         with gr.Column():

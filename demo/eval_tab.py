@@ -7,13 +7,15 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.limits import MAX_SEEDS_PER_REQUEST
 from demo.outputs import shared_pipeline, whole_number
 from eval_lab.report import build_figures
 from eval_lab.run import EvalConfig, run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "eval_lab" / "results"
-LATENTS_PATH = Path(__file__).resolve().parent.parent / "data" / "latents_music21.npz"
-FIGURE_ORDER = ("unconditional", "infilling", "bars", "curve", "raw")
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+LATENTS_PATH, CACHE_PATH = DATA_DIR / "latents_music21.npz", DATA_DIR / "music21.npz"
+FIGURE_ORDER = ("unconditional", "infilling", "musicality", "bars", "curve", "raw")
 
 
 def committed_figures() -> list:
@@ -26,13 +28,13 @@ def committed_figures() -> list:
 
 def quick_evaluation(n: float = 8, progress=gr.Progress(track_tqdm=True)) -> list:
     """Rerun the whole protocol with `n` sequences per system; returns the figures."""
-    count = whole_number(n, "N", 2, 64)
-    if not LATENTS_PATH.is_file():
+    count = whole_number(n, "N", 2, MAX_SEEDS_PER_REQUEST)
+    if not (LATENTS_PATH.is_file() and CACHE_PATH.is_file()):
         raise gr.Error(f"The quick rerun needs the encoded corpus at {LATENTS_PATH.relative_to(LATENTS_PATH.parents[1])}, "
                        "which is not shipped: run `python -m train.prepare_data --source music21` and "
                        "`python -m train.encode --model demo/model` first.")
     out = Path(tempfile.mkdtemp(prefix="eval-"))
-    run(shared_pipeline(), LATENTS_PATH, out, EvalConfig(n=count, batch_size=count))
+    run(shared_pipeline(), LATENTS_PATH, CACHE_PATH, out, EvalConfig(n=count, batch_size=count))
     figures = build_figures(out)
     return [figures[name] for name in FIGURE_ORDER]
 
@@ -45,6 +47,6 @@ def build_eval_tab() -> None:
                 "(0 is best).")
     plots = [gr.Plot(value=figure, label=name) for name, figure in zip(FIGURE_ORDER, committed_figures())]
     with gr.Row():
-        n = gr.Slider(2, 64, value=8, step=1, label="N for a quick rerun (the committed run used more)")
+        n = gr.Slider(2, MAX_SEEDS_PER_REQUEST, value=8, step=1, label="N for a quick rerun (the committed run used more)")
         rerun = gr.Button("Recompute quickly")
     rerun.click(quick_evaluation, [n], plots, api_visibility="private")

@@ -12,16 +12,25 @@ from typing import Iterator
 import gradio as gr
 import numpy as np
 
-from core.pipeline import join_chunks
+from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
+from core.pipeline import GenerationRequest, join_chunks
+from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS
-from demo.outputs import APP_MAX_BARS, diffusion_available, publish, shared_pipeline, whole_number
+from demo.outputs import (
+    SAMPLERS,
+    checked_tempo,
+    diffusion_available,
+    progress_reporter,
+    publish,
+    sampler_choice,
+    shared_pipeline,
+    whole_number,
+)
 from demo.piano_roll import piano_roll
 
-SAMPLERS = ["Fast (DDIM)", "DDPM, 1000 steps (paper)"]
 MODELS = ["Diffusion", "TransformerMDN (baseline)"]
 WATCH_FRAMES = 10
 WATCH_FRAME_S = 0.25
-MAX_SEED = 2**31 - 1
 
 
 def program_for(instrument: str) -> int:
@@ -30,13 +39,7 @@ def program_for(instrument: str) -> int:
     return GM_PROGRAMS[instrument]
 
 
-def checked_tempo(tempo: float | None) -> float:
-    if tempo is None or not 20 <= tempo <= 300:
-        raise gr.Error(f"Tempo must lie between 20 and 300 BPM, got {tempo}.")
-    return float(tempo)
-
-
-def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0], steps: float = 50,
+def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0], steps: float | None = None,
                     model: str = MODELS[0], instrument: str = "Acoustic Grand Piano", tempo: float = 120,
                     watch: bool = False, progress=gr.Progress()) -> Iterator[tuple]:
     """Yields (audio, piano roll, MIDI path, WAV path, melody tokens for the Infill tab).
@@ -44,18 +47,17 @@ def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0
     With `watch`, earlier yields carry only the piano roll of an intermediate x0 estimate.
     """
     pipeline = shared_pipeline()
-    bars_count = whole_number(bars, "Bars", 2, APP_MAX_BARS)
+    bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
-    sampler_name = "ddpm" if sampler.startswith("DDPM") else "fast"
-    steps_value = None if sampler_name == "ddpm" else whole_number(steps, "Steps", 1, 1000)
+    sampler_name, steps_value = sampler_choice(sampler, steps)
     model_name = "mdn" if model.startswith("Transformer") else "diffusion"
     program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
-    total_steps = steps_value or 1000
-    report = lambda done, total, *_: progress(done / total, desc=f"sampling {done}/{total}")
+    total_steps = steps_value or default_steps(sampler_name, pipeline.schedule)
     try:
-        result = pipeline.generate(bars_count, seed_value, model_name, sampler_name, steps_value, False, 1.0,
-                                   tempo_bpm, program, report,
-                                   keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
+        request = GenerationRequest(bars=bars_count, seeds=(seed_value,), model=model_name, sampler=sampler_name,
+                                    steps=steps_value, tempo_bpm=tempo_bpm, program=program,
+                                    keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
+        result = pipeline.generate(request, progress_reporter(progress, "sampling"))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
     for t, x0 in result.intermediates:
@@ -80,15 +82,17 @@ def build_generate_tab(last_melody: gr.State) -> None:
         return
     with gr.Row():
         with gr.Column(scale=1):
-            bars = gr.Slider(2, 256, value=64, step=2, label="Bars (the model trained on 64; up to 256)")
+            bars = gr.Slider(MIN_BARS, MAX_BARS, value=64, step=2,
+                             label=f"Bars (the model trained on 64; up to {MAX_BARS})")
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dice = gr.Button("Random seed", scale=0, elem_id="dice")
             sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler")
-            steps = gr.Slider(5, 200, value=50, step=1, label="Fast sampler steps")
+            steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
+                                  label="Fast sampler steps (DPM-Solver++)")
             model = gr.Radio(MODELS, value=MODELS[0], label="Model")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
-            tempo = gr.Slider(40, 240, value=120, step=1, label="Tempo (BPM)")
+            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             watch = gr.Checkbox(value=False, label="Watch it denoise (diffusion)")
             go_button = gr.Button("Generate", variant="primary", elem_id="generate")
         with gr.Column(scale=2):
@@ -100,7 +104,8 @@ def build_generate_tab(last_melody: gr.State) -> None:
     dice.click(random_seed, None, seed, api_visibility="private")
     go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo, watch],
                     [audio, roll, midi_file, wav_file, last_melody], api_name="generate")
-    gr.Examples([[64, 0, SAMPLERS[0], 50, MODELS[0], "Flute", 110, True],
-                 [64, 0, SAMPLERS[0], 50, MODELS[1], "Flute", 110, False],
+    fast_steps = default_steps("fast", shared_pipeline().schedule)
+    gr.Examples([[64, 0, SAMPLERS[0], fast_steps, MODELS[0], "Flute", 110, True],
+                 [64, 0, SAMPLERS[0], fast_steps, MODELS[1], "Flute", 110, False],
                  [128, 7, SAMPLERS[0], 50, MODELS[0], "Vibraphone", 96, False]],
                 [bars, seed, sampler, steps, model, instrument, tempo, watch])

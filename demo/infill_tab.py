@@ -12,11 +12,21 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.constants import STEPS_PER_BAR
-from core.pipeline import MAX_BARS, parse_bar_ranges
+from core.limits import MAX_SEED, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from core.pipeline import InfillRequest, parse_bar_ranges
+from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
-from demo.generate_tab import MAX_SEED, SAMPLERS, checked_tempo, program_for
-from demo.outputs import APP_MAX_BARS, melody_audio, publish, shared_pipeline, whole_number
+from demo.generate_tab import program_for
+from demo.outputs import (
+    SAMPLERS,
+    checked_tempo,
+    melody_audio,
+    progress_reporter,
+    publish,
+    sampler_choice,
+    shared_pipeline,
+    whole_number,
+)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = {path.stem.replace("_", " "): path for path in sorted(EXAMPLES_DIR.glob("*.mid"))}
@@ -46,23 +56,20 @@ def source_melody(source: str, midi: str | None, example: str, line: int, last: 
 
 def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, source: str = SOURCES[0],
                   example: str = next(iter(EXAMPLES), ""), line: float = 1, method: str = "Diffusion",
-                  sampler: str = SAMPLERS[0], steps: float = 50, instrument: str = "Acoustic Grand Piano",
+                  sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = "Acoustic Grand Piano",
                   tempo: float = 120, last_melody: np.ndarray | None = None, progress=gr.Progress()):
     """Returns (original audio, result audio, piano roll with regenerated bars shaded, MIDI path, WAV path)."""
     melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
-    if melody.size > APP_MAX_BARS * STEPS_PER_BAR:
-        raise gr.Error(f"The melody is {melody.size // STEPS_PER_BAR} bars long; the app infills at most "
-                       f"{APP_MAX_BARS} bars. Trim the file, or use `python -m core.infill` (up to {MAX_BARS} bars).")
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
-    sampler_name = "ddpm" if sampler.startswith("DDPM") else "fast"
-    steps_value = None if sampler_name == "ddpm" else whole_number(steps, "Steps", 1, 1000)
+    sampler_name, steps_value = sampler_choice(sampler, steps)
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}; choose one of: {', '.join(METHODS)}.")
     program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
-    report = lambda done, total, *_: progress(done / total, desc=f"infilling {done}/{total}")
     try:
-        result = shared_pipeline().infill(melody, parse_bar_ranges(bars or ""), seed_value, sampler_name, steps_value,
-                                          0, tempo_bpm, program, report, METHODS[method])
+        request = InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
+                                seeds=(seed_value,), method=METHODS[method], sampler=sampler_name, steps=steps_value,
+                                tempo_bpm=tempo_bpm, program=program)
+        result = shared_pipeline().infill(request, progress_reporter(progress, "infilling"))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
     audio, figure, midi_path, wav_path = publish(
@@ -83,10 +90,11 @@ def build_infill_tab(last_melody: gr.State) -> None:
             method = gr.Radio(list(METHODS), value="Diffusion", label="Method (the baselines are the paper's)")
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
-                steps = gr.Slider(5, 200, value=50, step=1, label="Fast sampler steps")
+                steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
+                                      label="Fast sampler steps (DPM-Solver++)")
             sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
-            tempo = gr.Slider(40, 240, value=120, step=1, label="Tempo (BPM)")
+            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             go_button = gr.Button("Infill", variant="primary", elem_id="infill")
         with gr.Column(scale=2):
             with gr.Row():

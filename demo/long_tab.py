@@ -7,9 +7,11 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
+from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
+from core.pipeline import GenerationRequest
 from demo.audition import GM_PROGRAMS
-from demo.generate_tab import MAX_SEED, checked_tempo, program_for
-from demo.outputs import APP_MAX_BARS, publish, shared_pipeline, whole_number
+from demo.generate_tab import program_for
+from demo.outputs import checked_tempo, progress_reporter, publish, shared_pipeline, whole_number
 
 
 def latent_self_similarity(latents: torch.Tensor) -> np.ndarray:
@@ -32,12 +34,12 @@ def similarity_figure(similarity: np.ndarray) -> go.Figure:
 def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, instrument: str = "Flute",
                   tempo: float = 120, progress=gr.Progress()):
     """Returns (audio, piano roll, self-similarity figure, MIDI path, WAV path)."""
-    bars_count = whole_number(bars, "Bars", 2, APP_MAX_BARS)
+    bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
-    report = lambda done, total, *_: progress(done / total, desc=f"sampling {done}/{total}")
     try:
-        result = shared_pipeline().generate(bars_count, seed_value, "diffusion", "fast", None, bool(windowed), 1.0,
-                                            checked_tempo(tempo), program_for(instrument), report)
+        request = GenerationRequest(bars=bars_count, seeds=(seed_value,), windowed=bool(windowed),
+                                    tempo_bpm=checked_tempo(tempo), program=program_for(instrument))
+        result = shared_pipeline().generate(request, progress_reporter(progress, "sampling"))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
     mode = "windowed" if windowed else "one pass"
@@ -54,11 +56,11 @@ def build_long_tab() -> None:
                 "off-diagonal stripes.")
     with gr.Row():
         with gr.Column(scale=1):
-            bars = gr.Slider(66, 256, value=128, step=2, label="Bars")
+            bars = gr.Slider(66, MAX_BARS, value=128, step=2, label="Bars")
             seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
             windowed = gr.Checkbox(value=False, label="Windowed (overlapping 64-bar windows)")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Flute", label="Instrument")
-            tempo = gr.Slider(40, 240, value=120, step=1, label="Tempo (BPM)")
+            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             go_button = gr.Button("Generate long melody", variant="primary")
         with gr.Column(scale=2):
             audio = gr.Audio(label="Melody", type="numpy", interactive=False)

@@ -12,14 +12,15 @@ import gradio as gr
 import numpy as np
 
 from core.audio import DEFAULT_SAMPLE_RATE, render_midi, write_wav
-from core.cli_common import DEFAULT_MODEL_DIR
+from core.bundle import DEFAULT_MODEL_DIR, read_manifest
+from core.limits import MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.pipeline import MelodyPipeline, MelodyResult
 from demo.piano_roll import piano_roll
 
 OUTPUT_DIR = Path(tempfile.gettempdir()) / "latent-melodies"
 OUTPUT_MAX_AGE_S = 3600
-APP_MAX_BARS = 256  # longest melody the app generates or infills (its audio is ~8.5 minutes at 120 BPM)
+SAMPLERS = ["Fast", "DDPM, 1000 steps (paper)"]  # labels of the Sampler radio: "fast" and "ddpm"
 Audio = tuple[int, np.ndarray]  # (sample rate, int16 samples) for gr.Audio(type="numpy")
 
 
@@ -30,7 +31,7 @@ def shared_pipeline(model_dir: str = str(DEFAULT_MODEL_DIR)) -> MelodyPipeline:
 
 
 def diffusion_available(model_dir: str = str(DEFAULT_MODEL_DIR)) -> bool:
-    return (Path(model_dir) / "diffusion.json").is_file() and (Path(model_dir) / "codec.json").is_file()
+    return "diffusion" in read_manifest(model_dir)["components"]
 
 
 def fresh_output_paths(stem: str) -> tuple[Path, Path]:
@@ -69,3 +70,23 @@ def whole_number(value: float | None, name: str, low: int, high: int) -> int:
     if value is None or not np.isfinite(value) or value != int(value) or not low <= value <= high:
         raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {value}.")
     return int(value)
+
+
+def progress_reporter(progress: gr.Progress, verb: str):
+    """A sampler callback that drives a Gradio progress bar."""
+    return lambda update: progress(update.done / update.total, desc=f"{verb} {update.done}/{update.total}")
+
+
+def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:
+    """The Sampler radio and Steps slider as the pipeline's (sampler, steps); None steps: its default."""
+    if sampler not in SAMPLERS:
+        raise gr.Error(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
+    if sampler == SAMPLERS[1]:
+        return "ddpm", None
+    return "fast", None if steps is None else whole_number(steps, "Steps", 1, MAX_STEPS)
+
+
+def checked_tempo(tempo: float | None) -> float:
+    if tempo is None or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:
+        raise gr.Error(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {tempo}.")
+    return float(tempo)

@@ -1,14 +1,19 @@
-"""Speed of the hot path, measured on this machine, as ratios.
+"""Speed of the hot path, and what the fast samplers cost in quality, measured on this machine.
 
     python -m eval_lab.benchmark [--model demo/model] [--quality-n 64] [--repeats 3]
 
 Prints, in one run: the denoiser's achieved FLOP/s for one batch-1 and one batch-64 step as
 a fraction of this machine's dense float32 matmul peak (measured here too); the end-to-end
 latency of a 64-bar sample with audio split into diffusion, VAE decoding and synthesis for
-the 1000-step DDPM and the fast sampler; the fast sampler's quality cost (pitch and duration
-C and Var of its samples against the 1000-step sampler's, next to those of a second set of
-1000-step samples, the noise floor of that comparison at this N); throughput at batch 1, 8 and 64;
-peak memory. The last line sums up the main ratios.
+the 1000-step DDPM and the fast sampler; the quality sweep, one line per fast sampler and
+step count,
+    sampler=<name> steps=<n> quality_gap=<x> noise_floor=<y> seconds=<s>
+where quality_gap is the largest distance from 1 of pitch and duration C and Var of its
+samples against 1000-step DDPM samples, noise_floor the same for a second, independent set
+of 1000-step DDPM samples (what chance alone gives at this N), and seconds the wall time of
+sampling and VAE decoding one 64-bar sample; throughput at batch 1, 8 and 64; peak memory.
+The last line sums up the main ratios. At --quality-n 64 the gap of one sampler moves by
+about 0.02-0.07 (standard deviation) between seeds of its samples: rank samplers at 256 or more.
 """
 
 from __future__ import annotations
@@ -16,21 +21,38 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from core.audio import render_midi
-from core.cli_common import DEFAULT_MODEL_DIR
+from core.bundle import DEFAULT_MODEL_DIR
 from core.constants import CHUNKS_PER_WINDOW
-from core.pipeline import MelodyPipeline
-from core.samplers import sample
+from core.limits import MAX_SEEDS_PER_REQUEST
+from core.pipeline import GenerationRequest, MelodyPipeline, MelodyResult, SamplingOptions
+from core.samplers import FAST_SAMPLER, default_steps
 from eval_lab.metrics import self_similarity
 
 QUALITY_KEYS = ("pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance")
+SWEEP = (("ddim", (10, 20, 50)), ("dpmpp_2m", (10, 15, 20, 25)))  # (sampler, step counts) of the quality sweep
+REFERENCE_SEED, FLOOR_SEED, SWEEP_SEED = 7, 9, 8
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    sampler: str
+    steps: int
+    quality_gap: float  # largest |1 - C or Var| against the 1000-step DDPM reference
+    noise_floor: float  # the same for other 1000-step DDPM samples
+    seconds: float  # sampling + VAE decoding of one 64-bar sample
+
+    def __str__(self) -> str:
+        return (f"sampler={self.sampler} steps={self.steps} quality_gap={self.quality_gap:.3f} "
+                f"noise_floor={self.noise_floor:.3f} seconds={self.seconds:.3f}")
 
 
 def best_seconds(work: Callable[[], object], repeats: int) -> float:
@@ -64,15 +86,31 @@ def denoiser_step_flops(pipeline: MelodyPipeline, batch: int, repeats: int) -> t
     return float(counter.get_total_flops()), seconds
 
 
+def one_melody_with_audio(pipeline: MelodyPipeline, sampler: str) -> MelodyResult:
+    """The pipeline's own 64-bar generation (seed 0), the one call that depends on its request API."""
+    return pipeline.generate(GenerationRequest(bars=64, seeds=(0,), model="diffusion", sampler=sampler))[0]
+
+
+def sample_latents(pipeline: MelodyPipeline, sampler: str, n: int, seed: int, steps: int | None = None) -> torch.Tensor:
+    """(n, 32, D) normalized latents of 64 bars each from `sampler` (its default steps where None),
+    through the pipeline in batches of at most MAX_SEEDS_PER_REQUEST seeds (seed * 100_000 + i)."""
+    seeds = [seed * 100_000 + index for index in range(n)]
+    batches = [pipeline.sample_latents(SamplingOptions(seeds=tuple(seeds[start : start + MAX_SEEDS_PER_REQUEST]),
+                                                       sampler=sampler, steps=steps), CHUNKS_PER_WINDOW)[0]
+               for start in range(0, n, MAX_SEEDS_PER_REQUEST)]
+    return torch.cat(batches)
+
+
+def sampled_melodies(pipeline: MelodyPipeline, sampler: str, n: int, seed: int,
+                     steps: int | None = None) -> list[np.ndarray]:
+    return pipeline.decode_melodies(sample_latents(pipeline, sampler, n, seed, steps))
+
+
 def latency_split(pipeline: MelodyPipeline, sampler: str, repeats: int) -> dict[str, float]:
     """Best-of-`repeats` seconds of each stage of one 64-bar sample with audio."""
-    dims = pipeline.denoiser.config.data_dims
-    generator = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    result = pipeline.generate(64, 0, "diffusion", sampler)
+    result = one_melody_with_audio(pipeline, sampler)
     split = {
-        "diffusion": best_seconds(
-            lambda: sample(pipeline.denoiser, pipeline.schedule, (1, CHUNKS_PER_WINDOW, dims), generator(), sampler),
-            repeats),
+        "diffusion": best_seconds(lambda: sample_latents(pipeline, sampler, 1, 0), repeats),
         "vae_decoding": best_seconds(lambda: pipeline.decode(result.latents), repeats),
         "synthesis": best_seconds(lambda: render_midi(result.midi), repeats),
     }
@@ -80,11 +118,26 @@ def latency_split(pipeline: MelodyPipeline, sampler: str, repeats: int) -> dict[
     return split
 
 
-def sampled_melodies(pipeline: MelodyPipeline, sampler: str, n: int, seed: int) -> list[np.ndarray]:
-    dims = pipeline.denoiser.config.data_dims
-    latents = sample(pipeline.denoiser, pipeline.schedule, (n, CHUNKS_PER_WINDOW, dims),
-                     torch.Generator().manual_seed(seed), sampler).latents
-    return pipeline.decode_melodies(latents)
+def quality_gap(melodies: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
+    """The largest distance from 1 of pitch and duration C and Var of `melodies` against `reference`."""
+    quality = self_similarity(melodies, reference)
+    return max(abs(1 - quality[key]) for key in QUALITY_KEYS)
+
+
+def quality_sweep(pipeline: MelodyPipeline, n: int, repeats: int,
+                  sweep: Sequence[tuple[str, Sequence[int]]] = SWEEP,
+                  reference_steps: int | None = None) -> Iterator[SweepPoint]:
+    """One SweepPoint per (sampler, steps) of `sweep`, each from `n` samples, as they are measured.
+
+    The reference and the noise floor come from DDPM with `reference_steps` (None: all 1000).
+    """
+    reference = sampled_melodies(pipeline, "ddpm", n, REFERENCE_SEED, reference_steps)
+    noise_floor = quality_gap(sampled_melodies(pipeline, "ddpm", n, FLOOR_SEED, reference_steps), reference)
+    for sampler, step_counts in sweep:
+        for steps in step_counts:
+            gap = quality_gap(sampled_melodies(pipeline, sampler, n, SWEEP_SEED, steps), reference)
+            seconds = best_seconds(lambda: sampled_melodies(pipeline, sampler, 1, 0, steps), repeats)
+            yield SweepPoint(sampler, steps, gap, noise_floor, seconds)
 
 
 def throughput(pipeline: MelodyPipeline, batch: int) -> float:
@@ -123,13 +176,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     speedup = splits["ddpm"]["total"] / splits["fast"]["total"]
     print(f"fast vs ddpm end to end: {speedup:.1f}x")
 
-    ddpm = sampled_melodies(pipeline, "ddpm", args.quality_n, 7)
-    gaps = {}
-    for name, seed, sampler in (("fast sampler", 8, "fast"), ("noise floor: other ddpm samples", 9, "ddpm")):
-        quality = self_similarity(sampled_melodies(pipeline, sampler, args.quality_n, seed), ddpm)
-        gaps[name] = max(abs(1 - quality[k]) for k in QUALITY_KEYS)
-        print(f"{name} against ddpm (n={args.quality_n} each): "
-              + ", ".join(f"{k} {quality[k]:.3f}" for k in QUALITY_KEYS) + f"; largest gap from 1: {gaps[name]:.3f}")
+    points = []
+    for point in quality_sweep(pipeline, args.quality_n, args.repeats):
+        print(point, flush=True)
+        points.append(point)
+    fast = next(p for p in points if (p.sampler, p.steps) == (FAST_SAMPLER, default_steps("fast", pipeline.schedule)))
 
     rates = {batch: throughput(pipeline, batch) for batch in (1, 8, 64)}
     print("throughput (fast sampler + VAE decoding, 64-bar samples/s): "
@@ -137,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak_mb:.0f} MB")
     print(f"summary: fast/ddpm speedup {speedup:.1f}x, fast 64 bars with audio {splits['fast']['total']:.2f} s, "
-          f"batch-64 step at {fraction_of_peak[64]:.0%} of matmul peak, quality gap {gaps['fast sampler']:.3f} "
-          f"(ddpm against itself {gaps['noise floor: other ddpm samples']:.3f}), batch 64 vs 1 throughput "
+          f"batch-64 step at {fraction_of_peak[64]:.0%} of matmul peak, fast = {FAST_SAMPLER}-{fast.steps} quality gap "
+          f"{fast.quality_gap:.3f} (ddpm against itself {fast.noise_floor:.3f}), batch 64 vs 1 throughput "
           f"{rates[64] / rates[1]:.1f}x")
 
 

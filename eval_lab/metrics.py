@@ -109,6 +109,10 @@ class OverlapStats:
     pairs: int
 
 
+class NoFramePairsError(ValueError):
+    """A set of melodies has no adjacent pair of frames with notes, so OA statistics are undefined."""
+
+
 def overlap_stats(melodies: Sequence[np.ndarray], frame_bars: int = 4, hop_bars: int = 2) -> OverlapStats:
     """Pool the OAs of all adjacent frame pairs of all melodies."""
     pitch, duration = [], []
@@ -119,7 +123,7 @@ def overlap_stats(melodies: Sequence[np.ndarray], frame_bars: int = 4, hop_bars:
     pitch_all = np.concatenate(pitch) if pitch else np.zeros(0)
     duration_all = np.concatenate(duration) if duration else np.zeros(0)
     if pitch_all.size == 0:
-        raise ValueError("no adjacent pair of frames with notes: melodies must be at least 6 bars with notes")
+        raise NoFramePairsError("no adjacent pair of frames with notes: melodies must be at least 6 bars with notes")
     return OverlapStats(float(pitch_all.mean()), float(pitch_all.var()), float(duration_all.mean()),
                         float(duration_all.var()), int(pitch_all.size))
 

@@ -14,9 +14,12 @@ from typing import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from eval_lab.musicality import METRIC_NAMES
+
 SELF_SIMILARITY = ["pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"]
 RAW = ["pitch_mu_oa", "pitch_var_oa", "duration_mu_oa", "duration_var_oa"]
 LATENT = ["frechet_distance", "mmd_rbf"]
+MUSICALITY = list(METRIC_NAMES)
 
 
 def load_results(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -58,6 +61,7 @@ def build_figures(directory: str | Path) -> dict[str, go.Figure]:
         "unconditional": table_figure(table[~infill], SELF_SIMILARITY + LATENT, "Unconditional generation"),
         "infilling": table_figure(table[infill], SELF_SIMILARITY + LATENT, "Infilling the middle 32 bars"),
         "raw": table_figure(table, RAW, "Raw overlap statistics (mu_OA, sigma^2_OA)"),
+        "musicality": table_figure(table, MUSICALITY, "Musicality of the melodies (compare with the held-out rows)"),
         "bars": bars_figure(table),
         "curve": curve_figure(curve),
     }

@@ -3,13 +3,15 @@
     python -m eval_lab.run --model demo/model --latents data/latents_music21.npz --n 200 --out eval_lab/results
 
 Unconditional systems (N sequences of 32 latents = 64 bars each): training data (GT),
-held-out data, the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
+held-out data (as raw melodies from the cache, and through the VAE: what the decoder allows
+at best), the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
 with the 1000-step DDPM sampler and with the fast sampler. Infilling (the middle 16
 latents regenerated, 8 + 8 kept, on held-out windows): prior fill, spherical
 interpolation between the bordering latents, diffusion. Every system's latents go through
 the same codec inverse and VAE decoder, so the VAE's own errors are shared by all rows.
 Per system: pitch and duration consistency and variance against GT, the raw mu_OA and
-sigma^2_OA, and FD and MMD of its normalized latents against the held-out latents. Also a
+sigma^2_OA, FD and MMD of its normalized latents against the held-out latents, and the
+musicality metrics of its melodies (`eval_lab.musicality`). Also a
 quality-versus-reverse-step curve of the DDPM sampler's x0 estimates. Writes results.json,
 results.csv, curve.csv, config.json and a few MIDI samples per system.
 """
@@ -29,118 +31,147 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from core.latent_baselines import prior_latents, slerp
+from core.bundle import DEFAULT_MODEL_DIR, check_bundle
+from core.constants import CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
+from core.latent_sequences import LatentSequences
+from core.melody_cache import MelodyCache
+from core.limits import MAX_SEED
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.pipeline import MelodyPipeline
-from core.samplers import sample
-from eval_lab.metrics import frechet_distance, mmd_rbf, overlap_stats, self_similarity
-from train.train_sequence import LatentWindows
+from core.pipeline import INFILL_METHODS, MelodyPipeline, SamplingOptions
+from core.samplers import default_steps
+from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
+from eval_lab.musicality import musicality
 
 KEPT_EACH_SIDE = 8
 SAMPLES_PER_SYSTEM = 3
+
+
+def system_seeds(seed: int, system: str, start: int, count: int) -> tuple[int, ...]:
+    """Seeds of sequences start..start+count of `system` in a run seeded `seed`: the same for the
+    same arguments, independent of the batch size, and distinct across systems."""
+    entropy = [seed, *system.encode("utf-8")]
+    states = np.random.SeedSequence(entropy).generate_state(start + count, dtype=np.uint32)[start:]
+    return tuple(int(state) & MAX_SEED for state in states)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     n: int = 200
     seed: int = 0
-    fast_steps: int = 50
+    fast_steps: int | None = None  # None: the fast sampler's own default, as in the app
     batch_size: int = 50
     mdn_temperature: float = 1.0
     curve_every: int = 100  # reverse steps between points of the quality curve
 
 
 class Evaluator:
-    def __init__(self, pipeline: MelodyPipeline, latents_path: Path, config: EvalConfig):
-        self.pipeline, self.config = pipeline, config
+    """Draws every system's latents through the pipeline, exactly as the app and the CLIs do."""
+
+    def __init__(self, pipeline: MelodyPipeline, latents_path: Path, cache: MelodyCache, config: EvalConfig):
+        self.pipeline, self.config, self.cache = pipeline, config, cache
         self.rng = np.random.default_rng(config.seed)
-        self.train = LatentWindows(latents_path, "train")
-        self.eval = LatentWindows(latents_path, "eval")
-        self.k = self.train.length
+        self.sequences = LatentSequences.load(latents_path)
+        bundle = check_bundle(pipeline.model_dir).hashes
+        if (self.sequences.vae_sha256, self.sequences.codec_sha256) != (bundle["vae"], bundle["codec"]):
+            raise ValueError(f"{latents_path} was encoded with another VAE or codec than the bundle "
+                             f"{pipeline.model_dir} holds; encode again with `python -m train.encode --model "
+                             f"{pipeline.model_dir} --out {latents_path}`")
+        if len(self.sequences.track_lengths) != cache.track_items.size:
+            raise ValueError(f"{latents_path} holds {len(self.sequences.track_lengths)} tracks but the melody cache "
+                             f"{cache.track_items.size}: encode this cache with `python -m train.encode`")
+        self.k = CHUNKS_PER_WINDOW
+        self.held_out_rows = self.window_rows("eval")
 
-    def windows(self, source: LatentWindows) -> torch.Tensor:
-        rows = self.rng.choice(len(source.windows), size=self.config.n, replace=len(source.windows) < self.config.n)
-        return source.gather(rows)  # (N, k, D)
+    def window_rows(self, split: str) -> np.ndarray:
+        """(N, 2) random (track, first latent) rows of windows of k latents in `split`."""
+        rows = self.sequences.windows(split, self.k)
+        if len(rows) == 0:
+            raise ValueError(f"the encoded corpus has no {split} track of {self.k} latents or more")
+        return rows[self.rng.choice(len(rows), size=self.config.n, replace=len(rows) < self.config.n)]
 
-    def generator(self, offset: int) -> torch.Generator:
-        return torch.Generator().manual_seed(self.config.seed * 1000 + offset)
+    def raw_melodies(self, rows: np.ndarray) -> list[np.ndarray]:
+        """The real melodies of window rows, read from the cache (not through the VAE)."""
+        steps = self.k * STEPS_PER_CHUNK
+        return [self.cache.track_melody(track)[start * STEPS_PER_CHUNK :][:steps] for track, start in rows]
 
-    def in_batches(self, draw, progress: str) -> torch.Tensor:
-        """Call draw(batch_size, batch_index) until N sequences exist: (N, k, D)."""
-        parts, index = [], 0
-        for start in tqdm(range(0, self.config.n, self.config.batch_size), desc=progress, leave=False):
-            parts.append(draw(min(self.config.batch_size, self.config.n - start), index))
-            index += 1
+    def seeds(self, system: str, start: int, count: int) -> tuple[int, ...]:
+        return system_seeds(self.config.seed, system, start, count)
+
+    def in_batches(self, system: str, draw) -> torch.Tensor:
+        """Call draw(seeds, first_index) per batch of seeds until N sequences exist: (N, k, D)."""
+        parts = []
+        for start in tqdm(range(0, self.config.n, self.config.batch_size), desc=system, leave=False):
+            count = min(self.config.batch_size, self.config.n - start)
+            parts.append(draw(self.seeds(system, start, count), start))
         return torch.cat(parts)
 
+    def sampled(self, system: str, **options) -> torch.Tensor:
+        return self.in_batches(system, lambda seeds, _: self.pipeline.sample_latents(
+            SamplingOptions(seeds=seeds, **options), self.k)[0])
+
     def unconditional(self) -> dict[str, torch.Tensor]:
-        p, d = self.pipeline, self.train.data_dims
-        systems = {"train (GT)": self.windows(self.train), "held-out": self.windows(self.eval),
-                   "prior": prior_latents(p.codec, (self.config.n, self.k, d), self.generator(1))}
-        if p.mdn is not None:
-            systems["TransformerMDN"] = self.in_batches(
-                lambda b, i: p.mdn.sample(b, self.k, self.generator(10 + i), self.config.mdn_temperature), "mdn")
-        for name, sampler, steps in (("diffusion DDPM-1000", "ddpm", None),
-                                     (f"diffusion fast-{self.config.fast_steps}", "fast", self.config.fast_steps)):
-            systems[name] = self.in_batches(
-                lambda b, i, s=sampler, n=steps: sample(p.denoiser, p.schedule, (b, self.k, d), self.generator(100 + i),
-                                                        s, n).latents, name)
+        held_out = self.sequences.gather(self.held_out_rows, self.k)
+        systems = {"train (GT)": self.sequences.gather(self.window_rows("train"), self.k),
+                   "held-out through the VAE": held_out,
+                   "prior": self.sampled("prior", model="prior")}
+        if self.pipeline.mdn is not None:
+            systems["TransformerMDN"] = self.sampled("mdn", model="mdn", temperature=self.config.mdn_temperature)
+        systems["diffusion DDPM-1000"] = self.sampled("ddpm", sampler="ddpm")
+        fast_steps = self.config.fast_steps or default_steps("fast", self.pipeline.schedule)
+        systems[f"diffusion fast-{fast_steps}"] = self.sampled("fast", steps=fast_steps)
         return systems
 
     def infilling(self) -> dict[str, torch.Tensor]:
-        p = self.pipeline
-        known = self.windows(self.eval)  # (N, k, D)
-        mask = torch.zeros(self.k, dtype=torch.bool)
-        mask[:KEPT_EACH_SIDE] = mask[-KEPT_EACH_SIDE:] = True
-        middle = ~mask
-        prior = known.clone()
-        prior[:, middle] = prior_latents(p.codec, (self.config.n, int(middle.sum()), 1), self.generator(2))
-        z = p.codec.inverse(known)
-        fractions = torch.linspace(0, 1, int(middle.sum()) + 2)[1:-1]
-        interpolated = known.clone()
-        interpolated[:, middle] = p.codec.transform(slerp(z[:, KEPT_EACH_SIDE - 1], z[:, -KEPT_EACH_SIDE], fractions))
-        diffusion = self.in_batches(
-            lambda b, i: sample(p.denoiser, p.schedule, (b, self.k, known.shape[-1]), self.generator(200 + i), "fast",
-                                self.config.fast_steps, known=known[i * self.config.batch_size:][:b], mask=mask).latents,
-            "infill")
-        return {"infill: prior": prior, "infill: interpolation": interpolated, "infill: diffusion": diffusion,
-                "infill: held-out (truth)": known}
+        known = self.sequences.gather(self.held_out_rows, self.k)  # (N, k, D)
+        regenerate = np.zeros(self.k, dtype=bool)
+        regenerate[KEPT_EACH_SIDE:-KEPT_EACH_SIDE] = True
+        systems = {}
+        for method in INFILL_METHODS:
+            system = f"infill: {method}"
+            systems[system] = self.in_batches(system, lambda seeds, start, m=method: self.pipeline.infill_latents(
+                SamplingOptions(seeds=seeds, steps=self.config.fast_steps), known[start : start + len(seeds)],
+                regenerate, m))
+        systems["infill: held-out (truth)"] = known
+        return systems
 
     def quality_curve(self, reference) -> pd.DataFrame:
         """C and Var of the decoded x0 estimates along the DDPM reverse process."""
-        p, d = self.pipeline, self.train.data_dims
         batch = min(self.config.n, self.config.batch_size)
-        result = sample(p.denoiser, p.schedule, (batch, self.k, d), self.generator(300), "ddpm",
-                        keep_every=self.config.curve_every)
+        options = SamplingOptions(seeds=self.seeds("curve", 0, batch), sampler="ddpm")
+        _, intermediates = self.pipeline.sample_latents(options, self.k, keep_every=self.config.curve_every)
         rows = []
-        for t, x0 in tqdm(result.intermediates, desc="curve", leave=False):
+        for t, x0 in tqdm(intermediates, desc="curve", leave=False):
             rows.append({"t": t, **self.scores(x0, reference, None)})
         return pd.DataFrame(rows)
 
-    def scores(self, latents: torch.Tensor, reference, real: np.ndarray | None) -> dict[str, float]:
-        """Self-similarity against `reference`, and FD / MMD against `real` latents when given.
+    def scores(self, latents: torch.Tensor | None, reference, real: np.ndarray | None,
+               melodies: list[np.ndarray] | None = None) -> dict[str, float]:
+        """Self-similarity against `reference` and musicality of the decoded `latents` (or of
+        `melodies` given as they are), and FD / MMD against `real` latents when both are given.
         A set whose melodies have too few notes for any frame pair scores NaN, not a crash."""
+        melodies = self.pipeline.decode_melodies(latents) if melodies is None else melodies
         try:
-            row = {k: v for k, v in self_similarity(self.pipeline.decode_melodies(latents), reference).items()
-                   if not k.startswith("reference_")}
-        except ValueError:
+            row = {k: v for k, v in self_similarity(melodies, reference).items() if not k.startswith("reference_")}
+        except NoFramePairsError:
             row = {"pairs": 0}
-        if real is not None:
+        row.update(musicality(melodies))
+        if real is not None and latents is not None:
             flat = latents.reshape(-1, latents.shape[-1]).numpy().astype(np.float64)
             row["frechet_distance"] = frechet_distance(real, flat)
             row["mmd_rbf"] = mmd_rbf(real[:4000], flat[:4000])
         return row
 
 
-def run(pipeline: MelodyPipeline, latents_path: Path, out: Path, config: EvalConfig) -> pd.DataFrame:
+def run(pipeline: MelodyPipeline, latents_path: Path, cache_path: Path, out: Path, config: EvalConfig) -> pd.DataFrame:
     if pipeline.denoiser is None:
         raise ValueError(f"{pipeline.model_dir} has no diffusion model to evaluate")
-    evaluator = Evaluator(pipeline, latents_path, config)
+    evaluator = Evaluator(pipeline, latents_path, MelodyCache.load(cache_path), config)
     systems = evaluator.unconditional()
     systems.update(evaluator.infilling())
     reference = overlap_stats(pipeline.decode_melodies(systems["train (GT)"]))
-    real = systems["held-out"].reshape(-1, evaluator.train.data_dims).numpy().astype(np.float64)
-    rows = []
+    real = systems["held-out through the VAE"].reshape(-1, evaluator.sequences.data_dims).numpy().astype(np.float64)
+    raw = evaluator.raw_melodies(evaluator.held_out_rows)
+    rows = [{"system": "held-out (raw melodies)", **evaluator.scores(None, reference, None, melodies=raw)}]
     (out / "samples").mkdir(parents=True, exist_ok=True)
     for name, latents in tqdm(systems.items(), desc="scoring"):
         rows.append({"system": name, **evaluator.scores(latents, reference, real)})
@@ -153,14 +184,15 @@ def run(pipeline: MelodyPipeline, latents_path: Path, out: Path, config: EvalCon
     curve.to_csv(out / "curve.csv", index=False)
     (out / "results.json").write_text(json.dumps({"results": rows, "curve": curve.to_dict("records")}, indent=2))
     (out / "config.json").write_text(json.dumps({**dataclasses.asdict(config), "model": str(pipeline.model_dir),
-                                                 "latents": str(latents_path)}, indent=2))
+                                                 "latents": str(latents_path), "data": str(cache_path)}, indent=2))
     return table
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval_lab.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("demo/model"), help="model directory")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
     parser.add_argument("--latents", type=Path, default=Path("data/latents_music21.npz"), help="from train.encode")
+    parser.add_argument("--data", type=Path, default=Path("data/music21.npz"), help="the melody cache it encodes")
     parser.add_argument("--out", type=Path, default=Path("eval_lab/results"), help="output directory")
     parser.add_argument("--n", type=int, default=EvalConfig.n, help="sequences per system (default 200)")
     parser.add_argument("--seed", type=int, default=EvalConfig.seed)
@@ -170,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--n must be >= 2, got {args.n}")
     config = EvalConfig(n=args.n, seed=args.seed, fast_steps=args.fast_steps)
     try:
-        table = run(MelodyPipeline(args.model), args.latents, args.out, config)
+        table = run(MelodyPipeline(args.model), args.latents, args.data, args.out, config)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     with pd.option_context("display.width", 200, "display.max_columns", 20):

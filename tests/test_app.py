@@ -6,7 +6,7 @@ import pretty_midi
 import pytest
 import torch
 
-from app import build_app
+from demo.blocks import build_app
 from core.melody import pitch_to_token
 from core.midi_io import extract_melodies
 from demo.audition import describe_and_render
@@ -53,7 +53,7 @@ def seconds_to_bars(seconds: float, tempo_bpm: float = 120) -> float:
 def test_generate_tab_returns_audio_piano_roll_downloads_and_the_melody():
     from demo.generate_tab import generate_melody
 
-    outputs = list(generate_melody(8, 3, "Fast (DDIM)", 5, "Diffusion", "Flute", 120, False, progress=NO_PROGRESS))
+    outputs = list(generate_melody(8, 3, "Fast", 5, "Diffusion", "Flute", 120, False, progress=NO_PROGRESS))
     assert len(outputs) == 1
     (rate, samples), figure, midi_path, wav_path, melody = outputs[0]
     assert rate == 44_100 and samples.dtype.name == "int16"
@@ -68,7 +68,7 @@ def test_watching_the_reverse_process_yields_intermediate_piano_rolls_first():
     from demo.generate_tab import generate_melody
 
     generate_tab.WATCH_FRAME_S = 0.0
-    outputs = list(generate_melody(8, 3, "Fast (DDIM)", 10, "Diffusion", "Flute", 120, True, progress=NO_PROGRESS))
+    outputs = list(generate_melody(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True, progress=NO_PROGRESS))
     assert len(outputs) == 11, "x0 estimates every step of 10, then the final result"
     assert all(isinstance(o[0], type(gr.skip())) for o in outputs[:-1])
     assert outputs[0][1].layout.title.text.startswith("denoising")
@@ -77,9 +77,9 @@ def test_watching_the_reverse_process_yields_intermediate_piano_rolls_first():
 
 @pytest.mark.parametrize("arguments, message", [
     ((7, 0), "positive even number"), ((8, -1), "Seed must be a whole number"),
-    ((8, 0.5), "Seed must be a whole number"), ((8, 0, "Fast (DDIM)", 0), "Steps must be"),
-    ((8, 0, "Fast (DDIM)", 5, "Diffusion", "Kazoo"), "Unknown instrument"),
-    ((8, 0, "Fast (DDIM)", 5, "Diffusion", "Flute", 1000), "Tempo must lie"),
+    ((8, 0.5), "Seed must be a whole number"), ((8, 0, "Fast", 0), "Steps must be"),
+    ((8, 0, "Fast", 5, "Diffusion", "Kazoo"), "Unknown instrument"),
+    ((8, 0, "Fast", 5, "Diffusion", "Flute", 1000), "Tempo must lie"),
 ])
 def test_generate_tab_explains_bad_requests(arguments, message):
     from demo.generate_tab import generate_melody
@@ -95,7 +95,7 @@ def test_infill_tab_regenerates_the_chosen_bars_of_a_bundled_example(method):
     name = "nightingale clog"
     original = melody_from_file(str(EXAMPLES[name]), 1)
     (rate, before), (_, after), figure, midi_path, wav_path = infill_melody(
-        None, "5-8, 17-20", 0, "Bundled example", name, 1, method, "Fast (DDIM)", 5, "Flute", 120, None,
+        None, "5-8, 17-20", 0, "Bundled example", name, 1, method, "Fast", 5, "Flute", 120, None,
         progress=NO_PROGRESS)
     assert before.size == after.size > 30 * rate
     shaded = [(shape.x0, shape.x1) for shape in figure.layout.shapes if shape.type == "rect"]
@@ -111,7 +111,7 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
 
     melody = np.zeros(8 * 16, np.int8)
     melody[::16] = pitch_to_token(60)  # a middle C on every downbeat
-    outputs = infill_melody(None, "3-4", 0, "Last generation", "", 1, "Diffusion", "Fast (DDIM)", 5, "Flute", 120,
+    outputs = infill_melody(None, "3-4", 0, "Last generation", "", 1, "Diffusion", "Fast", 5, "Flute", 120,
                             melody, progress=NO_PROGRESS)
     assert figure_shaded_bars(outputs[2]) == [(3, 5)]
     with pytest.raises(gr.Error, match="Nothing has been generated"):

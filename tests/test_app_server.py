@@ -8,8 +8,8 @@ import pretty_midi
 import pytest
 from gradio_client import Client, handle_file
 
-from app import build_app, launch
-from eval_lab.loadtest import free_local_port
+from demo.blocks import build_app, launch
+from demo.loadtest import free_local_port
 from tests.midi_factory import two_instrument_song
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,5 +1,7 @@
 """Specification of FluidSynth rendering (core.audio) and its CLI."""
 
+import wave
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,6 @@ from core.audio import (
     PEAK_LEVEL,
     RELEASE_TAIL_S,
     MidiSynth,
-    read_wav,
     render_midi,
     resolve_soundfont,
     retime_to_tempo,
@@ -25,6 +26,14 @@ def scale_midi():
     """Eight quarter notes at 120 BPM: 4 s of music, notes only in the first 4 s."""
     melody = melody_from_notes(np.arange(0, 32, 4), np.arange(4, 36, 4), [60, 62, 64, 65, 67, 69, 71, 72])
     return melody_to_pretty_midi(melody, tempo_bpm=120.0)
+
+
+def read_wav(path) -> tuple[np.ndarray, int]:
+    """A 16-bit mono WAV as (samples (N,) float32 in [-1, 1], sample rate)."""
+    with wave.open(str(path), "rb") as wav:
+        assert wav.getsampwidth() == 2 and wav.getnchannels() == 1
+        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768.0, \
+            wav.getframerate()
 
 
 def rms(samples: np.ndarray) -> float:

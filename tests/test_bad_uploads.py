@@ -47,7 +47,7 @@ def tick_midi(tempo_us_per_beat: int, pitches: list[int], ticks_per_step: int = 
     (midi_bytes([instrument([note(0, 4, 12), note(4, 8, 115), note(8, 12, 127)])]), "no pitched notes in MIDI 21..108"),
     (midi_bytes([instrument([note(0, 4, 60)])], meter=(7, 8)), "time signature 7/8"),
     (midi_bytes([instrument([note(0, 4, 60)])], meter=(4, 64)), "time signature 4/64"),
-    (tick_midi(500_000, [60 + i % 12 for i in range(20_000)]), "1250 bars long; the app infills at most 256"),
+    (tick_midi(500_000, [60 + i % 12 for i in range(20_000)]), "1250 bars long; infilling takes at most 256"),
 ])
 def test_bad_uploads_get_a_clear_message(tmp_path, content, message):
     with pytest.raises(gr.Error, match=message):

@@ -1,9 +1,20 @@
 """The benchmark's measurements (eval_lab.benchmark) on the committed demo model."""
 
+import re
+
 import pytest
 
 from core.pipeline import MelodyPipeline
-from eval_lab.benchmark import denoiser_step_flops, latency_split
+from core.samplers import FAST_SAMPLER, default_steps
+from eval_lab.benchmark import (
+    SWEEP,
+    SweepPoint,
+    denoiser_step_flops,
+    latency_split,
+    quality_gap,
+    quality_sweep,
+    sampled_melodies,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +35,26 @@ def test_latency_split_covers_the_three_stages_and_sums_them(pipeline):
     assert set(split) == {"diffusion", "vae_decoding", "synthesis", "total"}
     assert all(seconds > 0 for seconds in split.values())
     assert split["total"] == pytest.approx(split["diffusion"] + split["vae_decoding"] + split["synthesis"])
+
+
+def test_quality_gap_is_zero_against_the_same_melodies(pipeline):
+    melodies = sampled_melodies(pipeline, "dpmpp_2m", 3, 0, steps=5)
+    other = sampled_melodies(pipeline, "ddim", 3, 1, steps=2)
+    assert quality_gap(melodies, melodies) == 0.0
+    assert 0.0 < quality_gap(other, melodies) <= 1.0
+
+
+def test_quality_sweep_prints_one_line_per_sampler_and_step_count(pipeline):
+    sweep = (("ddim", (2,)), ("dpmpp_2m", (3,)))
+    points = list(quality_sweep(pipeline, n=2, repeats=1, sweep=sweep, reference_steps=10))
+    assert [(p.sampler, p.steps) for p in points] == [("ddim", 2), ("dpmpp_2m", 3)]
+    assert len({p.noise_floor for p in points}) == 1 and all(p.seconds > 0 for p in points)
+    assert all(0.0 <= p.quality_gap <= 1.0 for p in points)
+    line = r"sampler=dpmpp_2m steps=3 quality_gap=\d\.\d{3} noise_floor=\d\.\d{3} seconds=\d+\.\d{3}"
+    assert re.fullmatch(line, str(points[-1]))
+    assert str(SweepPoint("ddim", 50, 0.1164, 0.0441, 1.5)) == \
+        "sampler=ddim steps=50 quality_gap=0.116 noise_floor=0.044 seconds=1.500"
+
+
+def test_the_sweep_measures_the_fast_sampler_at_its_default_steps(pipeline):
+    assert default_steps("fast", pipeline.schedule) in dict(SWEEP)[FAST_SAMPLER]

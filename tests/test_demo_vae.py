@@ -9,9 +9,9 @@ import torch
 from core.latents import LatentCodec
 from core.melody import rest_chunk_mask, split_into_chunks
 from core.vae import load_vae
-from eval_lab.reconstruction import reconstruct, reconstruction_scores
+from core.reconstruction import reconstruct, reconstruction_scores
 from train import music21_corpus
-from train.melody_cache import EVAL, split_of
+from core.melody_cache import EVAL, split_of
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "demo" / "model"
 

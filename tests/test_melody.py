@@ -10,7 +10,6 @@ from core.melody import (
     pitch_to_token,
     rest_chunk_mask,
     split_into_chunks,
-    transpose,
     trim_rest_chunks,
 )
 
@@ -81,15 +80,6 @@ def test_trim_rest_chunks_drops_only_leading_and_trailing_rests():
     trimmed = trim_rest_chunks(np.concatenate([melody, np.zeros(64, np.int8)]))
     assert rest_chunk_mask(split_into_chunks(trimmed)).tolist() == [False, True, False]
     assert trim_rest_chunks(np.zeros(64, np.int8)).size == 0
-
-
-def test_transpose_shifts_notes_and_rejects_leaving_the_range():
-    melody = melody_from_notes([0, 4], [4, 8], [60, 64])
-    up = transpose(melody, 5)
-    assert notes_from_melody(up)[2].tolist() == [65, 69]
-    assert (up[melody < 2] == melody[melody < 2]).all()
-    with pytest.raises(ValueError, match="outside 21..108"):
-        transpose(melody_from_notes([0], [4], [106]), 5)
 
 
 def test_bad_inputs_name_the_problem():

@@ -49,7 +49,7 @@ def test_events_to_midi_to_events_is_the_identity_on_corpus_melodies(corpus_melo
         np.testing.assert_array_equal(roundtrip(melody), melody)
 
 
-@pytest.mark.parametrize("tempo", [40.0, 120.0, 333.0])
+@pytest.mark.parametrize("tempo", [40.0, 120.0, 297.0])
 def test_roundtrip_does_not_depend_on_tempo(tempo):
     melody = melody_from_notes([0, 3, 5, 17, 40], [3, 5, 9, 30, 64], [60, 61, 90, 30, 70])
     midi = melody_to_pretty_midi(melody, tempo_bpm=tempo, program=40)

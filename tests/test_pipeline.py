@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.bundle import record_component
 from core.checkpoint import save_checkpoint
 from core.denoiser import DenoiserConfig, TransformerDenoiser
 from core.generate import main as generate_cli
@@ -12,29 +13,43 @@ from core.latents import LatentCodec
 from core.mdn import MDNConfig, TransformerMDN
 from core.melody import melody_from_notes, split_into_chunks
 from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes, melody_to_pretty_midi
-from core.pipeline import MelodyPipeline, chunk_mask_for_bars, join_chunks, parse_bar_ranges
+from core.pipeline import (
+    GenerationRequest,
+    InfillRequest,
+    MelodyPipeline,
+    chunk_mask_for_bars,
+    join_chunks,
+    parse_bar_ranges,
+)
+from core.schedule import NoiseSchedule
 from core.vae import MusicVAE, VAEConfig
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    """VAE, codec, diffusion and MDN checkpoints of tiny random networks."""
+    """A bundle of tiny random networks: VAE, codec, schedule, diffusion and MDN, with its manifest."""
     directory = tmp_path_factory.mktemp("model")
     torch.manual_seed(0)
     vae_config = VAEConfig(encoder_size=16, decoder_size=16, decoder_layers=1, z_size=8)
     vae = MusicVAE(vae_config).eval()
     save_checkpoint(directory, "vae", vae, vae_config, 1)
+    vae_sha = record_component(directory, "vae", {})
     chunks = torch.as_tensor(split_into_chunks(melody_from_notes(np.arange(0, 320, 4), np.arange(4, 324, 4),
                                                                  60 + np.arange(80) % 12)), dtype=torch.long)
     mu, sigma = vae.encode(chunks)
     LatentCodec.fit(mu, sigma, sigma_threshold=1.0).save(directory)
+    latents_of = {"vae": vae_sha, "codec": record_component(directory, "codec", {"vae": vae_sha})}
+    NoiseSchedule.linear().save(directory)
+    schedule_sha = record_component(directory, "schedule", {})
     dims = int((sigma.mean(0) < 1.0).sum())
     diffusion_config = DenoiserConfig(data_dims=dims, model_dims=16, layers=1, heads=2, transformer_mlp_dims=16,
                                       mlp_dims=16, film_dims=16)
     save_checkpoint(directory, "diffusion", TransformerDenoiser(diffusion_config), diffusion_config, 1)
+    record_component(directory, "diffusion", {**latents_of, "schedule": schedule_sha})
     mdn_config = MDNConfig(data_dims=dims, model_dims=16, layers=1, heads=2, transformer_mlp_dims=16, mlp_dims=16,
                            components=2)
     save_checkpoint(directory, "mdn", TransformerMDN(mdn_config), mdn_config, 1)
+    record_component(directory, "mdn", latents_of)
     return directory
 
 
@@ -43,25 +58,41 @@ def pipeline(model_dir):
     return MelodyPipeline(model_dir)
 
 
+def generate_one(pipeline, **fields):
+    return pipeline.generate(GenerationRequest(**fields))[0]
+
+
 def test_generate_returns_the_requested_bars_also_past_the_training_length(pipeline):
     for bars, windowed in ((8, False), (96, False), (80, True)):
-        result = pipeline.generate(bars=bars, seed=1, steps=3, windowed=windowed)
+        result = generate_one(pipeline, bars=bars, seeds=(1,), steps=3, windowed=windowed)
         assert result.melody.shape == (bars * 16,)
         assert result.latents.shape[0] == bars // 2
         assert result.midi.instruments[0].program == 0
 
 
 def test_same_seed_gives_identical_midi_bytes(pipeline):
-    a = pipeline.generate(bars=8, seed=3, steps=4, program=40)
-    b = pipeline.generate(bars=8, seed=3, steps=4, program=40)
+    a = generate_one(pipeline, bars=8, seeds=(3,), steps=4, program=40)
+    b = generate_one(pipeline, bars=8, seeds=(3,), steps=4, program=40)
     assert pretty_midi_to_bytes(a.midi) == pretty_midi_to_bytes(b.midi)
-    assert np.array_equal(pipeline.generate(bars=8, seed=4, model="mdn").melody,
-                          pipeline.generate(bars=8, seed=4, model="mdn").melody)
+    assert np.array_equal(generate_one(pipeline, bars=8, seeds=(4,), model="mdn").melody,
+                          generate_one(pipeline, bars=8, seeds=(4,), model="mdn").melody)
+
+
+@pytest.mark.parametrize("fields", [dict(sampler="ddpm", steps=20), dict(sampler="ddim", steps=5),
+                                    dict(sampler="dpmpp_2m", steps=5), dict(model="mdn"), dict(model="prior")])
+def test_a_seed_gives_the_same_melody_alone_or_in_a_batch(pipeline, fields):
+    batch = pipeline.generate(GenerationRequest(bars=8, seeds=(5, 6, 7), **fields))
+    alone = generate_one(pipeline, bars=8, seeds=(6,), **fields)
+    assert [result.seed for result in batch] == [5, 6, 7]
+    assert np.array_equal(batch[1].melody, alone.melody)
+    torch.testing.assert_close(batch[1].latents, alone.latents, atol=1e-5, rtol=0)
+    assert not torch.equal(batch[0].latents, batch[1].latents)
 
 
 def test_infill_keeps_the_unmasked_bars_note_for_note(pipeline):
     melody = melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), 60 + np.arange(32) % 7)  # 16 bars
-    result = pipeline.infill(melody, (5, 12), seed=0, steps=5, resample=1)
+    (result,) = pipeline.infill(InfillRequest(melody=melody, bars_to_regenerate=(5, 12), steps=5, resample=1,
+                                              sampler="ddim"))
     assert result.regenerated.tolist() == [False, False, True, True, True, True, False, False]
     assert np.array_equal(result.melody[: 4 * 16], melody[: 4 * 16])
     assert np.array_equal(result.melody[12 * 16 :], melody[12 * 16 :])
@@ -80,10 +111,26 @@ def test_rest_chunks_are_silent_when_joined():
     assert not join_chunks(np.zeros((2, 32), np.int8), np.array([True, True])).any()
 
 
-@pytest.mark.parametrize("bars, message", [(0, "positive even"), (7, "positive even"), (2048, "at most 1024")])
-def test_bad_bar_counts_are_rejected(pipeline, bars, message):
+@pytest.mark.parametrize("bars, message", [(0, "positive even"), (7, "positive even"), (258, r"lie in 2\.\.256")])
+def test_bad_bar_counts_are_rejected(bars, message):
     with pytest.raises(ValueError, match=message):
-        pipeline.generate(bars=bars)
+        GenerationRequest(bars=bars)
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(seeds=()), "seeds must hold 1 to 64 seeds"), (dict(seeds=(-1,)), "seed must be a whole number"),
+    (dict(sampler="euler"), "sampler must be one of"), (dict(model="gan"), "model must be one of"),
+    (dict(steps=0), "steps must be a whole number from 1"), (dict(tempo_bpm=500.0), r"tempo_bpm must lie in 20\.\.300"),
+    (dict(program=128), "program must be a whole number from 0 to 127"),
+    (dict(temperature=0.0), "temperature must lie in")])
+def test_requests_name_the_bad_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        GenerationRequest(**fields)
+
+
+def test_requests_are_keyword_only():
+    with pytest.raises(TypeError):
+        GenerationRequest(64)
 
 
 @pytest.mark.parametrize("bar_range, message", [((0, 4), "1 <= first <= last"), ((9, 4), "1 <= first <= last"),
@@ -111,8 +158,8 @@ def test_several_ranges_that_cover_everything_are_rejected():
 
 @pytest.mark.parametrize("method", ["interpolation", "prior"])
 def test_baseline_infilling_keeps_the_unmasked_bars(pipeline, method):
-    melody = pipeline.generate(bars=16, seed=3, steps=5).melody
-    result = pipeline.infill(melody, [(3, 4), (11, 12)], seed=0, method=method)
+    melody = generate_one(pipeline, bars=16, seeds=(3,), steps=5).melody
+    (result,) = pipeline.infill(InfillRequest(melody=melody, bars_to_regenerate=((3, 4), (11, 12)), method=method))
     assert result.regenerated.tolist() == [False, True, False, False, False, True, False, False]
     kept = np.repeat(~result.regenerated, 32)
     assert np.array_equal(result.melody[kept], melody[kept])
@@ -120,14 +167,26 @@ def test_baseline_infilling_keeps_the_unmasked_bars(pipeline, method):
 
 
 def test_unknown_infill_method_is_rejected(pipeline):
-    melody = pipeline.generate(bars=8, seed=3, steps=5).melody
+    melody = generate_one(pipeline, bars=8, seeds=(3,), steps=5).melody
     with pytest.raises(ValueError, match="diffusion, interpolation, prior"):
-        pipeline.infill(melody, (3, 4), method="magic")
+        InfillRequest(melody=melody, bars_to_regenerate=(3, 4), method="magic")
 
 
-def test_infilling_a_silent_melody_is_rejected(pipeline):
+def test_infill_requests_use_the_diffusion_model():
+    melody = melody_from_notes([0, 64], [8, 72], [60, 62])  # 6 bars
+    with pytest.raises(ValueError, match="infilling uses the diffusion model"):
+        InfillRequest(melody=melody, bars_to_regenerate=(1, 2), model="mdn")
+
+
+def test_infilling_a_silent_melody_is_rejected():
     with pytest.raises(ValueError, match="no notes"):
-        pipeline.infill(np.zeros(64, np.int8), (1, 2))
+        InfillRequest(melody=np.zeros(64, np.int8), bars_to_regenerate=(1, 2))
+
+
+def test_infilling_a_melody_longer_than_the_limit_is_rejected():
+    melody = melody_from_notes([0], [8], [60])
+    with pytest.raises(ValueError, match="infilling takes at most 256 bars"):
+        InfillRequest(melody=np.tile(melody, 130), bars_to_regenerate=(1, 2))
 
 
 def test_generate_and_infill_command_lines_write_midi_and_audio(model_dir, tmp_path):

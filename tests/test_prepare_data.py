@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from train.melody_cache import MelodyCache, split_of
+from core.melody_cache import MelodyCache, split_of
 from train.prepare_data import main as prepare_data
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
@@ -43,6 +43,17 @@ def test_midi_directory_run_skips_bad_files_with_reasons_and_keeps_good_melodies
     assert summary["windows_64_bars_disjoint"] == 2
     for figure in ("files/items read: 5", "skipped: 3", "2-bar chunks: 73", "64-bar windows"):
         assert figure in printed.out
+
+
+def test_a_midi_folder_is_labelled_by_its_top_level_subfolder(midi_dir, tmp_path, capsys):
+    out = tmp_path / "cache.npz"
+    printed = run(midi_dir, out, capsys)
+    cache = MelodyCache.load(out)
+    assert cache.styles() == ["a", "midi"]  # song.mid lies in a/, Long.MIDI directly in the folder
+    assert cache.summary()["chunks_by_style"] == {"a": 3, "midi": LONG_CHUNKS}  # lead 2 chunks, bass 1
+    assert cache.track_indices(style="a").size == 2
+    assert cache.chunks(style="midi").shape == (LONG_CHUNKS, 32)
+    assert f"by style: a 3 chunks / 2 tracks, midi {LONG_CHUNKS} chunks / 1 tracks" in printed.out
 
 
 def test_cached_melodies_equal_a_direct_extraction(midi_dir, tmp_path, capsys):

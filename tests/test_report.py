@@ -1,11 +1,9 @@
-"""Specification of the evaluation report (eval_lab.report) and interpolation baseline."""
+"""Specification of the evaluation report (eval_lab.report)."""
 
 import pandas as pd
 import pytest
-import torch
 
 from eval_lab.report import build_figures, export_html
-from eval_lab.run import slerp
 
 
 @pytest.fixture
@@ -13,7 +11,7 @@ def results_dir(tmp_path):
     rows = [
         {"system": "train (GT)", "pitch_consistency": 1.0, "pitch_variance": 1.0, "duration_consistency": 1.0,
          "duration_variance": 1.0, "pitch_mu_oa": 0.8, "pitch_var_oa": 0.02, "duration_mu_oa": 0.9,
-         "duration_var_oa": 0.01, "pairs": 100, "frechet_distance": 0.1, "mmd_rbf": 0.01},
+         "duration_var_oa": 0.01, "pairs": 100, "frechet_distance": 0.1, "mmd_rbf": 0.01, "notes_per_bar": 5.4},
         {"system": "infill: diffusion", "pitch_consistency": 0.95, "pitch_variance": 0.8, "duration_consistency": 0.97,
          "duration_variance": 0.7, "pitch_mu_oa": 0.76, "pitch_var_oa": 0.03, "duration_mu_oa": 0.88,
          "duration_var_oa": 0.013, "pairs": 100, "frechet_distance": 0.5, "mmd_rbf": 0.05},
@@ -28,15 +26,17 @@ def results_dir(tmp_path):
 
 def test_figures_split_unconditional_and_infilling_rows(results_dir):
     figures = build_figures(results_dir)
-    assert set(figures) == {"unconditional", "infilling", "raw", "bars", "curve"}
+    assert set(figures) == {"unconditional", "infilling", "raw", "musicality", "bars", "curve"}
     assert list(figures["unconditional"].data[0].cells.values[0]) == ["train (GT)"]
     assert list(figures["infilling"].data[0].cells.values[0]) == ["infill: diffusion"]
     assert list(figures["curve"].data[0].y) == [0.3, 0.9]
+    musicality = figures["musicality"].data[0]
+    assert list(musicality.header.values) == ["system", "notes_per_bar"], "only the metrics the run has"
 
 
 def test_standalone_html_embeds_plotly_once(results_dir):
     page = export_html(results_dir, results_dir / "report.html").read_text()
-    assert page.count("Plotly.newPlot") == 5
+    assert page.count("Plotly.newPlot") == 6
     assert 'src="https://cdn.plot.ly' not in page, "the page works offline"
     assert len(page) > 1_000_000, "plotly.js is embedded"
 
@@ -44,10 +44,3 @@ def test_standalone_html_embeds_plotly_once(results_dir):
 def test_missing_results_are_reported():
     with pytest.raises(FileNotFoundError, match="run `python -m eval_lab.run` first"):
         build_figures("/nonexistent")
-
-
-def test_slerp_follows_the_great_circle():
-    a, b = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])
-    mid = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
-    assert torch.allclose(mid[0, 0], a[0]) and torch.allclose(mid[0, 2], b[0], atol=1e-6)
-    assert torch.allclose(mid[0, 1].norm(), torch.tensor(2.0))

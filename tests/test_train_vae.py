@@ -6,34 +6,41 @@ import numpy as np
 import pytest
 import torch
 
+from core.bundle import check_bundle, file_sha256, read_manifest, weights_sha256
+from core.latent_sequences import LatentSequences
 from core.latents import LatentCodec
 from core.melody import melody_from_notes, notes_from_melody
+from core.melody_cache import ItemRecord, MelodyCache
 from core.vae import MusicVAE, VAEConfig, load_vae
 from train.augment import random_transpose
 from train.encode import main as encode_main
-from train.encode import window_index
-from train.melody_cache import ItemRecord, MelodyCache
-from train.train_vae import kl_weight, learning_rate, sampling_probability, vae_loss
+from train.configs import VAETrainConfig
+from train.loop import learning_rate
+from train.presets import preset
+from train.train_vae import VAETask, kl_weight, sampling_probability, style_shares, vae_loss
 from train.train_vae import main as train_main
-from train.configs import VAE_TRAIN_PRESETS
 
 TINY_FLAGS = ["--encoder-size", "24", "--decoder-size", "24", "--decoder-layers", "1", "--z-size", "8",
               "--batch-size", "32", "--eval-chunks", "32", "--learning-rate", "0.01", "--sampling-rate", "0"]
+PATTERNS = [melody_from_notes(np.arange(0, 32, step), np.arange(step, 32 + step, step),
+                              60 + (np.arange(32 // step) * shift) % 12)
+            for step, shift in ((4, 2), (8, 5), (2, 1), (16, 7))]
+
+
+def write_cache(path, styles: list[str], chunks_per_piece: int = 6) -> None:
+    """One single-track piece per entry of `styles` (a MIDI folder's subfolder = its style)."""
+    rng = np.random.default_rng(0)
+    records = [ItemRecord(f"{style}/piece{index}.mid", "f", "", "", ["voice"],
+                          [np.concatenate([PATTERNS[i] for i in rng.integers(0, 4, chunks_per_piece)])])
+               for index, style in enumerate(styles)]
+    MelodyCache.from_records("midi", 0.25, records).save(path)
 
 
 @pytest.fixture
 def tiny_cache(tmp_path):
-    """A cache of 24 short pieces built from four repeating 2-bar patterns."""
-    rng = np.random.default_rng(0)
-    patterns = [melody_from_notes(np.arange(0, 32, step), np.arange(step, 32 + step, step),
-                                  60 + (np.arange(32 // step) * shift) % 12)
-                for step, shift in ((4, 2), (8, 5), (2, 1), (16, 7))]
-    records = []
-    for piece in range(24):
-        melody = np.concatenate([patterns[i] for i in rng.integers(0, 4, 6)])
-        records.append(ItemRecord(f"piece{piece}", "f", "", "", ["voice"], [melody]))
+    """24 pieces of two styles built from four repeating 2-bar patterns."""
     path = tmp_path / "cache.npz"
-    MelodyCache.from_records("midi", 0.25, records).save(path)
+    write_cache(path, ["folk", "chorale"] * 12)
     return path
 
 
@@ -42,10 +49,11 @@ def test_schedules_follow_magenta():
     assert sampling_probability(20_000, 1000.0) > 0.99
     assert sampling_probability(10**9, 1000.0) == 1.0
     assert sampling_probability(5, 0.0) == 0.0
-    paper = VAE_TRAIN_PRESETS["paper"]
+    paper = preset("paper").vae_training
     assert kl_weight(0, paper) == 0.0
     assert kl_weight(10**7, paper) == pytest.approx(0.5)
     assert learning_rate(0, paper) == 1e-3
+    assert learning_rate(1000, paper) == pytest.approx(1e-3 * 0.9999**1000)
     assert learning_rate(10**7, paper) == paper.min_learning_rate
 
 
@@ -75,22 +83,53 @@ def test_random_transpose_stays_in_range_and_keeps_rhythm():
     assert shifts == {-1, 0, 1, 2, 3, 4, 5}, "pitch 22 can only go one semitone down"
 
 
-def test_tiny_training_run_lowers_the_loss_and_resumes(tiny_cache, tmp_path):
-    out = tmp_path / "run"
+def test_style_weights_equal_natural_and_explicit():
+    counts = {"folk": 900, "chorale": 100}
+    assert style_shares("equal", counts) == {"folk": 0.5, "chorale": 0.5}
+    assert style_shares("natural", counts) == {"folk": 0.9, "chorale": 0.1}
+    assert style_shares("folk=3, chorale=1", counts) == {"folk": 0.75, "chorale": 0.25}
+    assert style_shares("folk=1", counts) == {"folk": 1.0, "chorale": 0.0}
+    with pytest.raises(ValueError, match=r"names 'jazz'.*styles \['chorale', 'folk'\]"):
+        style_shares("folk=1,jazz=1", counts)
+    with pytest.raises(ValueError, match="not LABEL=NUMBER"):
+        style_shares("folk=lots", counts)
+    with pytest.raises(ValueError, match=r"gives every style of the training data \(chorale, folk\) weight 0"):
+        style_shares("folk=0", counts)
+    assert style_shares("folk=2,renaissance=1", counts) == {"folk": 1.0, "chorale": 0.0}, \
+        "a music21 style the data lacks is ignored"
+
+
+def test_balanced_sampling_gives_each_style_its_share(tmp_path):
+    path = tmp_path / "skewed.npz"
+    write_cache(path, ["renaissance"] * 90 + ["folk"] * 10, chunks_per_piece=2)  # 90% renaissance chunks
+    rng = np.random.default_rng(0)
+    for weights, folk_share in (("equal", 0.5), ("natural", 0.1)):
+        task = VAETask(path, preset("demo").vae, VAETrainConfig(style_weights=weights))
+        _, styles = task.sampler.draw(rng, 10_000)
+        share = np.mean(np.array(task.sampler.styles)[styles] == "folk")
+        assert share == pytest.approx(folk_share, abs=0.02), weights
+
+
+def test_tiny_training_run_lowers_the_loss_resumes_and_exports_a_bundle(tiny_cache, tmp_path):
+    out, model_dir = tmp_path / "run", tmp_path / "model"
     common = ["--config", "demo", "--data", str(tiny_cache), "--out", str(out), *TINY_FLAGS,
               "--eval-every", "30", "--checkpoint-every", "30"]
     train_main([*common, "--steps", "60"])
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [30, 60]
-    first_meta = json.loads((out / "vae.json").read_text())
-    assert first_meta["step"] == 60
-    train_main([*common, "--steps", "90", "--resume", "--export", str(tmp_path / "model")])
+    assert json.loads((out / "vae.json").read_text())["step"] == 60
+    train_main([*common, "--steps", "90", "--resume", "--export", str(model_dir)])
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [30, 60, 90]
     untrained_loss = 32 * np.log(90)  # uniform predictions over 90 tokens at 32 steps
     assert records[0]["eval_loss"] < 0.5 * untrained_loss
     assert records[-1]["eval_loss"] < records[0]["eval_loss"]
-    assert load_vae(tmp_path / "model").config.z_size == 8
+    for style in ("folk", "chorale"):  # per-style held-out scores next to the overall ones
+        assert 0.0 <= records[-1][f"eval_note_f1_{style}"] <= 1.0
+        assert 0.0 <= records[-1][f"eval_token_accuracy_{style}"] <= 1.0
+    assert load_vae(model_dir).config.z_size == 8
+    assert check_bundle(model_dir, required=("vae",)).has("vae")
+    assert read_manifest(model_dir)["components"]["vae"]["fitted_on"] == {"data": file_sha256(tiny_cache)}
 
 
 def test_unknown_preset_and_override_are_errors(tiny_cache, tmp_path, capsys):
@@ -100,22 +139,39 @@ def test_unknown_preset_and_override_are_errors(tiny_cache, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(["--config", "demo", "--colour", "blue"])
     assert "unrecognized arguments: --colour" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(tiny_cache), "--out", str(tmp_path), "--style-weights", "jazz=1", "--steps", "1"])
+    assert "style_weights names 'jazz'" in capsys.readouterr().err
 
 
-def test_encode_writes_normalized_sequences_windows_and_the_codec(tiny_cache, tmp_path):
+def test_encode_writes_normalized_sequences_and_the_weights_they_come_from(tiny_cache, tmp_path):
+    model_dir = tmp_path / "model"
     train_main(["--config", "demo", "--data", str(tiny_cache), "--out", str(tmp_path / "run"), *TINY_FLAGS,
-                "--steps", "40", "--eval-every", "40", "--export", str(tmp_path / "model")])
+                "--steps", "40", "--eval-every", "40", "--export", str(model_dir)])
     out = tmp_path / "latents.npz"
-    encode_main(["--model", str(tmp_path / "model"), "--data", str(tiny_cache), "--out", str(out),
-                 "--window", "4", "--stride", "2", "--sigma-threshold", "1.0"])
-    codec = LatentCodec.load(tmp_path / "model")
-    with np.load(out) as data:
-        assert data["latents"].shape == (24 * 6, codec.data_dims)
-        assert np.abs(data["latents"]).max() <= 1.0 + 1e-5
-        assert data["track_offsets"].tolist() == list(range(0, 24 * 6 + 1, 6))
-        assert len(data["windows_train"]) + len(data["windows_eval"]) == 24 * 2  # starts 0 and 2
+    encode_main(["--model", str(model_dir), "--data", str(tiny_cache), "--out", str(out), "--sigma-threshold", "1.0"])
+    latents = LatentSequences.load(out)
+    assert latents.latents.shape == (24 * 6, LatentCodec.load(model_dir).data_dims)
+    assert np.abs(latents.latents).max() <= 1.0 + 1e-5
+    assert latents.track_offsets.tolist() == list(range(0, 24 * 6 + 1, 6))
+    assert sorted(set(latents.track_styles.tolist())) == ["chorale", "folk"]
+    assert (latents.vae_sha256, latents.codec_sha256) == (weights_sha256(model_dir, "vae"),
+                                                          weights_sha256(model_dir, "codec"))
+    assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {"vae": latents.vae_sha256}
 
 
-def test_window_index_lists_every_fitting_span():
-    assert window_index(np.array([5, 2, 4]), 3, 1).tolist() == [[0, 0], [0, 1], [0, 2], [2, 0], [2, 1]]
-    assert window_index(np.array([5]), 3, 2).tolist() == [[0, 0], [0, 2]]
+def test_encoding_with_a_codec_of_another_vae_needs_refit_codec(tiny_cache, tmp_path, capsys):
+    model_dir = tmp_path / "model"
+    flags = ["--config", "demo", "--data", str(tiny_cache), *TINY_FLAGS, "--steps", "2", "--eval-every", "2",
+             "--export", str(model_dir)]
+    train_main([*flags, "--out", str(tmp_path / "run")])
+    encode = ["--model", str(model_dir), "--data", str(tiny_cache), "--out", str(tmp_path / "x.npz"),
+              "--sigma-threshold", "1.0"]
+    encode_main(encode)
+    train_main([*flags, "--out", str(tmp_path / "run2"), "--seed", "5"])  # a new VAE replaces the old one
+    with pytest.raises(SystemExit):
+        encode_main(encode)
+    error = capsys.readouterr().err
+    assert "was fitted on another VAE" in error and "pass --refit-codec" in error
+    encode_main([*encode, "--refit-codec"])
+    assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {"vae": weights_sha256(model_dir, "vae")}

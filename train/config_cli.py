@@ -1,14 +1,23 @@
-"""`--config NAME` plus typed `--field value` overrides for frozen config dataclasses.
+"""What the training CLIs share: their flags, typed config overrides, and the run itself.
 
-Every field of the given dataclasses becomes a flag of its own type (bools take
-true/false); argparse rejects unknown flags, so a misspelt override is an error.
+Every field of the given config dataclasses becomes a `--field-name` flag of its own type
+(bools take true/false) next to `--config NAME` (a preset of `train.presets`); argparse
+rejects unknown flags, so a misspelt override is an error. `main()` functions turn the
+parsed flags into config dataclasses; nothing past them sees the argparse namespace.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, TypeVar
+import sys
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from train.configs import TrainConfig
+from train.loop import TrainTask, train
+from train.presets import PRESETS
+from train.runtime import setup_runtime
 
 ConfigT = TypeVar("ConfigT")
 
@@ -43,7 +52,39 @@ def apply_overrides(preset: ConfigT, args: argparse.Namespace) -> ConfigT:
     return dataclasses.replace(preset, **changes)
 
 
-def pick_preset(presets: dict[str, ConfigT], name: str) -> ConfigT:
-    if name not in presets:
-        raise ValueError(f"--config must be one of {sorted(presets)}, got {name!r}")
-    return presets[name]
+def training_parser(prog: str, doc: str, data_default: Path, data_help: str, out_default: Path,
+                    config_classes: tuple[tuple[type, str], ...]) -> argparse.ArgumentParser:
+    """The flags every training CLI has, plus one override flag per field of `config_classes`."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0],
+                                     epilog="precision: fp32, bf16, fp16 (CUDA) or auto (fp16 on CUDA, else fp32)")
+    parser.add_argument("--config", default="demo", help=f"preset: {sorted(PRESETS)} (default demo)")
+    parser.add_argument("--data", type=Path, default=data_default, help=data_help)
+    parser.add_argument("--out", type=Path, default=out_default, help="run directory for checkpoints and metrics")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    parser.add_argument("--export", type=Path, help="model bundle directory to write the final model into")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    for config_class, title in config_classes:
+        add_override_flags(parser, config_class, title)
+    return parser
+
+
+def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, config: TrainConfig,
+                 make_task: Callable[[], TrainTask]) -> None:
+    """Build the task, train it (under torchrun: on every rank), export on rank 0.
+
+    User mistakes (missing files, bad values) end as `parser.error` messages.
+    """
+    try:
+        runtime = setup_runtime(args.device)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        task = make_task()
+        model, record = train(task, config, args.out, args.resume, runtime)
+        if runtime.is_main and args.export is not None:
+            task.export(model, args.export, record)
+            print(f"exported {task.name} to {args.export} at step {record['step']}", file=sys.stderr)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    finally:
+        runtime.close()

@@ -4,9 +4,11 @@
 
 Every track of the melody cache becomes its sequence of 2-bar latents (the posterior mean
 mu; rest chunks are the zero latent). The latent codec is fitted on the non-rest training
-chunks and saved into the model directory (unless it is there already and `--refit-codec`
-is not given). The output holds the normalized latents of every track, per-track offsets
-and splits, and the index of all windows of `--window` latents at `--stride`.
+chunks and saved into the model bundle, recorded as fitted on this VAE's weights. An
+existing codec is reused only if it was fitted on the same VAE; `--refit-codec` replaces
+it (which makes sequence models trained on the old latents unloadable until retrained).
+The output (`core.latent_sequences.LatentSequences`) holds the normalized latents of every
+track with its split and style, and the hashes of the VAE and codec that made them.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.constants import CHUNKS_PER_WINDOW
+from core.bundle import DEFAULT_MODEL_DIR, read_manifest, record_component, weights_sha256
+from core.latent_sequences import LatentSequences
 from core.latents import DEFAULT_SIGMA_THRESHOLD, LatentCodec
 from core.melody import rest_chunk_mask
+from core.melody_cache import TRAIN, MelodyCache
 from core.vae import MusicVAE, load_vae
-from train.melody_cache import EVAL, TRAIN, MelodyCache
 
 
 @torch.no_grad()
@@ -40,33 +43,38 @@ def encode_chunks(vae: MusicVAE, chunks: np.ndarray, batch_size: int = 1024,
     return np.concatenate(mus), np.concatenate(sigmas)
 
 
-def window_index(track_lengths: np.ndarray, window: int, stride: int) -> np.ndarray:
-    """(W, 2) int64 rows (track, first chunk) of every `window`-long span at `stride`."""
-    rows = [
-        (track, start)
-        for track, length in enumerate(track_lengths)
-        for start in range(0, int(length) - window + 1, stride)
-    ]
-    return np.array(rows, dtype=np.int64).reshape(-1, 2)
+def codec_for(model_dir: Path, vae_sha: str, refit: bool) -> LatentCodec | None:
+    """The bundle's codec if it was fitted on the VAE with weights `vae_sha`; None when it must be
+    (re)fitted. Raises ValueError for a codec of another VAE unless `refit`."""
+    if refit or not (model_dir / "codec.json").is_file():
+        return None
+    entry = read_manifest(model_dir)["components"].get("codec")
+    if entry is None:
+        raise ValueError(f"the codec in {model_dir} is not in the bundle's manifest, so it cannot be told which VAE it "
+                         "was fitted on; pass --refit-codec to fit it on this VAE")
+    if entry["fitted_on"].get("vae") != vae_sha:
+        raise ValueError(f"the codec in {model_dir} was fitted on another VAE (vae {entry['fitted_on'].get('vae', '')[:12]}"
+                         f", the bundle's VAE is {vae_sha[:12]}); pass --refit-codec to fit it on this VAE")
+    return LatentCodec.load(model_dir)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m train.encode", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=Path("demo/model"), help="model directory with the VAE")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model bundle with the VAE")
     parser.add_argument("--data", type=Path, default=Path("data/music21.npz"), help="melody cache")
     parser.add_argument("--out", type=Path, default=Path("data/latents_music21.npz"), help="output .npz")
-    parser.add_argument("--window", type=int, default=CHUNKS_PER_WINDOW, help="latents per window (default 32)")
-    parser.add_argument("--stride", type=int, default=1, help="latents between window starts (default 1)")
     parser.add_argument("--refit-codec", action="store_true", help="fit and save the codec even if present")
     parser.add_argument("--sigma-threshold", type=float, default=DEFAULT_SIGMA_THRESHOLD,
                         help=f"keep dims with mean posterior sigma below this (default {DEFAULT_SIGMA_THRESHOLD})")
     parser.add_argument("--batch-size", type=int, default=1024)
     args = parser.parse_args(argv)
-    if args.window < 1 or args.stride < 1 or args.batch_size < 1:
-        parser.error("--window, --stride and --batch-size must be >= 1")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be >= 1")
     try:
         cache = MelodyCache.load(args.data)
         vae = load_vae(args.model)
+        vae_sha = weights_sha256(args.model, "vae")
+        codec = codec_for(args.model, vae_sha, args.refit_codec)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
 
@@ -77,34 +85,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     rest = rest_chunk_mask(chunks)
     mu, sigma = encode_chunks(vae, chunks, args.batch_size)
 
-    if args.refit_codec or not (args.model / "codec.json").is_file():
+    if codec is None:
         fit_rows = (chunk_split == TRAIN) & ~rest
         codec = LatentCodec.fit(torch.from_numpy(mu[fit_rows]), torch.from_numpy(sigma[fit_rows]), args.sigma_threshold)
         codec.save(args.model)
+        record_component(args.model, "codec", {"vae": vae_sha})
         print(f"fitted the codec on {fit_rows.sum()} chunks: kept {codec.data_dims} of {codec.z_size} dims "
               f"(mean sigma below {args.sigma_threshold}); saved to {args.model}", file=sys.stderr)
-    else:
-        codec = LatentCodec.load(args.model)
     latents = codec.transform(torch.from_numpy(mu)).numpy().astype(np.float32)  # (N, D)
-    windows = {
-        name: window_index(np.where(track_split == split, track_lengths, 0), args.window, args.stride)
-        for name, split in (("train", TRAIN), ("eval", EVAL))
-    }
-
-    np.savez_compressed(
-        args.out,
+    sequences = LatentSequences(
         latents=latents,
-        is_rest=rest,
         track_offsets=np.concatenate([[0], np.cumsum(track_lengths)]).astype(np.int64),
         track_split=track_split.astype(np.int8),
-        track_keys=cache.item_keys[cache.track_items],
-        windows_train=windows["train"],
-        windows_eval=windows["eval"],
-        window=np.array(args.window),
+        track_styles=cache.track_styles(),
+        vae_sha256=vae_sha,
+        codec_sha256=weights_sha256(args.model, "codec"),
     )
+    sequences.save(args.out)
     inside = np.abs(latents[~rest]).max()
-    print(f"wrote {args.out}: {len(latents)} latents of {latents.shape[1]} dims, max |x| {inside:.3f}, "
-          f"windows train/eval at stride {args.stride}: {len(windows['train'])}/{len(windows['eval'])}")
+    print(f"wrote {args.out}: {len(latents)} latents of {latents.shape[1]} dims in {len(track_lengths)} tracks, "
+          f"max |x| {inside:.3f}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from core.melody import trim_rest_chunks
-from train.melody_cache import ItemRecord, MelodyCache
+from core.melody_cache import ItemRecord, MelodyCache
 from train.sources import SkippedItem, Track, list_midi_items, read_midi_item
 
 EXTRACTOR_VERSION = "2"  # bump when extraction changes, to invalidate cached items
@@ -129,6 +129,8 @@ def format_summary(cache: MelodyCache, path: Path) -> str:
             f"(train {s['windows_64_bars_train']}, eval {s['windows_64_bars_eval']}); "
             f"disjoint: {s['windows_64_bars_disjoint']}; "
             f"tracks of 64+ bars: {s['tracks_of_64_bars_or_more']}",
+            "by style: " + ", ".join(f"{style} {chunks} chunks / {s['tracks_by_style'][style]} tracks"
+                                     for style, chunks in s["chunks_by_style"].items()),
             "summary_json=" + json.dumps(s, sort_keys=True),
         ]
     )

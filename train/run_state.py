@@ -1,56 +1,84 @@
-"""What a training run shares between its loops: the optimizer step and resumable checkpoints.
+"""A resumable run directory: everything `--resume` needs to continue exactly, as safetensors.
 
-A run directory holds NAME.safetensors + NAME.json (the model, loadable on its own) and
-NAME_optimizer.safetensors (Adam's moments), all safetensors, so `--resume` continues
-exactly where the last checkpoint left off.
+For a task named NAME the directory holds NAME.safetensors + NAME.json (the model with its
+config and step, loadable on its own), NAME_optimizer.safetensors (Adam's per-parameter
+state, and the fp16 gradient scaler's) and, when EMA is on, NAME_ema.safetensors. Together with per-step seeding
+(`train.loop.step_randomness`) they make a resumed run repeat an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.checkpoint import (
-    config_from_dict,
-    load_optimizer_tensors,
-    load_weights_into,
-    optimizer_tensors,
-    read_meta,
-    save_checkpoint,
-)
+from core.checkpoint import config_from_dict, load_weights_into, read_meta, save_checkpoint
 
 
-def apply_gradients(loss: torch.Tensor, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scaler: torch.amp.GradScaler, clip: float) -> None:
-    """Backward pass, gradient-norm clipping at `clip`, optimizer step (AMP-aware)."""
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    scaler.step(optimizer)
-    scaler.update()
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Flatten per-parameter optimizer state to "INDEX.KEY" tensors (Adam: step, exp_avg, exp_avg_sq)."""
+    flat = {}
+    for index, state in optimizer.state_dict()["state"].items():
+        for key, value in state.items():
+            flat[f"{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return flat
 
 
-def has_run_checkpoint(out: Path, name: str) -> bool:
-    return (out / f"{name}.json").is_file()
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer, flat: dict[str, torch.Tensor]) -> None:
+    """Inverse of `optimizer_tensors` for an optimizer over the same parameter list."""
+    state_dict = optimizer.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in flat.items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = tensor
+    state_dict["state"] = state
+    optimizer.load_state_dict(state_dict)
 
 
-def stored_config(out: Path, name: str, config_class: type):
-    """The model config a run directory was trained with."""
-    return config_from_dict(config_class, read_meta(out, name)["config"], str(out / f"{name}.json"))
+def _save_atomic(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    save_file(tensors, str(path) + ".tmp")
+    os.replace(str(path) + ".tmp", path)
 
 
-def save_run_checkpoint(out: Path, name: str, model: nn.Module, config, optimizer: torch.optim.Optimizer,
+def has_run_checkpoint(run_dir: Path, name: str) -> bool:
+    return (run_dir / f"{name}.json").is_file()
+
+
+def stored_model_config(run_dir: Path, name: str, config_class: type):
+    """The model config the run in `run_dir` was started with."""
+    return config_from_dict(config_class, read_meta(run_dir, name)["config"], str(run_dir / f"{name}.json"))
+
+
+def save_run_checkpoint(run_dir: Path, name: str, model: nn.Module, model_config: Any,
+                        optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, ema: nn.Module | None,
                         step: int, extra: dict) -> None:
-    save_checkpoint(out, name, model, config, step, extra)
-    save_file(optimizer_tensors(optimizer), str(out / f"{name}_optimizer.safetensors"))
+    """Write the model (+ config, step, extra), the optimizer and scaler state and the EMA weights."""
+    save_checkpoint(run_dir, name, model, model_config, step, extra)
+    scaler_state = {f"scaler.{key}": torch.tensor(value) for key, value in scaler.state_dict().items()}
+    _save_atomic({**optimizer_tensors(optimizer), **scaler_state}, run_dir / f"{name}_optimizer.safetensors")
+    if ema is not None:
+        _save_atomic({key: value.detach().cpu().contiguous() for key, value in ema.state_dict().items()},
+                     run_dir / f"{name}_ema.safetensors")
 
 
-def restore_run_checkpoint(out: Path, name: str, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
-    """Load weights and optimizer state from a run directory; returns the step reached."""
-    load_weights_into(model, out / f"{name}.safetensors")
-    load_optimizer_tensors(optimizer, load_file(str(out / f"{name}_optimizer.safetensors")))
-    return int(read_meta(out, name)["step"])
+def restore_run_checkpoint(run_dir: Path, name: str, model: nn.Module, optimizer: torch.optim.Optimizer,
+                           scaler: torch.amp.GradScaler, ema: nn.Module | None) -> int:
+    """Load what `save_run_checkpoint` wrote into freshly built objects; returns the step reached."""
+    load_weights_into(model, run_dir / f"{name}.safetensors")
+    stored = load_file(str(run_dir / f"{name}_optimizer.safetensors"))
+    scaler_state = {key.removeprefix("scaler."): stored.pop(key).item() for key in list(stored)
+                    if key.startswith("scaler.")}
+    load_optimizer_tensors(optimizer, stored)
+    if scaler.is_enabled() and scaler_state:
+        scaler.load_state_dict(scaler_state)
+    if ema is not None:
+        ema_path = run_dir / f"{name}_ema.safetensors"
+        if not ema_path.is_file():
+            raise ValueError(f"{run_dir} was trained without EMA ({ema_path.name} is missing); resume with "
+                             "--ema-decay 0 or start a new run")
+        load_weights_into(ema, ema_path)
+    return int(read_meta(run_dir, name)["step"])

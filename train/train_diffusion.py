@@ -5,44 +5,62 @@
 
 Loss (WaveGrad's continuous noise level): t ~ U{1..N}, alpha_bar ~ U(alpha_bar_t,
 alpha_bar_{t-1}), x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps, and the network
-predicts eps from (x_t, sqrt(alpha_bar)) under a mean squared error.
+predicts eps from (x_t, sqrt(alpha_bar)) under a mean squared error. The linear noise
+schedule comes from the training config (`--beta-start`, `--beta-end`,
+`--diffusion-steps`) and is exported with the model.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from core.denoiser import DENOISER_PRESETS, DenoiserConfig, TransformerDenoiser
-from core.schedule import NoiseSchedule
+from core.bundle import record_component
+from core.denoiser import TransformerDenoiser
+from core.latent_sequences import LatentSequences
+from core.schedule import SCHEDULE_NAME, NoiseSchedule
 from train import train_sequence
-from train.configs import DIFFUSION_TRAIN_PRESETS
-
-SCHEDULE = NoiseSchedule.linear()
+from train.configs import DiffusionTrainConfig
 
 
-def diffusion_loss(model: nn.Module, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mean squared error of the predicted noise at random continuous levels; x0: (B, K, D)."""
-    alpha_bar = SCHEDULE.sample_training_levels(x0.shape[0], generator).to(x0.device)  # (B,)
-    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    x_t = SCHEDULE.q_sample(x0, alpha_bar, noise)
-    return torch.mean((model(x_t, alpha_bar.sqrt()) - noise) ** 2)
+def diffusion_loss(model: nn.Module, x0: torch.Tensor, schedule: NoiseSchedule,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Mean squared error of the predicted noise at random continuous levels.
+
+    x0: (B, K, D) on the generator's device; returns a scalar.
+    """
+    alpha_bar = schedule.sample_training_levels(x0.shape[0], generator)  # (B,) on the generator's device
+    noise = torch.randn(x0.shape, generator=generator, device=x0.device)
+    x_t = schedule.q_sample(x0, alpha_bar, noise)
+    return torch.mean((model(x_t, alpha_bar.sqrt()).float() - noise) ** 2)
 
 
-TASK = train_sequence.SequenceTask(
-    name="diffusion",
-    model_config_class=DenoiserConfig,
-    model_presets=DENOISER_PRESETS,
-    train_presets=DIFFUSION_TRAIN_PRESETS,
-    build=TransformerDenoiser,
-    loss=diffusion_loss,
-)
+class DiffusionTask(train_sequence.LatentWindowTask):
+    name = "diffusion"
+    model_class = TransformerDenoiser
+
+    def __init__(self, latents: LatentSequences, data: Path, model_config: Any, config: DiffusionTrainConfig):
+        super().__init__(latents, data, model_config, config)
+        self.schedule = NoiseSchedule.linear(config.beta_start, config.beta_end, config.diffusion_steps)
+
+    def loss(self, model: nn.Module, x0: torch.Tensor, step: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = diffusion_loss(model, x0, self.schedule, generator)
+        return loss, {"loss": loss.item()}
+
+    def export(self, model: nn.Module, directory: Path, record: dict) -> None:
+        """diffusion + schedule into the bundle, fitted on the latents' VAE and codec and the schedule."""
+        self.save_model(model, directory, record)
+        self.schedule.save(directory)
+        schedule_sha = record_component(directory, SCHEDULE_NAME, {})
+        record_component(directory, self.name, {**self.fitted_on, "schedule": schedule_sha})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    train_sequence.main(TASK, argv)
+    train_sequence.main(DiffusionTask, "denoiser", "diffusion_training", argv)
 
 
 if __name__ == "__main__":

@@ -1,46 +1,41 @@
 """Train the 2-bar melody MusicVAE.
 
-    python -m train.train_vae --config demo --data data/music21.npz --out runs/vae_demo
-    python -m train.train_vae --config demo --out runs/vae_demo --resume   # continue
+    python -m train.train_vae --config demo --data data/music21.npz --out runs/vae
+    python -m train.train_vae --config demo --out runs/vae --resume --export demo/model   # continue
     torchrun --nproc_per_node=8 -m train.train_vae --config paper --data data/lmd.npz --out runs/vae
 
-Trains on the non-rest chunks of the cache's train split with random transposition,
-checkpoints to `--out` (weights, config, step, optimizer state; safetensors only), scores
-held-out chunks every `eval_every` steps, and with `--export DIR` writes the final model
-into a model directory.
+Trains on the non-rest chunks of the cache's train split with random transposition, each
+batch balanced over the styles by `--style-weights` ("equal" shares, "natural" = uniform
+over chunks, or "folk=2,renaissance=1,..."). Every `eval_every` steps it scores a fixed
+held-out sample per style (teacher-forced loss and KL, greedy reconstruction). With
+`--export DIR` the final model goes into the model bundle DIR.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
+from core.bundle import file_sha256, record_component
 from core.checkpoint import save_checkpoint
 from core.melody import rest_chunk_mask
-from core.vae import VAE_PRESETS, MusicVAE, VAEConfig, VAEOutput, gaussian_kl, shift_right
-from eval_lab.reconstruction import reconstruct, reconstruction_scores
+from core.melody_cache import MelodyCache
+from core.reconstruction import held_out_chunks, reconstruct, reconstruction_scores
+from core.styles import MUSIC21_STYLES
+from core.vae import MusicVAE, VAEConfig, VAEOutput, gaussian_kl, shift_right
 from train.augment import random_transpose
-from train.config_cli import add_override_flags, apply_overrides, pick_preset
-from train.configs import VAE_TRAIN_PRESETS, VAETrainConfig
-from train.melody_cache import MelodyCache
-from train.run_state import (
-    apply_gradients,
-    has_run_checkpoint,
-    restore_run_checkpoint,
-    save_run_checkpoint,
-    stored_config,
-)
-from train.runtime import Runtime, setup_runtime
+from train.config_cli import apply_overrides, run_training, training_parser
+from train.configs import VAETrainConfig
+from train.presets import preset
+
+EVAL_BATCH = 512
 
 
 def sampling_probability(step: int, rate: float) -> float:
@@ -52,15 +47,15 @@ def sampling_probability(step: int, rate: float) -> float:
 
 
 def kl_weight(step: int, config: VAETrainConfig) -> float:
+    """Annealed beta = max_beta * (1 - beta_rate ** step)."""
     return config.max_beta * (1.0 - config.beta_rate**step)
 
 
-def learning_rate(step: int, config: VAETrainConfig) -> float:
-    return max(config.min_learning_rate, config.learning_rate * config.lr_decay_rate**step)
-
-
 def vae_loss(output: VAEOutput, tokens: torch.Tensor, beta: float, free_bits: float) -> tuple[torch.Tensor, dict]:
-    """Per-chunk summed cross-entropy + beta * (KL - free bits, at least 0), batch mean (as Magenta)."""
+    """Per-chunk summed cross-entropy + beta * (KL - free bits, at least 0), batch mean (as Magenta).
+
+    output.logits: (B, 32, V); tokens: (B, 32). Stats: loss, recon, kl (nats), acc (tokens).
+    """
     reconstruction = F.cross_entropy(output.logits.float().transpose(1, 2), tokens, reduction="none").sum(-1)
     kl_penalty = (output.kl.float() - free_bits * math.log(2.0)).clamp(min=0.0)
     loss = reconstruction.mean() + beta * kl_penalty.mean()
@@ -69,128 +64,144 @@ def vae_loss(output: VAEOutput, tokens: torch.Tensor, beta: float, free_bits: fl
                   "kl": output.kl.float().mean().item(), "acc": accuracy.item()}
 
 
-@torch.no_grad()
-def evaluate(model: MusicVAE, chunks: np.ndarray, beta: float, config: VAETrainConfig) -> dict[str, float]:
-    """Held-out teacher-forced loss (z = mu) and greedy reconstruction scores."""
-    model.eval()
-    device = next(model.parameters()).device
-    tokens = torch.as_tensor(chunks, dtype=torch.long, device=device)
-    mu, sigma = model.posterior(tokens)
-    output = VAEOutput(model.decoder_logits(mu, shift_right(tokens)), mu, sigma, gaussian_kl(mu, sigma))
-    _, stats = vae_loss(output, tokens, beta, config.free_bits)
-    scores = reconstruction_scores(chunks, reconstruct(model, chunks))
-    model.train()
-    return {"eval_loss": stats["loss"], "eval_kl": stats["kl"], "eval_teacher_forced_acc": stats["acc"],
-            "eval_token_accuracy": scores["token_accuracy"], "eval_note_f1": scores["note_f1"]}
+def style_shares(style_weights: str, chunk_counts: dict[str, int]) -> dict[str, float]:
+    """Each style's share of a batch: "equal", "natural" (by chunk count) or "folk=2,chorale=1,...".
+
+    chunk_counts: training chunks per style present. Styles an explicit list leaves out get 0;
+    a label of the music21 vocabulary (`core.styles.MUSIC21_STYLES`) that the data lacks is
+    ignored, so the demo preset's weights also run on other corpora; other labels are errors.
+    """
+    allowed = sorted(chunk_counts)
+    if style_weights == "equal":
+        weights = {style: 1.0 for style in allowed}
+    elif style_weights == "natural":
+        weights = {style: float(count) for style, count in chunk_counts.items()}
+    else:
+        weights = dict.fromkeys(allowed, 0.0)
+        for item in style_weights.split(","):
+            label, _, value = item.partition("=")
+            label = label.strip()
+            if label not in chunk_counts and label in MUSIC21_STYLES:
+                continue
+            if label not in chunk_counts:
+                raise ValueError(f"style_weights names {label!r}, but the training chunks have the styles {allowed} "
+                                 "(or use 'equal' or 'natural')")
+            try:
+                weights[label] = float(value)
+            except ValueError:
+                raise ValueError(f"style_weights entry {item!r} is not LABEL=NUMBER") from None
+            if weights[label] < 0:
+                raise ValueError(f"style_weights: {label} has the negative weight {weights[label]}")
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError(f"style_weights {style_weights!r} gives every style of the training data ({', '.join(allowed)}) "
+                         "weight 0; pass --style-weights equal, natural or weights for those styles")
+    return {style: weight / total for style, weight in weights.items()}
 
 
-def load_chunks(data: Path, split: str, limit: int | None = None, seed: int = 0) -> np.ndarray:
-    """Non-rest chunks of a split, (N, 32) int8; `limit` takes a fixed random subset."""
-    chunks = MelodyCache.load(data).chunks(split)
-    chunks = chunks[~rest_chunk_mask(chunks)]
-    if limit is not None and len(chunks) > limit:
-        chunks = chunks[np.sort(np.random.default_rng(seed).permutation(len(chunks))[:limit])]
-    return chunks
+class StyleBalancedChunks:
+    """Training chunks grouped by style; each draw picks a style by its share, then a chunk in it."""
+
+    def __init__(self, chunks_by_style: dict[str, np.ndarray], shares: dict[str, float]):
+        self.styles = sorted(chunks_by_style)
+        self.chunks = np.concatenate([chunks_by_style[style] for style in self.styles])  # (N, 32)
+        self.counts = np.array([len(chunks_by_style[style]) for style in self.styles])  # (S,)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]])  # (S,) first row of each style
+        self.shares = np.array([shares[style] for style in self.styles])
+
+    def draw(self, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(count, 32) chunks and (count,) their style indices into `self.styles`."""
+        styles = rng.choice(len(self.styles), size=count, p=self.shares)
+        rows = self.offsets[styles] + (rng.random(count) * self.counts[styles]).astype(np.int64)
+        return self.chunks[rows], styles
 
 
-def train(args: argparse.Namespace, model_config: VAEConfig, config: VAETrainConfig,
-          runtime: Runtime) -> tuple[MusicVAE, dict]:
-    """Train to `config.steps`; returns the model and the last evaluation record."""
-    out: Path = args.out
-    resuming = args.resume and has_run_checkpoint(out, "vae")
-    if resuming:
-        model_config = stored_config(out, "vae", VAEConfig)
-    model = MusicVAE(model_config).to(runtime.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    step = 0
-    if resuming:
-        step = restore_run_checkpoint(out, "vae", model, optimizer)
-    elif args.resume:
-        print(f"--resume: no checkpoint in {out}, starting from step 0", file=sys.stderr)
-
-    train_chunks = load_chunks(args.data, "train")
-    eval_chunks = load_chunks(args.data, "eval", config.eval_chunks)
-    if len(train_chunks) == 0:
-        raise ValueError(f"{args.data} has no non-rest training chunks")
-    per_rank_batch = max(1, config.batch_size // runtime.world_size)
-    rng = np.random.default_rng([config.seed, runtime.rank, step])
-    generator = torch.Generator(runtime.device).manual_seed(config.seed * 7919 + runtime.rank * 104729 + step)
-    stepper = runtime.wrap(model)
-    scaler = torch.amp.GradScaler("cuda", enabled=runtime.use_amp)
-    log = (out / "metrics.jsonl").open("a") if runtime.is_main else None
-    record: dict = {}
-    if runtime.is_main:
-        print(f"training MusicVAE {model_config} on {len(train_chunks)} chunks "
-              f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {runtime.device})",
-              file=sys.stderr)
-    bar = tqdm(total=config.steps, initial=step, desc="vae", disable=not runtime.is_main,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0)
-    model.train()
-    while step < config.steps:
-        batch = random_transpose(train_chunks[rng.integers(0, len(train_chunks), per_rank_batch)], rng,
-                                 config.transpose_semitones)
-        tokens = torch.as_tensor(batch, dtype=torch.long, device=runtime.device)
-        beta = kl_weight(step, config)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
-        with runtime.autocast():
-            output = stepper(tokens, sampling_probability(step, config.sampling_rate), generator)
-            loss, stats = vae_loss(output, tokens, beta, config.free_bits)
-        apply_gradients(loss, model, optimizer, scaler, config.grad_clip)
-        step += 1
-        bar.update()
-        bar.set_postfix(loss=f"{stats['loss']:.2f}", kl=f"{stats['kl']:.1f}", acc=f"{stats['acc']:.3f}",
-                        beta=f"{beta:.2f}", refresh=False)
-        if runtime.is_main and (step % config.checkpoint_every == 0 or step == config.steps):
-            extra = {"train_config": dataclasses.asdict(config), "data": str(args.data)}
-            save_run_checkpoint(out, "vae", model, model_config, optimizer, step, extra)
-        if step % config.eval_every == 0 or step == config.steps:
-            if runtime.is_main:
-                record = {"step": step, **stats, "beta": beta, **evaluate(model, eval_chunks, beta, config)}
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-            runtime.barrier()
-    bar.close()
-    if log is not None:
-        log.close()
-    return model, record
+def non_rest(chunks: np.ndarray) -> np.ndarray:
+    return chunks[~rest_chunk_mask(chunks)]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train.train_vae", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="demo", help=f"preset: {sorted(VAE_TRAIN_PRESETS)} (default demo)")
-    parser.add_argument("--data", type=Path, default=Path("data/music21.npz"), help="melody cache (.npz)")
-    parser.add_argument("--out", type=Path, default=Path("runs/vae"), help="run directory for checkpoints")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
-    parser.add_argument("--export", type=Path, help="model directory to write the final VAE into")
-    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
-    add_override_flags(parser, VAEConfig, "model size")
-    add_override_flags(parser, VAETrainConfig, "training")
-    return parser
+class VAETask:
+    """MusicVAE training on a melody cache (`train.loop.TrainTask`)."""
+
+    name = "vae"
+
+    def __init__(self, data: Path, model_config: VAEConfig, config: VAETrainConfig):
+        cache = MelodyCache.load(data)
+        self.data, self.model_config, self.config = data, model_config, config
+        self.fitted_on = {"data": file_sha256(data)}
+        train = {style: non_rest(cache.chunks("train", style)) for style in cache.styles()}
+        train = {style: chunks for style, chunks in train.items() if len(chunks)}
+        if not train:
+            raise ValueError(f"{data} has no non-rest training chunks")
+        self.sampler = StyleBalancedChunks(
+            train, style_shares(config.style_weights, {style: len(chunks) for style, chunks in train.items()}))
+        held_out = {style: held_out_chunks(cache, "eval", config.eval_chunks, style) for style in cache.styles()}
+        self.held_out = {style: chunks for style, chunks in held_out.items() if len(chunks)}
+        if not self.held_out:
+            raise ValueError(f"{data} has no non-rest held-out (eval split) chunks")
+
+    def build_model(self, model_config: VAEConfig) -> nn.Module:
+        return MusicVAE(model_config)
+
+    def next_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device) -> torch.Tensor:
+        """(B, 32) long tokens: style-balanced chunks, each transposed by a random shift."""
+        chunks, _ = self.sampler.draw(rng, batch_size)
+        chunks = random_transpose(chunks, rng, self.config.transpose_semitones)
+        return torch.as_tensor(chunks, dtype=torch.long, device=device)
+
+    def loss(self, model: nn.Module, tokens: torch.Tensor, step: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        beta = kl_weight(step, self.config)
+        output = model(tokens, sampling_probability(step, self.config.sampling_rate), generator)
+        loss, stats = vae_loss(output, tokens, beta, self.config.free_bits)
+        return loss, {**stats, "beta": beta}
+
+    def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
+        """Teacher-forced loss, KL and accuracy (z = mu), and greedy reconstruction scores overall
+        and per style ("eval_note_f1_folk", ...), on the fixed held-out sample."""
+        chunks = np.concatenate(list(self.held_out.values()))  # (N, 32), style after style
+        record = self._teacher_forced(model, chunks, kl_weight(step, self.config))
+        reconstructed = reconstruct(model, chunks)  # (N, 32)
+        per_style = np.split(reconstructed, np.cumsum([len(c) for c in self.held_out.values()])[:-1])
+        groups = {"": (chunks, reconstructed),
+                  **{f"_{style}": pair for style, pair in zip(self.held_out, zip(self.held_out.values(), per_style))}}
+        for suffix, (original, guess) in groups.items():
+            scores = reconstruction_scores(original, guess)
+            record[f"eval_token_accuracy{suffix}"] = scores["token_accuracy"]
+            record[f"eval_note_f1{suffix}"] = scores["note_f1"]
+        return record
+
+    def _teacher_forced(self, model: nn.Module, chunks: np.ndarray, beta: float) -> dict[str, float]:
+        """Mean loss, KL and token accuracy of (N, 32) chunks decoded from z = mu with the true inputs."""
+        device = next(model.parameters()).device
+        totals = {"loss": 0.0, "kl": 0.0, "acc": 0.0}
+        for start in range(0, len(chunks), EVAL_BATCH):
+            tokens = torch.as_tensor(chunks[start : start + EVAL_BATCH], dtype=torch.long, device=device)
+            mu, sigma = model.posterior(tokens)
+            output = VAEOutput(model.decoder_logits(mu, shift_right(tokens)), mu, sigma, gaussian_kl(mu, sigma))
+            _, stats = vae_loss(output, tokens, beta, self.config.free_bits)
+            for key in totals:
+                totals[key] += stats[key] * len(tokens) / len(chunks)
+        return {"eval_loss": totals["loss"], "eval_kl": totals["kl"], "eval_teacher_forced_acc": totals["acc"]}
+
+    def export(self, model: nn.Module, directory: Path, record: dict) -> None:
+        """vae.safetensors + vae.json into the bundle, fitted on the cache file's hash."""
+        save_checkpoint(directory, self.name, model, model.config, record["step"],
+                        {"train_config": dataclasses.asdict(self.config), "data": str(self.data), "eval": record})
+        record_component(directory, self.name, self.fitted_on)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
+    parser = training_parser("python -m train.train_vae", __doc__, data_default=Path("data/music21.npz"),
+                             data_help="melody cache (.npz) from train.prepare_data", out_default=Path("runs/vae"),
+                             config_classes=((VAEConfig, "model size"), (VAETrainConfig, "training")))
     args = parser.parse_args(argv)
     try:
-        model_config = apply_overrides(pick_preset(VAE_PRESETS, args.config), args)
-        config = apply_overrides(pick_preset(VAE_TRAIN_PRESETS, args.config), args)
+        chosen = preset(args.config)
+        model_config, config = apply_overrides(chosen.vae, args), apply_overrides(chosen.vae_training, args)
     except ValueError as error:
         parser.error(str(error))
-    runtime = setup_runtime(args.device, amp=not args.no_amp)
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        model, record = train(args, model_config, config, runtime)
-        if runtime.is_main and args.export is not None:
-            save_checkpoint(args.export, "vae", model, model.config, config.steps,
-                            {"train_config": dataclasses.asdict(config), "data": str(args.data), "eval": record})
-            print(f"exported the VAE to {args.export}: {record}", file=sys.stderr)
-    except (FileNotFoundError, ValueError) as error:
-        parser.error(str(error))
-    finally:
-        runtime.close()
+    run_training(parser, args, config, lambda: VAETask(args.data, model_config, config))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pretty_midi
 
+from core.limits import MAX_PROGRAM, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+
 SOUNDFONT_ENV = "MELODY_SOUNDFONT"
 BUNDLED_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 DEFAULT_SAMPLE_RATE = 44_100
@@ -107,8 +109,8 @@ class MidiSynth:
         program: a GM program 0..127 for every non-drum instrument, or None to keep each
         instrument's own. The result lasts the MIDI's end time plus a 1 s release tail.
         """
-        if program is not None and not 0 <= program <= 127:
-            raise ValueError(f"program must be a General MIDI program 0..127, got {program}")
+        if program is not None and not 0 <= program <= MAX_PROGRAM:
+            raise ValueError(f"program must be a General MIDI program 0..{MAX_PROGRAM}, got {program}")
         end_time = midi.get_end_time()
         if end_time > MAX_RENDER_SECONDS:
             raise ValueError(
@@ -171,19 +173,10 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = DEFAULT_
         out.writeframes(pcm.tobytes())
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a 16-bit PCM mono WAV: (samples (N,) float32 in [-1, 1], sample_rate)."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
-            raise ValueError(f"{path} is not a 16-bit mono WAV file")
-        frames = wav.readframes(wav.getnframes())
-        return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0, wav.getframerate()
-
-
 def retime_to_tempo(midi: pretty_midi.PrettyMIDI, tempo_bpm: float) -> pretty_midi.PrettyMIDI:
     """Stretch the whole file so that its first tempo becomes `tempo_bpm` (in place)."""
-    if not 20 <= tempo_bpm <= 400:
-        raise ValueError(f"tempo must lie in 20..400 beats per minute, got {tempo_bpm}")
+    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
+        raise ValueError(f"tempo must lie in {MIN_TEMPO_BPM:g}..{MAX_TEMPO_BPM:g} beats per minute, got {tempo_bpm}")
     _, tempi = midi.get_tempo_changes()
     original = float(tempi[0]) if len(tempi) else 120.0
     end = max(midi.get_end_time(), 1e-3)

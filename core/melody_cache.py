@@ -23,10 +23,33 @@ import numpy as np
 
 from core.constants import CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
 from core.melody import MELODY_DTYPE, rest_chunk_mask
+from core.styles import style_of
 
 FORMAT_VERSION = 1
 TRAIN, EVAL = 0, 1
 SPLIT_NAMES = {"train": TRAIN, "eval": EVAL}
+
+
+def save_npz_atomically(path: str | Path, **arrays: np.ndarray) -> None:
+    """np.savez_compressed to a temporary file beside `path`, then rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+def select_tracks(track_split: np.ndarray, track_styles, split: str | None, style: str | None) -> np.ndarray:
+    """Indices of the tracks whose split (0 train, 1 eval) is `split` and whose style is `style`
+    (None: any). track_split: (K,) int; track_styles: (K,) str, or a function giving them when needed."""
+    keep = np.ones(track_split.size, dtype=bool)
+    if split is not None:
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)} or None, got {split!r}")
+        keep &= track_split == SPLIT_NAMES[split]
+    if style is not None:
+        keep &= (track_styles() if callable(track_styles) else track_styles) == style
+    return np.flatnonzero(keep)
 
 
 def split_of(key: str, eval_fraction: float) -> int:
@@ -106,17 +129,9 @@ class MelodyCache:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temporary file, then rename), so a crash never leaves half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(
-            temporary,
-            format_version=np.array(FORMAT_VERSION),
-            source=np.array(self.source),
-            eval_fraction=np.array(self.eval_fraction),
-            **{name: getattr(self, name) for name in _ARRAY_FIELDS},
-        )
-        os.replace(temporary, path)
+        save_npz_atomically(path, format_version=np.array(FORMAT_VERSION), source=np.array(self.source),
+                            eval_fraction=np.array(self.eval_fraction),
+                            **{name: getattr(self, name) for name in _ARRAY_FIELDS})
 
     @classmethod
     def load(cls, path: str | Path) -> "MelodyCache":
@@ -142,25 +157,30 @@ class MelodyCache:
         """(T,) int8 melody of one track."""
         return self.events[self.track_offsets[track] : self.track_offsets[track + 1]]
 
-    def track_indices(self, split: str | None = None) -> np.ndarray:
-        """Indices of the tracks in `split` ("train", "eval" or None for all)."""
-        if split is None:
-            return np.arange(self.track_items.size)
-        if split not in SPLIT_NAMES:
-            raise ValueError(f"split must be one of {sorted(SPLIT_NAMES)} or None, got {split!r}")
-        return np.flatnonzero(self.item_split[self.track_items] == SPLIT_NAMES[split])
+    def track_styles(self) -> np.ndarray:
+        """(K,) str style label of every track (`core.styles.style_of` of its piece's key)."""
+        item_styles = np.array([style_of(self.source, str(key)) for key in self.item_keys], dtype=str)
+        return item_styles[self.track_items] if self.track_items.size else np.zeros(0, dtype=str)
 
-    def chunks(self, split: str | None = None) -> np.ndarray:
-        """All 2-bar chunks of the tracks in `split`: (N, 32) int8."""
-        tracks = self.track_indices(split)
+    def styles(self) -> list[str]:
+        """The style labels present in the cache, sorted."""
+        return sorted(set(self.track_styles().tolist()))
+
+    def track_indices(self, split: str | None = None, style: str | None = None) -> np.ndarray:
+        """Indices of the tracks in `split` ("train", "eval" or None for all) of `style` (None: all)."""
+        return select_tracks(self.item_split[self.track_items], self.track_styles, split, style)
+
+    def chunks(self, split: str | None = None, style: str | None = None) -> np.ndarray:
+        """All 2-bar chunks of the tracks in `split` (and `style`): (N, 32) int8."""
+        tracks = self.track_indices(split, style)
         if tracks.size == 0:
             return np.zeros((0, STEPS_PER_CHUNK), dtype=MELODY_DTYPE)
         parts = [self.track_melody(t) for t in tracks]
         return np.concatenate(parts).reshape(-1, STEPS_PER_CHUNK)  # (N, 32)
 
-    def chunks_per_track(self, split: str | None = None) -> np.ndarray:
-        """(K_split,) number of 2-bar chunks of each track in `split`."""
-        tracks = self.track_indices(split)
+    def chunks_per_track(self, split: str | None = None, style: str | None = None) -> np.ndarray:
+        """(K_split,) number of 2-bar chunks of each track in `split` (and `style`)."""
+        tracks = self.track_indices(split, style)
         return (np.diff(self.track_offsets)[tracks] // STEPS_PER_CHUNK).astype(np.int64)
 
     def window_count(self, split: str | None = None, length: int = CHUNKS_PER_WINDOW, stride: int = 1) -> int:
@@ -193,6 +213,8 @@ class MelodyCache:
             "windows_64_bars_eval": self.window_count("eval"),
             "windows_64_bars_disjoint": self.window_count(stride=CHUNKS_PER_WINDOW),
             "tracks_of_64_bars_or_more": int((self.chunks_per_track() >= CHUNKS_PER_WINDOW).sum()),
+            "chunks_by_style": {style: int(self.chunks_per_track(style=style).sum()) for style in self.styles()},
+            "tracks_by_style": {style: int(self.track_indices(style=style).size) for style in self.styles()},
         }
 
 

@@ -1,6 +1,6 @@
 """Load test of the app: concurrent gradio_client users, traffic to 127.0.0.1 only.
 
-    python -m eval_lab.loadtest [--users 8] [--requests 40] [--deadline 900]
+    python -m demo.loadtest [--users 8] [--requests 40] [--deadline 900]
 
 Starts the app in this process on a free local port, then `--users` threads, each with its
 own client, share `--requests` requests alternating between /generate (64 bars) and
@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from gradio_client import Client, handle_file
 
-from app import CONCURRENCY, build_app, launch
+from demo.blocks import CONCURRENCY, build_app, launch
 from demo.infill_tab import EXAMPLES
 
 
@@ -39,7 +39,7 @@ def one_request(client: Client, kind: str, index: int, example: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m eval_lab.loadtest", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m demo.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=40, help="requests in all (default 40)")
     parser.add_argument("--deadline", type=float, default=900, help="seconds after which no request starts")

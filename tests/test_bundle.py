@@ -1,0 +1,118 @@
+"""Specification of the model bundle: a manifest ties vae, codec, schedule, diffusion and mdn together."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.bundle import MANIFEST_NAME, check_bundle, read_manifest, record_component
+from core.pipeline import MelodyPipeline
+from core.schedule import NoiseSchedule
+
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "demo" / "model"
+
+
+@pytest.fixture()
+def bundle(tmp_path) -> Path:
+    copy = tmp_path / "model"
+    shutil.copytree(DEMO_MODEL, copy)
+    return copy
+
+
+def replace_vae_weights(directory: Path) -> None:
+    """Export 'another' VAE: same shapes, one weight changed, recorded in the manifest."""
+    tensors = load_file(str(directory / "vae.safetensors"))
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, str(directory / "vae.safetensors"))
+    record_component(directory, "vae", {})
+
+
+def test_the_committed_bundle_is_consistent():
+    check = check_bundle(DEMO_MODEL)
+    assert set(check.hashes) == {"vae", "codec", "schedule", "diffusion", "mdn"}
+    components = read_manifest(DEMO_MODEL)["components"]
+    assert components["codec"]["fitted_on"] == {"vae": check.hashes["vae"]}
+    assert components["diffusion"]["fitted_on"] == {"vae": check.hashes["vae"], "codec": check.hashes["codec"],
+                                                    "schedule": check.hashes["schedule"]}
+
+
+def test_a_new_vae_makes_the_old_codec_unloadable(bundle):
+    replace_vae_weights(bundle)
+    with pytest.raises(ValueError, match=r"the codec model in .* was fitted on vae weights .* vae was replaced "
+                                         r"after codec was made; refit it with `python -m train.encode"):
+        MelodyPipeline(bundle)
+
+
+def test_a_bundle_without_its_schedule_is_refused(bundle):
+    (bundle / "schedule.safetensors").unlink()
+    with pytest.raises(ValueError, match="has no schedule"):
+        MelodyPipeline(bundle)
+
+
+def test_a_weights_file_changed_behind_the_manifest_is_refused(bundle):
+    tensors = load_file(str(bundle / "codec.safetensors"))
+    tensors["low"] = tensors["low"] * 2
+    save_file(tensors, str(bundle / "codec.safetensors"))
+    with pytest.raises(ValueError, match="codec.safetensors changed after the manifest was written"):
+        check_bundle(bundle)
+
+
+def test_a_config_edited_behind_the_manifest_is_refused(bundle):
+    meta = json.loads((bundle / "diffusion.json").read_text())
+    meta["config"]["dropout"] = 0.5
+    (bundle / "diffusion.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="diffusion.json is missing or differs from the config the manifest recorded"):
+        check_bundle(bundle)
+
+
+def test_a_manifest_listing_a_missing_component_or_of_another_format_is_refused(bundle):
+    (bundle / "mdn.safetensors").unlink()
+    with pytest.raises(ValueError, match="lists mdn but mdn.safetensors is missing"):
+        check_bundle(bundle)
+    (bundle / MANIFEST_NAME).write_text(json.dumps({"format": 99, "components": {}}))
+    with pytest.raises(ValueError, match="has manifest format 99; this code reads 1"):
+        check_bundle(bundle)
+
+
+def test_a_schedule_file_that_is_not_a_schedule_is_refused(tmp_path):
+    save_file({"betas": torch.zeros(5), "alpha_bars": torch.zeros(4)}, str(tmp_path / "schedule.safetensors"))
+    with pytest.raises(ValueError, match="is not a noise schedule"):
+        NoiseSchedule.load(tmp_path)
+
+
+def test_a_directory_without_manifest_is_not_a_bundle(bundle):
+    (bundle / MANIFEST_NAME).unlink()
+    with pytest.raises(ValueError, match="is not a model bundle"):
+        MelodyPipeline(bundle)
+
+
+def test_the_schedule_is_loaded_as_saved_not_rebuilt(tmp_path):
+    custom = NoiseSchedule.linear(1e-4, 0.02, 50)
+    custom.save(tmp_path)
+    loaded = NoiseSchedule.load(tmp_path)
+    assert loaded.num_steps == 50
+    assert torch.equal(loaded.alpha_bars, custom.alpha_bars)
+    assert json.loads((tmp_path / "schedule.json").read_text())["config"]["num_steps"] == 50
+
+
+def test_a_denoiser_for_other_latents_is_refused(bundle):
+    meta = json.loads((bundle / "codec.json").read_text())
+    tensors = load_file(str(bundle / "codec.safetensors"))
+    keep = 5
+    save_file({"active_dims": tensors["active_dims"][:keep].contiguous(), "low": tensors["low"][:keep].contiguous(),
+               "high": tensors["high"][:keep].contiguous(), "fill": tensors["fill"],
+               "mean_sigma": tensors["mean_sigma"]}, str(bundle / "codec.safetensors"))
+    (bundle / "codec.json").write_text(json.dumps({**meta, "data_dims": keep}))
+    codec = record_component(bundle, "codec", read_manifest(bundle)["components"]["codec"]["fitted_on"])
+    for name in ("diffusion", "mdn"):  # pretend they were retrained, so only the shapes disagree
+        fitted = read_manifest(bundle)["components"][name]["fitted_on"]
+        record_component(bundle, name, {**fitted, "codec": codec})
+    dims = json.loads((bundle / "diffusion.json").read_text())["config"]["data_dims"]
+    with pytest.raises(ValueError, match=f"takes {dims}-dim latents but the codec gives 5"):
+        MelodyPipeline(bundle)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Retrain a whole model bundle end to end, resumably, on the CPU or on GPUs:
+#
+#   bash train/retrain_bundle.sh [CONFIG] [MODEL_DIR]      # defaults: demo demo/model
+#
+# corpus cache (if missing) -> VAE -> encode + refit the codec -> diffusion and TransformerMDN
+# -> per-style reconstruction and the evaluation. Each trainer checkpoints into runs/ and
+# resumes from there, so the script can be run again after an interruption. Extra flags for
+# one stage go in VAE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000");
+# EVAL_N sets the sequences per system of the evaluation (default 200). On a GPU machine,
+# carry data/music21.npz with the working tree (or let the first stage rebuild it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+config="${1:-demo}"
+model_dir="${2:-demo/model}"
+python_bin="${PYTHON:-.venv/bin/python}"
+runs="${RUNS:-runs/$config}"
+
+[ -f data/music21.npz ] || "$python_bin" -m train.prepare_data --source music21
+# shellcheck disable=SC2086  # the *_FLAGS variables are word lists on purpose
+"$python_bin" -m train.train_vae --config "$config" --out "$runs/vae" --resume --export "$model_dir" ${VAE_FLAGS:-}
+"$python_bin" -m train.encode --model "$model_dir" --refit-codec --out "data/latents_music21.npz"
+# shellcheck disable=SC2086
+"$python_bin" -m train.train_diffusion --config "$config" --out "$runs/diffusion" --resume --export "$model_dir" \
+  ${DIFFUSION_FLAGS:-}
+# shellcheck disable=SC2086
+"$python_bin" -m train.train_mdn --config "$config" --out "$runs/mdn" --resume --export "$model_dir" ${MDN_FLAGS:-}
+"$python_bin" -m eval_lab.reconstruction --model "$model_dir"
+"$python_bin" -m eval_lab.run --model "$model_dir" --n "${EVAL_N:-200}" --out eval_lab/results
