@@ -8,6 +8,7 @@ state, and the fp16 gradient scaler's) and, when EMA is on, NAME_ema.safetensors
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ def has_run_checkpoint(run_dir: Path, name: str) -> bool:
 def stored_model_config(run_dir: Path, name: str, config_class: type):
     """The model config the run in `run_dir` was started with."""
     return config_from_dict(config_class, read_meta(run_dir, name)["config"], str(run_dir / f"{name}.json"))
+
+
+def save_exported_model(directory: Path, name: str, model: nn.Module, train_config: Any, data: Path,
+                        record: dict) -> None:
+    """NAME.safetensors + NAME.json into a model bundle: the model's config, the step reached, and
+    the training config, data path and last evaluation (the caller enters it into the manifest)."""
+    save_checkpoint(directory, name, model, model.config, record["step"],
+                    {"train_config": dataclasses.asdict(train_config), "data": str(data), "eval": record})
 
 
 def save_run_checkpoint(run_dir: Path, name: str, model: nn.Module, model_config: Any,

@@ -18,12 +18,12 @@ import torch
 from torch import nn
 
 from core.bundle import weights_sha256
-from core.checkpoint import save_checkpoint
 from core.constants import CHUNKS_PER_WINDOW
 from core.latent_sequences import LatentSequences
 from train.config_cli import apply_overrides, run_training, training_parser
 from train.configs import SequenceTrainConfig
 from train.presets import preset
+from train.run_state import save_exported_model
 
 EVAL_BATCH = 256
 EVAL_SEED = 1234
@@ -79,8 +79,7 @@ class LatentWindowTask:
 
     def save_model(self, model: nn.Module, directory: Path, record: dict) -> None:
         """NAME.safetensors + NAME.json into `directory` (the caller enters it into the manifest)."""
-        save_checkpoint(directory, self.name, model, model.config, record["step"],
-                        {"train_config": dataclasses.asdict(self.config), "data": str(self.data), "eval": record})
+        save_exported_model(directory, self.name, model, self.config, self.data, record)
 
 
 def main(task_class: type[LatentWindowTask], model_preset: str, train_preset: str,

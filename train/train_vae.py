@@ -13,7 +13,6 @@ held-out sample per style (teacher-forced loss and KL, greedy reconstruction). W
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Sequence
@@ -24,7 +23,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.bundle import file_sha256, record_component
-from core.checkpoint import save_checkpoint
 from core.melody import rest_chunk_mask
 from core.melody_cache import MelodyCache
 from core.reconstruction import held_out_chunks, reconstruct, reconstruction_scores
@@ -34,6 +32,7 @@ from train.augment import random_transpose
 from train.config_cli import apply_overrides, run_training, training_parser
 from train.configs import VAETrainConfig
 from train.presets import preset
+from train.run_state import save_exported_model
 
 EVAL_BATCH = 512
 
@@ -186,8 +185,7 @@ class VAETask:
 
     def export(self, model: nn.Module, directory: Path, record: dict) -> None:
         """vae.safetensors + vae.json into the bundle, fitted on the cache file's hash."""
-        save_checkpoint(directory, self.name, model, model.config, record["step"],
-                        {"train_config": dataclasses.asdict(self.config), "data": str(self.data), "eval": record})
+        save_exported_model(directory, self.name, model, self.config, self.data, record)
         record_component(directory, self.name, self.fitted_on)
 
 
