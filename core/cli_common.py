@@ -9,22 +9,37 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.audio import render_midi, write_wav
+from core.audio import AUDIO_WRITERS, render_midi, write_audio
 from core.bundle import DEFAULT_MODEL_DIR
 from core.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
 from core.midi_io import pretty_midi_to_bytes
-from core.pipeline import MelodyResult
+from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyResult
 from core.samplers import SAMPLER_NAMES, SamplerProgress
+from core.transformer import ANY_STYLE
+
+
+def audio_path(text: str) -> Path:
+    """An argparse type: a path whose suffix names an audio format `write_audio` writes."""
+    path = Path(text)
+    if path.suffix.lower() not in AUDIO_WRITERS:
+        raise argparse.ArgumentTypeError(f"audio files must end in {' or '.join(AUDIO_WRITERS)}, got {text!r}")
+    return path
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same melody)")
     parser.add_argument("--out", type=Path, required=True, help="output .mid file")
-    parser.add_argument("--wav", type=Path, help="also render the melody to this .wav file")
+    parser.add_argument("--wav", type=audio_path, help="also render the melody to this .wav (or .ogg) file")
     parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="fast",
                         help="ddpm: the paper's 1000-step ancestral sampler; ddim: deterministic DDIM; dpmpp_2m: "
                              "DPM-Solver++(2M); fast (default): the fast sampler the benchmark chose")
     parser.add_argument("--steps", type=int, help="sampler steps (default: the sampler's own)")
+    parser.add_argument("--style", default=DEFAULT_STYLE,
+                        help=f"style label the models were trained with (folk, renaissance, chorale, classical, "
+                             f"other for the demo models) or {ANY_STYLE} (default {DEFAULT_STYLE})")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
+                        help="how strongly the style steers: 0 = unconditional (the paper's setting), 1 = the "
+                             f"conditional model, above 1 = classifier-free guidance (default {DEFAULT_GUIDANCE:g})")
     parser.add_argument("--program", type=int, default=DEFAULT_PROGRAM, help="General MIDI program 0..127")
     parser.add_argument("--tempo", type=float, default=DEFAULT_TEMPO_BPM, help="beats per minute")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
@@ -53,7 +68,7 @@ def write_outputs(result: MelodyResult, midi_path: Path, wav_path: Path | None, 
     if wav_path is not None:
         started = time.perf_counter()
         samples = render_midi(result.midi)
-        write_wav(wav_path, samples)
+        write_audio(wav_path, samples)
         message += f" and {wav_path} ({samples.size / 44100:.1f} s)"
         timing += f", audio rendered in {time.perf_counter() - started:.2f} s"
     print(message, file=sys.stderr)

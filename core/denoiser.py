@@ -3,7 +3,9 @@
 Transformer trunk (non-causal) -> LayerNorm -> dense to `mlp_dims` -> noise-conditioned
 residual blocks (LayerNorm, FiLM, swish, dense, twice, plus the skip) -> LayerNorm -> dense
 back to D. Each block's FiLM scale and shift come from its own small network over the
-sinusoidal encoding of 5000 * sqrt(alpha_bar). The network has no fixed length K.
+sinusoidal encoding of 5000 * sqrt(alpha_bar). The network has no fixed length K; it takes
+a key-padding mask and a style label (`core.transformer`), and `GuidedDenoiser` turns it
+into a classifier-free-guided denoiser for the samplers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.checkpoint import load_checkpoint
-from core.transformer import TransformerTrunk, TrunkConfig, sinusoidal_encoding
+from core.transformer import UNCONDITIONAL, TransformerTrunk, TrunkConfig, sinusoidal_encoding
 
 NOISE_LEVEL_SCALE = 5000.0
 
@@ -70,12 +72,48 @@ class TransformerDenoiser(nn.Module):
         self.out_norm = nn.LayerNorm(c.mlp_dims)
         self.out = nn.Linear(c.mlp_dims, c.data_dims)
 
-    def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
-        """x: (B, K, D) noisy latents; noise_level: (B,) sqrt(alpha_bar) -> predicted eps (B, K, D)."""
-        h = self.to_mlp(self.trunk_norm(self.trunk(x)))  # (B, K, mlp_dims)
+    def forward(self, x: torch.Tensor, noise_level: torch.Tensor, padding: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, K, D) noisy latents; noise_level: (B,) sqrt(alpha_bar) -> predicted eps (B, K, D).
+
+        padding: (B, K) bool, True where x is padding (its outputs there mean nothing);
+        style: (B,) long style indices (`TrunkConfig.style_index`), None = unconditional.
+        """
+        h = self.to_mlp(self.trunk_norm(self.trunk(x, padding, style)))  # (B, K, mlp_dims)
         for film, block in zip(self.films, self.blocks):
             h = block(h, *film(noise_level))
         return self.out(self.out_norm(h))
+
+
+class GuidedDenoiser(nn.Module):
+    """A denoiser fixed to one style per row, with classifier-free guidance (Ho & Salimans 2022).
+
+    eps = eps(x, no style) + guidance * (eps(x, style) - eps(x, no style)): guidance 0 is
+    the unconditional model, 1 the conditional one, above 1 pushes further toward the
+    style. Rows whose style is "any" are unconditional whatever the guidance. Called like
+    the denoiser (x, noise_level), so every sampler takes it.
+    """
+
+    def __init__(self, denoiser: TransformerDenoiser, style: torch.Tensor, guidance: float):
+        super().__init__()
+        if guidance < 0:
+            raise ValueError(f"guidance must be >= 0, got {guidance}")
+        self.denoiser, self.guidance = denoiser, guidance
+        self.register_buffer("style", style.long(), persistent=False)  # (B,)
+        self.config = denoiser.config
+
+    def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
+        """x: (B, K, D), noise_level: (B,) -> guided eps (B, K, D); one network call for guidance
+        0, 1 or no styled row, else one call on the doubled batch."""
+        unconditional = torch.full_like(self.style, UNCONDITIONAL)
+        if self.guidance == 0 or bool((self.style == UNCONDITIONAL).all()):
+            return self.denoiser(x, noise_level, style=unconditional)
+        if self.guidance == 1:
+            return self.denoiser(x, noise_level, style=self.style)
+        both = self.denoiser(torch.cat([x, x]), torch.cat([noise_level, noise_level]),
+                             style=torch.cat([unconditional, self.style]))
+        eps_free, eps_styled = both.chunk(2)
+        return eps_free + self.guidance * (eps_styled - eps_free)
 
 
 def load_denoiser(directory: str | Path, device: str | torch.device = "cpu") -> TransformerDenoiser:

@@ -1,4 +1,4 @@
-"""Generate a melody: python -m core.generate --bars 64 --seed 0 --out a.mid [--wav a.wav]."""
+"""Generate a melody: python -m core.generate --bars 32 --style folk --seed 0 --out a.mid [--wav a.wav]."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import time
 from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
-from core.pipeline import GenerationRequest, MelodyPipeline
+from core.pipeline import DEFAULT_BARS, GenerationRequest, MelodyPipeline
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m core.generate",
                                      description="Sample a new melody from the latent diffusion model "
                                                  "(or the TransformerMDN baseline).")
-    parser.add_argument("--bars", type=int, default=64, help="even number of bars; may exceed the 64 trained on")
+    parser.add_argument("--bars", type=int, default=DEFAULT_BARS,
+                        help=f"even number of bars (default {DEFAULT_BARS}); may exceed the 64 trained on")
     parser.add_argument("--model", choices=("diffusion", "mdn"), default="diffusion")
     parser.add_argument("--windowed", action="store_true",
                         help="for long pieces: slide overlapping 64-bar windows instead of one long sample")
@@ -23,8 +24,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
-                                    steps=args.steps, windowed=args.windowed, temperature=args.temperature,
-                                    tempo_bpm=args.tempo, program=args.program)
+                                    steps=args.steps, style=args.style, guidance=args.guidance,
+                                    windowed=args.windowed, temperature=args.temperature, tempo_bpm=args.tempo,
+                                    program=args.program)
         pipeline = MelodyPipeline(args.model_dir)
         started = time.perf_counter()
         result = pipeline.generate(request, ProgressBar("sampling"))[0]

@@ -33,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         request = InfillRequest(melody=melodies[args.line - 1].melody,
                                 bars_to_regenerate=tuple(parse_bar_ranges(args.bars)), seeds=(args.seed,),
                                 method=args.method, sampler=args.sampler, steps=args.steps, resample=args.resample,
+                                style=args.style, guidance=args.guidance,
                                 tempo_bpm=args.tempo, program=args.program)
         pipeline = MelodyPipeline(args.model_dir)
         started = time.perf_counter()

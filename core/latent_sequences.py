@@ -81,3 +81,14 @@ class LatentSequences:
         starts = self.track_offsets[rows[:, 0]] + rows[:, 1]  # (B,)
         index = starts[:, None] + np.arange(length)  # (B, length)
         return torch.from_numpy(self.latents[index].astype(np.float32))  # (B, length, D)
+
+    def gather_spans(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spans (B, 3) rows of (track, first latent, length) -> ((B, L, D) latents zero-padded at
+        the end, (B, L) bool padding mask, True past each span's length), L = the longest span."""
+        lengths = rows[:, 2]
+        longest = int(lengths.max())
+        steps = np.arange(longest)
+        padding = steps[None, :] >= lengths[:, None]  # (B, L)
+        index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
+        latents = np.where(padding[..., None], 0.0, self.latents[index]).astype(np.float32)
+        return torch.from_numpy(latents), torch.from_numpy(padding)

@@ -16,4 +16,5 @@ MAX_STEPS = 1000  # sampler steps (the schedule's length bounds them too)
 MAX_SEEDS_PER_REQUEST = 64  # melodies made by one batched call
 MAX_RESAMPLE = 10  # extra RePaint rounds per infilling step
 MAX_TEMPERATURE = 10.0  # TransformerMDN sampling temperature
+MAX_GUIDANCE = 10.0  # classifier-free guidance scale
 MAX_UPLOAD_BYTES = 8 * 2**20  # MIDI files read from users

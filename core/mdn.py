@@ -67,11 +67,19 @@ class TransformerMDN(nn.Module):
                                   nn.LayerNorm(c.mlp_dims))
         self.mixture = nn.Linear(c.mlp_dims, c.components * (1 + 2 * c.data_dims))
 
-    def forward(self, x: torch.Tensor) -> Mixture:
-        """x: (B, K, D) sequence -> mixture over x[:, j] given x[:, :j], for every j."""
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> Mixture:
+        """x: (B, K, D) sequence -> mixture over x[:, j] given x[:, :j], for every j.
+
+        padding: (B, K) bool, True at padded positions (at the end; causal attention alone
+        keeps them from real positions, the mask keeps it so for any layout); style: (B,)
+        long style indices, None = unconditional.
+        """
         batch, length, dims = x.shape
         shifted = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # (B, K, D)
-        params = self.mixture(self.head(self.trunk(shifted)))  # (B, K, M * (1 + 2D))
+        # input j holds latent j - 1, so it is padding where latent j - 1 is
+        shifted_padding = None if padding is None else torch.cat([torch.zeros_like(padding[:, :1]), padding[:, :-1]], dim=1)
+        params = self.mixture(self.head(self.trunk(shifted, shifted_padding, style)))  # (B, K, M * (1 + 2D))
         m = self.config.components
         logits = params[..., :m]
         means, log_sigmas = params[..., m:].reshape(batch, length, m, 2, dims).unbind(dim=3)
@@ -86,11 +94,13 @@ class TransformerMDN(nn.Module):
         temperature: float = 1.0,
         window: int = 32,
         callback: ProgressCallback | None = None,
+        style: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw (batch, length, D) latents one at a time, conditioning on at most the last
         `window - 1` latents. temperature scales the standard deviations and divides the
         mixture logits. generator: one for the batch, or one per row (`core.noise`). callback: hears
-        SamplerProgress(latents done, length, None) after each latent."""
+        SamplerProgress(latents done, length, None) after each latent. style: (batch,) long
+        style indices, None = unconditional (a mixture has no guidance: the label is given or not)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         device = next(self.parameters()).device
@@ -98,7 +108,7 @@ class TransformerMDN(nn.Module):
         out = torch.zeros(batch, 0, dims, device=device)
         for position in range(length):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
-            mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1))
+            mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1), style=style)
             logits = mixture.logits[:, -1] / temperature  # (B, M)
             chosen = multinomial(torch.softmax(logits, -1), generator).to(device)
             rows = torch.arange(batch, device=device)

@@ -1,8 +1,11 @@
 """MIDI in and out: guarded parsing of untrusted bytes, melody extraction, melody -> MIDI.
 
 Parsing is bounded before pretty_midi sees a file: a byte cap, a message cap and a tick cap
-(pretty_midi allocates arrays sized by the last tick), plus an optional wall-clock limit.
-Every parser failure becomes one `MidiInputError` (a `ValueError`) that says what was wrong.
+(pretty_midi allocates arrays sized by the last tick), and, for uploads (`UPLOAD_LIMITS`),
+caps on the number of tracks with notes and on the melody length, both derived from the
+file's events before any per-track array exists (`core.upload_reader` also bounds the time,
+in a child process). Every failure becomes one `MidiInputError` (a `ValueError`) that says
+what was wrong.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from core.constants import (
     DEFAULT_TEMPO_BPM,
     DEFAULT_VELOCITY,
     DUPLE_METERS,
+    STEPS_PER_BAR,
     STEPS_PER_QUARTER,
 )
-from core.limits import MAX_PROGRAM, MAX_TEMPO_BPM, MAX_UPLOAD_BYTES, MIN_TEMPO_BPM
-from core.time_limit import TimeLimitExceeded, time_limit
+from core.limits import MAX_BARS, MAX_PROGRAM, MAX_TEMPO_BPM, MAX_UPLOAD_BYTES, MIN_TEMPO_BPM
 from core.melody import has_notes, melody_from_notes, notes_from_melody, validate_melody
 
 
@@ -46,10 +49,14 @@ class MidiLimits:
     max_messages: int = 500_000
     max_ticks_per_beat: int = 960  # finer files are re-timed onto this grid first
     max_ticks: int = 4_000_000  # after re-timing: over an hour at 960 ticks per quarter, 60 BPM
-    timeout_s: float | None = 10.0
+    max_tracks: int | None = None  # tracks that hold notes; None = any number
+    max_bars: int | None = None  # bars up to the last note; None = any length (within max_ticks)
+    timeout_s: float = 10.0  # wall-clock budget of a child process that reads the file (`core.upload_reader`)
 
 
-DEFAULT_LIMITS = MidiLimits()
+DEFAULT_LIMITS = MidiLimits()  # files the user or the corpus builder chose (CLIs, training data)
+# files from anyone (the app): what the pipeline can use, answered within two seconds
+UPLOAD_LIMITS = MidiLimits(max_messages=200_000, max_tracks=64, max_bars=MAX_BARS, timeout_s=2.0)
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,27 @@ def _reduce_resolution(midi: mido.MidiFile, max_ticks_per_beat: int) -> None:
     midi.ticks_per_beat = max_ticks_per_beat
 
 
-def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits) -> None:
+def _check_melody_size(midi: mido.MidiFile, limits: MidiLimits) -> None:
+    """Refuse too many tracks with notes, or notes past `max_bars`, from the events alone."""
+    note_tracks, last_note_tick = 0, 0
+    for track in midi.tracks:
+        tick, has_note = 0, False
+        for message in track:
+            tick += message.time
+            if message.type in ("note_on", "note_off"):
+                has_note = has_note or message.type == "note_on"
+                last_note_tick = max(last_note_tick, tick)
+        note_tracks += has_note
+    if limits.max_tracks is not None and note_tracks > limits.max_tracks:
+        raise MidiInputError(f"the MIDI file has {note_tracks} tracks with notes; at most {limits.max_tracks} are "
+                             "read, so keep the melody's track and remove the others")
+    bars = -(-last_note_tick * STEPS_PER_QUARTER // midi.ticks_per_beat) // STEPS_PER_BAR
+    if limits.max_bars is not None and bars > limits.max_bars:
+        raise MidiInputError(f"the melody is {bars} bars long; at most {limits.max_bars} bars are read, "
+                             "so trim the file first")
+
+
+def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits, declared_tracks: int) -> None:
     if midi.type not in (0, 1, 2):
         raise MidiInputError(f"unsupported MIDI file type {midi.type}; expected 0, 1 or 2")
     if not isinstance(midi.ticks_per_beat, int) or midi.ticks_per_beat <= 0:
@@ -89,6 +116,9 @@ def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits) -> None:
             f"unsupported time division {midi.ticks_per_beat!r}: only ticks-per-quarter "
             "files are supported, not SMPTE timecode"
         )
+    if len(midi.tracks) < declared_tracks:
+        raise MidiInputError(f"the MIDI file's header declares {declared_tracks} tracks but only "
+                             f"{len(midi.tracks)} could be read: the file is truncated or corrupt")
     if not midi.tracks:
         raise MidiInputError("the MIDI file has no tracks")
     messages = sum(len(track) for track in midi.tracks)
@@ -103,6 +133,7 @@ def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits) -> None:
             f"the MIDI file lasts {last_tick} ticks, more than the limit of {limits.max_ticks}; "
             "it is either corrupt or far longer than a song"
         )
+    _check_melody_size(midi, limits)
 
 
 def load_midi_bytes(data: bytes, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_midi.PrettyMIDI:
@@ -119,16 +150,11 @@ def load_midi_bytes(data: bytes, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_
             "this is not a Standard MIDI File: it does not start with the 'MThd' header"
         )
     try:
-        with time_limit(limits.timeout_s):
-            midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
-            _check_mido_file(midi, limits)
-            return pretty_midi.PrettyMIDI(mido_object=midi)
+        midi = mido.MidiFile(file=io.BytesIO(data), clip=True)
+        _check_mido_file(midi, limits, declared_tracks=int.from_bytes(data[10:12], "big"))
+        return pretty_midi.PrettyMIDI(mido_object=midi)
     except MidiInputError:
         raise
-    except TimeLimitExceeded:
-        raise MidiInputError(
-            f"parsing the MIDI file took longer than {limits.timeout_s} s; it is probably corrupt"
-        ) from None
     except (EOFError, OSError, ValueError, IndexError, KeyError, TypeError, AttributeError,
             ZeroDivisionError, OverflowError, MemoryError, RecursionError) as error:
         kind = "truncated" if isinstance(error, EOFError) else "corrupt"

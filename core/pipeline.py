@@ -30,11 +30,12 @@ from core.constants import (
     NOTE_OFF,
     STEPS_PER_BAR,
 )
-from core.denoiser import load_denoiser
+from core.denoiser import GuidedDenoiser, load_denoiser
 from core.latent_baselines import interpolate_gaps, prior_latents
 from core.latents import LatentCodec
 from core.limits import (
     MAX_BARS,
+    MAX_GUIDANCE,
     MAX_PROGRAM,
     MAX_RESAMPLE,
     MAX_SEED,
@@ -51,12 +52,16 @@ from core.midi_io import melody_to_pretty_midi
 from core.noise import seeded_generators
 from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
+from core.transformer import ANY_STYLE
 from core.vae import load_vae
 
 DEFAULT_REST_TOLERANCE = 0.05  # RMS distance to the rest point below which a latent is a rest
 WINDOW_OVERLAP = 8  # latents each window shares with the previous one in windowed long generation
 MODELS = ("diffusion", "mdn", "prior")  # prior: z ~ N(0, I) per latent, the paper's baseline
 INFILL_METHODS = ("diffusion", "interpolation", "prior")
+DEFAULT_STYLE = "folk"  # the style and length whose generations come closest to real melodies (README)
+DEFAULT_BARS = 32
+DEFAULT_GUIDANCE = 2.0  # classifier-free guidance: 0 unconditional, 1 conditional, above 1 stronger
 BarRange = tuple[int, int]
 
 
@@ -105,6 +110,8 @@ class SamplingOptions:
     sampler: str = "fast"
     steps: int | None = None  # None: the sampler's default
     temperature: float = 1.0  # TransformerMDN only
+    style: str = DEFAULT_STYLE  # a style label of the model, or "any"
+    guidance: float = DEFAULT_GUIDANCE  # 0 ignores the style; the TransformerMDN takes the label for any value > 0
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.seeds) <= MAX_SEEDS_PER_REQUEST:
@@ -117,6 +124,10 @@ class SamplingOptions:
             _check_whole("steps", self.steps, 1, MAX_STEPS)
         if not 0 < self.temperature <= MAX_TEMPERATURE:
             raise ValueError(f"temperature must lie in (0, {MAX_TEMPERATURE:g}], got {self.temperature}")
+        if not 0 <= self.guidance <= MAX_GUIDANCE:
+            raise ValueError(f"guidance must lie in 0..{MAX_GUIDANCE:g} (0 = no style), got {self.guidance}")
+        if not isinstance(self.style, str) or not self.style:
+            raise ValueError(f"style must be a style label or {ANY_STYLE!r}, got {self.style!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +137,7 @@ class GenerationRequest(SamplingOptions, RenderOptions):
     instead of attending over the whole length; `keep_every` > 0 keeps the diffusion
     sampler's x0 estimate every that many steps (not for windowed sampling or the MDN)."""
 
-    bars: int = 64
+    bars: int = DEFAULT_BARS
     windowed: bool = False
     keep_every: int = 0
 
@@ -277,10 +288,11 @@ class MelodyPipeline:
             return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), []
         if options.model == "mdn":
             mdn = self._require(self.mdn, "mdn")
+            style = self._style_indices(mdn, options, len(generators)) if options.guidance > 0 else None
             latents = mdn.sample(len(generators), num_chunks, generators, options.temperature, CHUNKS_PER_WINDOW,
-                                 callback)
+                                 callback, style)
             return latents.cpu(), []
-        denoiser = self._require(self.denoiser, "diffusion")
+        denoiser = self._guided_denoiser(options, len(generators))
         sampler = get_sampler(options.sampler)
         dims = denoiser.config.data_dims
         if windowed and num_chunks > CHUNKS_PER_WINDOW:
@@ -312,7 +324,7 @@ class MelodyPipeline:
         if method == "prior":
             prior = torch.stack([prior_latents(self.codec, tuple(known.shape[1:]), g) for g in generators])
             return torch.where(keep[None, :, None], known, prior)
-        denoiser = self._require(self.denoiser, "diffusion")
+        denoiser = self._guided_denoiser(options, len(generators))
         noise = initial_noise(tuple(known.shape), generators, self.device)
         return infill(get_sampler(options.sampler), denoiser, self.schedule, noise, known.to(self.device), keep,
                       generators, steps=options.steps, resample=resample, callback=callback).latents.cpu()
@@ -354,6 +366,18 @@ class MelodyPipeline:
         melody = join_chunks(chunks, rests)
         midi = melody_to_pretty_midi(melody, render.tempo_bpm, render.program)
         return MelodyResult(seed, melody, midi, latents, regenerated)
+
+    def styles(self) -> tuple[str, ...]:
+        """The style labels the diffusion model knows (empty for a model trained without labels)."""
+        return self._require(self.denoiser, "diffusion").config.style_labels
+
+    def _style_indices(self, model, options: SamplingOptions, count: int) -> torch.Tensor:
+        """(count,) the model's index of options.style; ValueError naming the known styles otherwise."""
+        return torch.full((count,), model.config.style_index(options.style), dtype=torch.long, device=self.device)
+
+    def _guided_denoiser(self, options: SamplingOptions, count: int) -> GuidedDenoiser:
+        denoiser = self._require(self.denoiser, "diffusion")
+        return GuidedDenoiser(denoiser, self._style_indices(denoiser, options, count), options.guidance)
 
     def _hint(self, component: str) -> str:
         return REBUILD_HINTS[component].replace("DIR", str(self.model_dir))

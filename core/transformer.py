@@ -1,4 +1,11 @@
-"""The transformer trunk shared by the diffusion model and the TransformerMDN baseline."""
+"""The transformer trunk shared by the diffusion model and the TransformerMDN baseline.
+
+Sequences have any length up to what the model was trained on; a batch of different
+lengths is padded at the end and comes with a key-padding mask, so that padded positions
+never reach real ones. A model trained with style labels adds a learnt embedding of the
+label to every position; label 0 is "no style" (the unconditional model of classifier-free
+guidance, Ho & Salimans 2022), labels 1.. are `TrunkConfig.style_labels` in order.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+ANY_STYLE = "any"  # the label a user gives for no style
+UNCONDITIONAL = 0  # the style index of "no style"
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,20 @@ class TrunkConfig:
     mlp_dims: int = 2048  # width of the residual MLP blocks after the trunk
     res_blocks: int = 2
     dropout: float = 0.1
+    styles: str = ""  # comma-separated style labels the model is conditioned on; "" = none
+
+    @property
+    def style_labels(self) -> tuple[str, ...]:
+        return tuple(label for label in self.styles.split(",") if label)
+
+    def style_index(self, label: str | None) -> int:
+        """The embedding index of `label`: 0 for None or "any" (unconditional), else 1 + its position."""
+        if label is None or label == ANY_STYLE:
+            return UNCONDITIONAL
+        if label not in self.style_labels:
+            known = ", ".join((*self.style_labels, ANY_STYLE))
+            raise ValueError(f"style must be one of {known}, got {label!r}")
+        return 1 + self.style_labels.index(label)
 
 
 def sinusoidal_encoding(positions: torch.Tensor, channels: int) -> torch.Tensor:
@@ -36,7 +60,7 @@ def sinusoidal_encoding(positions: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 class TransformerTrunk(nn.Module):
-    """Dense input projection + sinusoidal positions + pre-LayerNorm encoder layers.
+    """Dense input projection + sinusoidal positions (+ style embedding) + pre-LayerNorm encoder layers.
 
     (B, K, D) -> (B, K, model_dims). `causal` masks attention to earlier positions only.
     """
@@ -50,13 +74,28 @@ class TransformerTrunk(nn.Module):
         layer = nn.TransformerEncoderLayer(c.model_dims, c.heads, c.transformer_mlp_dims, c.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.layers = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
+        labels = c.style_labels
+        self.style_embedding = nn.Embedding(1 + len(labels), c.model_dims) if labels else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
+                style: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, K, D); padding: (B, K) bool, True at padded positions (None = none);
+        style: (B,) long style indices (None = unconditional)."""
         length = x.shape[1]
         positions = sinusoidal_encoding(torch.arange(length, device=x.device), self.model_dims)  # (K, C)
         h = self.input_projection(x) + positions  # (B, K, C)
+        if self.style_embedding is not None:
+            if style is None:
+                style = torch.full((x.shape[0],), UNCONDITIONAL, dtype=torch.long, device=x.device)
+            h = h + self.style_embedding(style)[:, None, :]
+        elif style is not None and bool((style != UNCONDITIONAL).any()):
+            raise ValueError("this model was trained without style labels; sample it with style 'any'")
         mask = nn.Transformer.generate_square_subsequent_mask(length, device=x.device) if self.causal else None
-        return self.layers(h, mask=mask, is_causal=self.causal)
+        if padding is not None:
+            # a float mask like the causal one (PyTorch wants both masks of one kind); real
+            # queries never see padded keys, padded queries still see the real ones (no NaN rows)
+            padding = torch.zeros(padding.shape, device=x.device).masked_fill(padding, float("-inf"))
+        return self.layers(h, mask=mask, src_key_padding_mask=padding, is_causal=self.causal)
 
 
 def parameter_count(model: nn.Module) -> int:

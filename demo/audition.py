@@ -7,8 +7,9 @@ import gradio as gr
 from core.constants import STEPS_PER_BAR
 from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.melody import pitch_range
-from core.midi_io import ExtractedMelody, MidiInputError, extract_melodies, load_midi_file
-from demo.outputs import melody_audio
+from core.midi_io import ExtractedMelody, MidiInputError
+from core.upload_reader import read_melody_lines
+from demo.outputs import HEAVY_WORK, melody_audio
 
 GM_PROGRAMS = {"Acoustic Grand Piano": 0, "Vibraphone": 11, "Church Organ": 19, "Nylon Guitar": 24,
                "Violin": 40, "String Ensemble": 48, "Trumpet": 56, "Alto Sax": 65, "Oboe": 68,
@@ -20,7 +21,7 @@ def uploaded_melody_lines(midi_path: str | None, line: int) -> list[ExtractedMel
     if not midi_path:
         raise gr.Error("Upload a .mid or .midi file first.")
     try:
-        melodies = extract_melodies(load_midi_file(midi_path))
+        melodies = read_melody_lines(midi_path)
     except MidiInputError as error:
         raise gr.Error(f"This file cannot be used: {error}") from error
     except OSError as error:
@@ -56,6 +57,6 @@ def build_listen_tab() -> None:
             line = gr.Number(value=1, precision=0, minimum=1, label="Melody line to play")
             play = gr.Button("Extract and play", variant="primary")
         with gr.Column():
-            audio = gr.Audio(label="Melody", type="numpy", interactive=False)
+            audio = gr.Audio(label="Melody", type="filepath", interactive=False)
             table = gr.Markdown()
-    play.click(describe_and_render, [midi_file, program, tempo, line], [table, audio])
+    play.click(describe_and_render, [midi_file, program, tempo, line], [table, audio], **HEAVY_WORK)

@@ -12,8 +12,7 @@ from demo.infill_tab import build_infill_tab
 from demo.long_tab import build_long_tab
 from demo.outputs import diffusion_available, shared_pipeline
 
-CONCURRENCY = 2  # requests computed at once; the rest wait in the queue
-QUEUE_SIZE = 32
+QUEUE_SIZE = 32  # requests waiting; the heavy ones run HEAVY_CONCURRENCY at a time over all tabs
 
 
 def build_app() -> gr.Blocks:
@@ -41,5 +40,6 @@ def build_app() -> gr.Blocks:
 
 
 def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:
-    app.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
+    """Serve `app`: one queue, and no `/gradio_api/run/` route around it (api_open=False)."""
+    app.queue(max_size=QUEUE_SIZE, api_open=False).launch(
         server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, **kwargs)

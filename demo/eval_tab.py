@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 
 from core.limits import MAX_SEEDS_PER_REQUEST
-from demo.outputs import shared_pipeline, whole_number
+from demo.outputs import HEAVY_WORK, shared_pipeline, whole_number
 from eval_lab.report import build_figures
 from eval_lab.run import EvalConfig, run
 
@@ -18,23 +19,32 @@ LATENTS_PATH, CACHE_PATH = DATA_DIR / "latents_music21.npz", DATA_DIR / "music21
 FIGURE_ORDER = ("unconditional", "infilling", "musicality", "bars", "curve", "raw")
 
 
-def committed_figures() -> list:
-    """The figures of the committed run, in FIGURE_ORDER; None for each when there is none."""
-    if not (RESULTS_DIR / "results.csv").is_file():
+def result_sets() -> list[str]:
+    """Names of the committed runs (subdirectories of RESULTS_DIR with a results.csv), e.g. "folk_32bars"."""
+    return sorted(p.parent.name for p in RESULTS_DIR.glob("*/results.csv"))
+
+
+def committed_figures(name: str | None) -> list:
+    """The figures of the committed run `name`, in FIGURE_ORDER; None for each when there is none."""
+    if name not in result_sets():
         return [None] * len(FIGURE_ORDER)
-    figures = build_figures(RESULTS_DIR)
-    return [figures[name] for name in FIGURE_ORDER]
+    figures = build_figures(RESULTS_DIR / name)
+    return [figures[figure] for figure in FIGURE_ORDER]
 
 
-def quick_evaluation(n: float = 8, progress=gr.Progress(track_tqdm=True)) -> list:
-    """Rerun the whole protocol with `n` sequences per system; returns the figures."""
+def quick_evaluation(n: float = 8, name: str | None = None, progress=gr.Progress(track_tqdm=True)) -> list:
+    """Rerun the protocol of the committed run `name` (its style and length) with `n` sequences
+    per system; returns the figures."""
     count = whole_number(n, "N", 2, MAX_SEEDS_PER_REQUEST)
     if not (LATENTS_PATH.is_file() and CACHE_PATH.is_file()):
         raise gr.Error(f"The quick rerun needs the encoded corpus at {LATENTS_PATH.relative_to(LATENTS_PATH.parents[1])}, "
                        "which is not shipped: run `python -m train.prepare_data --source music21` and "
                        "`python -m train.encode --model demo/model` first.")
     out = Path(tempfile.mkdtemp(prefix="eval-"))
-    run(shared_pipeline(), LATENTS_PATH, CACHE_PATH, out, EvalConfig(n=count, batch_size=count))
+    setting = json.loads((RESULTS_DIR / name / "config.json").read_text()) if name in result_sets() else {}
+    config = EvalConfig(n=count, batch_size=count, **{key: setting[key] for key in ("style", "length", "guidance")
+                                                     if key in setting})
+    run(shared_pipeline(), LATENTS_PATH, CACHE_PATH, out, config)
     figures = build_figures(out)
     return [figures[name] for name in FIGURE_ORDER]
 
@@ -45,8 +55,11 @@ def build_eval_tab() -> None:
                 "variance (Var) of framewise pitch and duration statistics against the training data (1 is "
                 "best), and Frechet distance and MMD of the normalized latents against the held-out latents "
                 "(0 is best).")
-    plots = [gr.Plot(value=figure, label=name) for name, figure in zip(FIGURE_ORDER, committed_figures())]
+    names = result_sets()
+    chosen = gr.Dropdown(names, value=names[0] if names else None, label="Style and length evaluated")
+    plots = [gr.Plot(value=figure, label=name) for name, figure in zip(FIGURE_ORDER, committed_figures(chosen.value))]
+    chosen.change(committed_figures, [chosen], plots, api_visibility="private")
     with gr.Row():
         n = gr.Slider(2, MAX_SEEDS_PER_REQUEST, value=8, step=1, label="N for a quick rerun (the committed run used more)")
         rerun = gr.Button("Recompute quickly")
-    rerun.click(quick_evaluation, [n], plots, api_visibility="private")
+    rerun.click(quick_evaluation, [n, chosen], plots, api_visibility="private", **HEAVY_WORK)

@@ -1,4 +1,4 @@
-"""The "Generate" tab: sample a melody, hear it, see its piano roll, download MIDI and WAV.
+"""The "Generate" tab: sample a melody, hear it, see its piano roll, download MIDI and audio.
 
 With "watch it denoise" the piano roll first replays the diffusion sampler's x0 estimates,
 from pure noise to the final melody, then the audio arrives.
@@ -13,10 +13,11 @@ import gradio as gr
 import numpy as np
 
 from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
-from core.pipeline import GenerationRequest, join_chunks
+from core.pipeline import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, join_chunks
 from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS
 from demo.outputs import (
+    HEAVY_WORK,
     SAMPLERS,
     checked_tempo,
     diffusion_available,
@@ -24,6 +25,8 @@ from demo.outputs import (
     publish,
     sampler_choice,
     shared_pipeline,
+    style_choice,
+    style_inputs,
     whole_number,
 )
 from demo.piano_roll import piano_roll
@@ -39,10 +42,11 @@ def program_for(instrument: str) -> int:
     return GM_PROGRAMS[instrument]
 
 
-def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0], steps: float | None = None,
-                    model: str = MODELS[0], instrument: str = "Acoustic Grand Piano", tempo: float = 120,
-                    watch: bool = False, progress=gr.Progress()) -> Iterator[tuple]:
-    """Yields (audio, piano roll, MIDI path, WAV path, melody tokens for the Infill tab).
+def generate_melody(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
+                    steps: float | None = None, model: str = MODELS[0], instrument: str = "Acoustic Grand Piano",
+                    tempo: float = 120, watch: bool = False, style: str = DEFAULT_STYLE,
+                    guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()) -> Iterator[tuple]:
+    """Yields (audio, piano roll, MIDI path, audio path, melody tokens for the Infill tab).
 
     With `watch`, earlier yields carry only the piano roll of an intermediate x0 estimate.
     """
@@ -52,10 +56,11 @@ def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0
     sampler_name, steps_value = sampler_choice(sampler, steps)
     model_name = "mdn" if model.startswith("Transformer") else "diffusion"
     program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
+    styled = style_choice(style, guidance)
     total_steps = steps_value or default_steps(sampler_name, pipeline.schedule)
     try:
         request = GenerationRequest(bars=bars_count, seeds=(seed_value,), model=model_name, sampler=sampler_name,
-                                    steps=steps_value, tempo_bpm=tempo_bpm, program=program,
+                                    steps=steps_value, tempo_bpm=tempo_bpm, program=program, **styled,
                                     keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
         result = pipeline.generate(request, progress_reporter(progress, "sampling"))[0]
     except ValueError as error:
@@ -65,9 +70,9 @@ def generate_melody(bars: float = 64, seed: float = 0, sampler: str = SAMPLERS[0
         figure = piano_roll(join_chunks(chunks, rests), title=f"denoising: x0 estimate at reverse step {t}")
         yield gr.skip(), figure, gr.skip(), gr.skip(), gr.skip()
         time.sleep(WATCH_FRAME_S)
-    audio, figure, midi_path, wav_path = publish(result, f"melody-{seed_value}",
-                                                 f"{bars_count} bars, seed {seed_value}, {model_name}")
-    yield audio, figure, midi_path, wav_path, result.melody
+    audio, figure, midi_path, audio_path = publish(result, f"melody-{seed_value}",
+                                                 f"{bars_count} bars, {style}, seed {seed_value}, {model_name}")
+    yield audio, figure, midi_path, audio_path, result.melody
 
 
 def random_seed() -> int:
@@ -82,8 +87,9 @@ def build_generate_tab(last_melody: gr.State) -> None:
         return
     with gr.Row():
         with gr.Column(scale=1):
-            bars = gr.Slider(MIN_BARS, MAX_BARS, value=64, step=2,
-                             label=f"Bars (the model trained on 64; up to {MAX_BARS})")
+            style, guidance = style_inputs()
+            bars = gr.Slider(MIN_BARS, MAX_BARS, value=DEFAULT_BARS, step=2,
+                             label=f"Bars (the model trained on up to 64; up to {MAX_BARS})")
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 dice = gr.Button("Random seed", scale=0, elem_id="dice")
@@ -96,16 +102,16 @@ def build_generate_tab(last_melody: gr.State) -> None:
             watch = gr.Checkbox(value=False, label="Watch it denoise (diffusion)")
             go_button = gr.Button("Generate", variant="primary", elem_id="generate")
         with gr.Column(scale=2):
-            audio = gr.Audio(label="Melody", type="numpy", interactive=False, elem_id="generated-audio")
+            audio = gr.Audio(label="Melody", type="filepath", interactive=False, elem_id="generated-audio")
             roll = gr.Plot(label="Piano roll (dotted lines: 2-bar latents)", elem_id="generated-roll")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
-                wav_file = gr.File(label="WAV")
+                audio_file = gr.File(label="Audio (Ogg Vorbis)")
     dice.click(random_seed, None, seed, api_visibility="private")
-    go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo, watch],
-                    [audio, roll, midi_file, wav_file, last_melody], api_name="generate")
+    go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo, watch, style, guidance],
+                    [audio, roll, midi_file, audio_file, last_melody], api_name="generate", **HEAVY_WORK)
     fast_steps = default_steps("fast", shared_pipeline().schedule)
-    gr.Examples([[64, 0, SAMPLERS[0], fast_steps, MODELS[0], "Flute", 110, True],
-                 [64, 0, SAMPLERS[0], fast_steps, MODELS[1], "Flute", 110, False],
-                 [128, 7, SAMPLERS[0], 50, MODELS[0], "Vibraphone", 96, False]],
-                [bars, seed, sampler, steps, model, instrument, tempo, watch])
+    gr.Examples([[DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODELS[0], "Flute", 110, True, DEFAULT_STYLE],
+                 [DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODELS[1], "Flute", 110, False, DEFAULT_STYLE],
+                 [64, 7, SAMPLERS[0], 50, MODELS[0], "Church Organ", 80, False, "renaissance"]],
+                [bars, seed, sampler, steps, model, instrument, tempo, watch, style])

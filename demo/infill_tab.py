@@ -13,11 +13,12 @@ import gradio as gr
 import numpy as np
 
 from core.limits import MAX_SEED, MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from core.pipeline import InfillRequest, parse_bar_ranges
+from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, parse_bar_ranges
 from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
 from demo.generate_tab import program_for
 from demo.outputs import (
+    HEAVY_WORK,
     SAMPLERS,
     checked_tempo,
     melody_audio,
@@ -25,6 +26,8 @@ from demo.outputs import (
     publish,
     sampler_choice,
     shared_pipeline,
+    style_choice,
+    style_inputs,
     whole_number,
 )
 
@@ -57,8 +60,9 @@ def source_melody(source: str, midi: str | None, example: str, line: int, last: 
 def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, source: str = SOURCES[0],
                   example: str = next(iter(EXAMPLES), ""), line: float = 1, method: str = "Diffusion",
                   sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = "Acoustic Grand Piano",
-                  tempo: float = 120, last_melody: np.ndarray | None = None, progress=gr.Progress()):
-    """Returns (original audio, result audio, piano roll with regenerated bars shaded, MIDI path, WAV path)."""
+                  tempo: float = 120, last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
+                  guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()):
+    """Returns (original audio, result audio, piano roll with regenerated bars shaded, MIDI path, audio path)."""
     melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     sampler_name, steps_value = sampler_choice(sampler, steps)
@@ -68,14 +72,14 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
     try:
         request = InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
                                 seeds=(seed_value,), method=METHODS[method], sampler=sampler_name, steps=steps_value,
-                                tempo_bpm=tempo_bpm, program=program)
+                                tempo_bpm=tempo_bpm, program=program, **style_choice(style, guidance))
         result = shared_pipeline().infill(request, progress_reporter(progress, "infilling"))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
-    audio, figure, midi_path, wav_path = publish(
+    audio, figure, midi_path, audio_path = publish(
         result, f"infill-{seed_value}", f"bars {bars} regenerated ({method.split(' ')[0].lower()}), shaded",
         highlight=True)
-    return melody_audio(melody, tempo_bpm, program), audio, figure, midi_path, wav_path
+    return melody_audio(melody, tempo_bpm, program), audio, figure, midi_path, audio_path
 
 
 def build_infill_tab(last_melody: gr.State) -> None:
@@ -88,6 +92,7 @@ def build_infill_tab(last_melody: gr.State) -> None:
             example = gr.Dropdown(list(EXAMPLES), value=next(iter(EXAMPLES), None), label="Bundled example")
             bars = gr.Textbox(value="9-16", label="Bars to regenerate (1-based, e.g. 17-48 or 5-8, 17-24)")
             method = gr.Radio(list(METHODS), value="Diffusion", label="Method (the baselines are the paper's)")
+            style, guidance = style_inputs()
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
@@ -98,15 +103,16 @@ def build_infill_tab(last_melody: gr.State) -> None:
             go_button = gr.Button("Infill", variant="primary", elem_id="infill")
         with gr.Column(scale=2):
             with gr.Row():
-                original_audio = gr.Audio(label="Original", type="numpy", interactive=False)
-                result_audio = gr.Audio(label="Infilled", type="numpy", interactive=False)
+                original_audio = gr.Audio(label="Original", type="filepath", interactive=False)
+                result_audio = gr.Audio(label="Infilled", type="filepath", interactive=False)
             roll = gr.Plot(label="Piano roll (regenerated bars shaded)")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
-                wav_file = gr.File(label="WAV")
+                audio_file = gr.File(label="Audio (Ogg Vorbis)")
     go_button.click(infill_melody,
-                    [midi, bars, seed, source, example, line, method, sampler, steps, instrument, tempo, last_melody],
-                    [original_audio, result_audio, roll, midi_file, wav_file], api_name="infill")
+                    [midi, bars, seed, source, example, line, method, sampler, steps, instrument, tempo, last_melody,
+                     style, guidance],
+                    [original_audio, result_audio, roll, midi_file, audio_file], api_name="infill", **HEAVY_WORK)
     first_example = next(iter(EXAMPLES), None)
     if first_example is not None:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0]

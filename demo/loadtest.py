@@ -21,7 +21,8 @@ from typing import Sequence
 import numpy as np
 from gradio_client import Client, handle_file
 
-from demo.blocks import CONCURRENCY, build_app, launch
+from demo.blocks import build_app, launch
+from demo.outputs import HEAVY_CONCURRENCY
 from demo.infill_tab import EXAMPLES
 
 
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         app.close()
     wall = time.perf_counter() - started_at
-    print(f"{args.users} users, {args.requests} requests, server concurrency {CONCURRENCY}, wall {wall:.1f} s")
+    print(f"{args.users} users, {args.requests} requests, server concurrency {HEAVY_CONCURRENCY}, wall {wall:.1f} s")
     everything = latencies["generate"] + latencies["infill"]
     for kind, values in (*latencies.items(), ("all", everything)):
         if values:

@@ -8,10 +8,19 @@ import plotly.graph_objects as go
 import torch
 
 from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
-from core.pipeline import GenerationRequest
+from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest
 from demo.audition import GM_PROGRAMS
 from demo.generate_tab import program_for
-from demo.outputs import checked_tempo, progress_reporter, publish, shared_pipeline, whole_number
+from demo.outputs import (
+    HEAVY_WORK,
+    checked_tempo,
+    progress_reporter,
+    publish,
+    shared_pipeline,
+    style_choice,
+    style_inputs,
+    whole_number,
+)
 
 
 def latent_self_similarity(latents: torch.Tensor) -> np.ndarray:
@@ -32,43 +41,46 @@ def similarity_figure(similarity: np.ndarray) -> go.Figure:
 
 
 def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, instrument: str = "Flute",
-                  tempo: float = 120, progress=gr.Progress()):
-    """Returns (audio, piano roll, self-similarity figure, MIDI path, WAV path)."""
+                  tempo: float = 120, style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE,
+                  progress=gr.Progress()):
+    """Returns (audio, piano roll, self-similarity figure, MIDI path, audio path)."""
     bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     try:
         request = GenerationRequest(bars=bars_count, seeds=(seed_value,), windowed=bool(windowed),
-                                    tempo_bpm=checked_tempo(tempo), program=program_for(instrument))
+                                    tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
+                                    **style_choice(style, guidance))
         result = shared_pipeline().generate(request, progress_reporter(progress, "sampling"))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
     mode = "windowed" if windowed else "one pass"
-    audio, roll, midi_path, wav_path = publish(result, f"long-{seed_value}",
+    audio, roll, midi_path, audio_path = publish(result, f"long-{seed_value}",
                                                f"{bars_count} bars, seed {seed_value}, {mode}")
-    return audio, roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, wav_path
+    return audio, roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, audio_path
 
 
 def build_long_tab() -> None:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
-    gr.Markdown("The model trained on 64-bar windows. Here it writes 128 to 256 bars at once: in one pass "
+    gr.Markdown("The model trained on pieces of up to 64 bars. Here it writes 128 to 256 bars at once: in one pass "
                 "(attention over the whole length) or windowed (overlapping 64-bar windows, each continuing "
                 "the last). The matrix shows which 2-bar phrases resemble which: repeats appear as "
                 "off-diagonal stripes.")
     with gr.Row():
         with gr.Column(scale=1):
             bars = gr.Slider(66, MAX_BARS, value=128, step=2, label="Bars")
+            style, guidance = style_inputs()
             seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
             windowed = gr.Checkbox(value=False, label="Windowed (overlapping 64-bar windows)")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Flute", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             go_button = gr.Button("Generate long melody", variant="primary")
         with gr.Column(scale=2):
-            audio = gr.Audio(label="Melody", type="numpy", interactive=False)
+            audio = gr.Audio(label="Melody", type="filepath", interactive=False)
             roll = gr.Plot(label="Piano roll")
             matrix = gr.Plot(label="Latent self-similarity")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
-                wav_file = gr.File(label="WAV")
-    go_button.click(generate_long, [bars, seed, windowed, instrument, tempo],
-                    [audio, roll, matrix, midi_file, wav_file], api_name="generate_long")
+                audio_file = gr.File(label="Audio (Ogg Vorbis)")
+    go_button.click(generate_long, [bars, seed, windowed, instrument, tempo, style, guidance],
+                    [audio, roll, matrix, midi_file, audio_file], api_name="generate_long", **HEAVY_WORK)
     gr.Examples([[128, 0, False, "Flute", 120], [256, 3, True, "Violin", 132]], [bars, seed, windowed, instrument, tempo])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -11,17 +12,21 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from core.audio import DEFAULT_SAMPLE_RATE, render_midi, write_wav
+from core.audio import render_midi, write_ogg
 from core.bundle import DEFAULT_MODEL_DIR, read_manifest
-from core.limits import MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from core.limits import MAX_GUIDANCE, MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.pipeline import MelodyPipeline, MelodyResult
+from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult
+from core.transformer import ANY_STYLE
 from demo.piano_roll import piano_roll
 
-OUTPUT_DIR = Path(tempfile.gettempdir()) / "latent-melodies"
+OUTPUT_DIR = Path(tempfile.gettempdir()) / f"latent-melodies-{os.getpid()}"  # one folder per app process
 OUTPUT_MAX_AGE_S = 3600
+OUTPUT_MAX_BYTES = 200 * 2**20  # past this, the oldest results are removed first
+HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over all tabs together
+# every handler that samples, decodes or renders joins this one concurrency group
+HEAVY_WORK = {"concurrency_id": "heavy-work", "concurrency_limit": HEAVY_CONCURRENCY}
 SAMPLERS = ["Fast", "DDPM, 1000 steps (paper)"]  # labels of the Sampler radio: "fast" and "ddpm"
-Audio = tuple[int, np.ndarray]  # (sample rate, int16 samples) for gr.Audio(type="numpy")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,35 +39,56 @@ def diffusion_available(model_dir: str = str(DEFAULT_MODEL_DIR)) -> bool:
     return "diffusion" in read_manifest(model_dir)["components"]
 
 
-def fresh_output_paths(stem: str) -> tuple[Path, Path]:
-    """New MIDI and WAV paths; files older than an hour are removed first. Concurrent requests
-    clean up at once, so a file listed here may already be gone by the time it is looked at."""
-    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in OUTPUT_DIR.iterdir():
+def _existing_files(folder: Path) -> list[tuple[float, int, Path]]:
+    """(modification time, size, path) of the files in `folder`, oldest first; files that another
+    request removes meanwhile are left out."""
+    found = []
+    for path in folder.iterdir():
         with contextlib.suppress(FileNotFoundError):
-            if now - old.stat().st_mtime > OUTPUT_MAX_AGE_S:
-                old.unlink()
+            status = path.stat()
+            found.append((status.st_mtime, status.st_size, path))
+    return sorted(found)
+
+
+def clean_output_folder(folder: Path, max_age_s: float = OUTPUT_MAX_AGE_S, max_bytes: int = OUTPUT_MAX_BYTES) -> None:
+    """Remove files older than `max_age_s`, then the oldest ones until `folder` holds at most
+    `max_bytes`. Concurrent requests clean up at once, so a file may already be gone."""
+    now = time.time()
+    files = _existing_files(folder)
+    total = sum(size for _, size, _ in files)
+    for modified, size, path in files:
+        if now - modified <= max_age_s and total <= max_bytes:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        total -= size
+
+
+def fresh_output_paths(stem: str) -> tuple[Path, Path]:
+    """New MIDI and audio (.ogg) paths in OUTPUT_DIR, after cleaning it (`clean_output_folder`)."""
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    clean_output_folder(OUTPUT_DIR)
     handle = tempfile.NamedTemporaryFile(dir=OUTPUT_DIR, prefix=f"{stem}-", suffix=".mid", delete=False)
     handle.close()
     midi_path = Path(handle.name)
-    return midi_path, midi_path.with_suffix(".wav")
+    return midi_path, midi_path.with_suffix(".ogg")
 
 
-def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int) -> Audio:
-    """(T,) tokens -> audio for a gr.Audio widget."""
-    samples = render_midi(melody_to_pretty_midi(melody, tempo_bpm, program))
-    return DEFAULT_SAMPLE_RATE, (samples * 32767).astype(np.int16)
+def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int) -> str:
+    """(T,) tokens -> the path of its Ogg Vorbis rendering, for a gr.Audio widget."""
+    _, audio_path = fresh_output_paths("melody")
+    write_ogg(audio_path, render_midi(melody_to_pretty_midi(melody, tempo_bpm, program)))
+    return str(audio_path)
 
 
 def publish(result: MelodyResult, stem: str, title: str, highlight: bool = False):
-    """Render a result for the page: (audio, piano roll, MIDI path, WAV path)."""
-    samples = render_midi(result.midi)
-    midi_path, wav_path = fresh_output_paths(stem)
+    """Render a result for the page: (audio path, piano roll, MIDI path, audio path for download).
+    The audio is Ogg Vorbis: about 1.2 MB for 64 bars at 120 BPM (WAV: 11.4 MB)."""
+    midi_path, audio_path = fresh_output_paths(stem)
     midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
-    write_wav(wav_path, samples)
+    write_ogg(audio_path, render_midi(result.midi))
     figure = piano_roll(result.melody, result.regenerated if highlight else None, title=title)
-    return (DEFAULT_SAMPLE_RATE, (samples * 32767).astype(np.int16)), figure, str(midi_path), str(wav_path)
+    return str(audio_path), figure, str(midi_path), str(audio_path)
 
 
 def whole_number(value: float | None, name: str, low: int, high: int) -> int:
@@ -90,3 +116,28 @@ def checked_tempo(tempo: float | None) -> float:
     if tempo is None or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:
         raise gr.Error(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {tempo}.")
     return float(tempo)
+
+
+def style_labels() -> list[str]:
+    """The Style dropdown's choices: the diffusion model's labels, then "any" (no style)."""
+    return [*shared_pipeline().styles(), ANY_STYLE]
+
+
+def style_inputs() -> tuple[gr.Dropdown, gr.Slider]:
+    """The Style dropdown and its strength (the guidance scale); call inside a `gr.Blocks` context."""
+    labels = style_labels()
+    style = gr.Dropdown(labels, value=DEFAULT_STYLE if DEFAULT_STYLE in labels else ANY_STYLE, label="Style",
+                        info="what the melody should sound like; 'any' lets the model choose")
+    guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="Style strength",
+                         info="0 ignores the style, 1 follows it, higher pushes harder")
+    return style, guidance
+
+
+def style_choice(style: str | None, guidance: float | None) -> dict:
+    """The Style widgets as the pipeline's keyword arguments, or a gr.Error that lists the choices."""
+    labels = style_labels()
+    if style not in labels:
+        raise gr.Error(f"Unknown style {style!r}; choose one of: {', '.join(labels)}.")
+    if guidance is None or not 0 <= guidance <= MAX_GUIDANCE:
+        raise gr.Error(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {guidance}.")
+    return {"style": style, "guidance": float(guidance)}

@@ -8,13 +8,16 @@ The app's evaluation tab imports `build_figures`; `export_html` writes one stand
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from eval_lab.musicality import METRIC_NAMES
+from core.constants import CHUNKS_PER_WINDOW
+from core.musicality import METRIC_NAMES
+from core.transformer import ANY_STYLE
 
 SELF_SIMILARITY = ["pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"]
 RAW = ["pitch_mu_oa", "pitch_var_oa", "duration_mu_oa", "duration_var_oa"]
@@ -53,13 +56,24 @@ def curve_figure(curve: pd.DataFrame) -> go.Figure:
     return figure
 
 
+def run_setting(directory: str | Path) -> str:
+    """ "folk, 32 bars" from the run's config.json ("" for a run without one)."""
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        return ""
+    config = json.loads(path.read_text())
+    return f"{config.get('style', ANY_STYLE)}, {2 * config.get('length', CHUNKS_PER_WINDOW)} bars"
+
+
 def build_figures(directory: str | Path) -> dict[str, go.Figure]:
     """The paper's tables (unconditional, infilling) plus bars and the quality curve."""
     table, curve = load_results(directory)
     infill = table["system"].str.startswith("infill")
+    setting = run_setting(directory)
+    suffix = f" ({setting})" if setting else ""
     return {
-        "unconditional": table_figure(table[~infill], SELF_SIMILARITY + LATENT, "Unconditional generation"),
-        "infilling": table_figure(table[infill], SELF_SIMILARITY + LATENT, "Infilling the middle 32 bars"),
+        "unconditional": table_figure(table[~infill], SELF_SIMILARITY + LATENT, "Unconditional generation" + suffix),
+        "infilling": table_figure(table[infill], SELF_SIMILARITY + LATENT, "Infilling the middle half" + suffix),
         "raw": table_figure(table, RAW, "Raw overlap statistics (mu_OA, sigma^2_OA)"),
         "musicality": table_figure(table, MUSICALITY, "Musicality of the melodies (compare with the held-out rows)"),
         "bars": bars_figure(table),

@@ -1,17 +1,20 @@
-"""The paper's evaluation protocol on the held-out split.
+"""The paper's evaluation protocol on the held-out split, for one style at one length.
 
-    python -m eval_lab.run --model demo/model --latents data/latents_music21.npz --n 200 --out eval_lab/results
+    python -m eval_lab.run --style renaissance --bars 64 --n 200 --out eval_lab/results/renaissance_64bars
+    python -m eval_lab.run --style folk --bars 32 --n 200 --out eval_lab/results/folk_32bars
 
-Unconditional systems (N sequences of 32 latents = 64 bars each): training data (GT),
+The paper's setting is 64 bars (32 latents) of any style, without labels (`--style any
+--guidance 0`); `--style LABEL` takes the windows of that style only and samples the
+conditional models with that label. Unconditional systems (N sequences of k latents each): training data (GT),
 held-out data (as raw melodies from the cache, and through the VAE: what the decoder allows
 at best), the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
-with the 1000-step DDPM sampler and with the fast sampler. Infilling (the middle 16
-latents regenerated, 8 + 8 kept, on held-out windows): prior fill, spherical
+with the 1000-step DDPM sampler and with the fast sampler. Infilling (the middle k/2
+latents regenerated, k/4 kept on each side, on held-out windows): prior fill, spherical
 interpolation between the bordering latents, diffusion. Every system's latents go through
 the same codec inverse and VAE decoder, so the VAE's own errors are shared by all rows.
 Per system: pitch and duration consistency and variance against GT, the raw mu_OA and
 sigma^2_OA, FD and MMD of its normalized latents against the held-out latents, and the
-musicality metrics of its melodies (`eval_lab.musicality`). Also a
+musicality metrics of its melodies (`core.musicality`). Also a
 quality-versus-reverse-step curve of the DDPM sampler's x0 estimates. Writes results.json,
 results.csv, curve.csv, config.json and a few MIDI samples per system.
 """
@@ -32,17 +35,17 @@ import torch
 from tqdm import tqdm
 
 from core.bundle import DEFAULT_MODEL_DIR, check_bundle
-from core.constants import CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
+from core.constants import BARS_PER_CHUNK, CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
 from core.latent_sequences import LatentSequences
-from core.melody_cache import MelodyCache
 from core.limits import MAX_SEED
+from core.melody_cache import MelodyCache
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.pipeline import INFILL_METHODS, MelodyPipeline, SamplingOptions
+from core.musicality import musicality
+from core.pipeline import DEFAULT_GUIDANCE, INFILL_METHODS, MelodyPipeline, SamplingOptions
 from core.samplers import default_steps
+from core.transformer import ANY_STYLE
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
-from eval_lab.musicality import musicality
 
-KEPT_EACH_SIDE = 8
 SAMPLES_PER_SYSTEM = 3
 
 
@@ -62,6 +65,19 @@ class EvalConfig:
     batch_size: int = 50
     mdn_temperature: float = 1.0
     curve_every: int = 100  # reverse steps between points of the quality curve
+    style: str = ANY_STYLE  # held-out and training windows of this style; the label the models get
+    length: int = CHUNKS_PER_WINDOW  # k latents per sequence (2 bars each)
+    guidance: float = DEFAULT_GUIDANCE
+
+    def __post_init__(self) -> None:
+        if self.length < 4 or self.length % 4:
+            raise ValueError(f"the length must be a multiple of 4 latents (8 bars) so that the middle half can be "
+                             f"infilled, got {self.length} latents")
+
+    @property
+    def kept_each_side(self) -> int:
+        """Latents kept before and after the infilled middle half."""
+        return self.length // 4
 
 
 class Evaluator:
@@ -79,14 +95,16 @@ class Evaluator:
         if len(self.sequences.track_lengths) != cache.track_items.size:
             raise ValueError(f"{latents_path} holds {len(self.sequences.track_lengths)} tracks but the melody cache "
                              f"{cache.track_items.size}: encode this cache with `python -m train.encode`")
-        self.k = CHUNKS_PER_WINDOW
+        self.k = config.length
+        self.style = None if config.style == ANY_STYLE else config.style
         self.held_out_rows = self.window_rows("eval")
 
     def window_rows(self, split: str) -> np.ndarray:
-        """(N, 2) random (track, first latent) rows of windows of k latents in `split`."""
-        rows = self.sequences.windows(split, self.k)
+        """(N, 2) random (track, first latent) rows of windows of k latents of the style in `split`."""
+        rows = self.sequences.windows(split, self.k, style=self.style)
         if len(rows) == 0:
-            raise ValueError(f"the encoded corpus has no {split} track of {self.k} latents or more")
+            raise ValueError(f"the encoded corpus has no {split} track of style {self.config.style} with "
+                             f"{self.k} latents or more; choose fewer --bars or another --style")
         return rows[self.rng.choice(len(rows), size=self.config.n, replace=len(rows) < self.config.n)]
 
     def raw_melodies(self, rows: np.ndarray) -> list[np.ndarray]:
@@ -105,9 +123,13 @@ class Evaluator:
             parts.append(draw(self.seeds(system, start, count), start))
         return torch.cat(parts)
 
+    def options(self, seeds: tuple[int, ...], **options) -> SamplingOptions:
+        """Sampling options with the evaluated style and guidance."""
+        return SamplingOptions(seeds=seeds, style=self.config.style, guidance=self.config.guidance, **options)
+
     def sampled(self, system: str, **options) -> torch.Tensor:
         return self.in_batches(system, lambda seeds, _: self.pipeline.sample_latents(
-            SamplingOptions(seeds=seeds, **options), self.k)[0])
+            self.options(seeds, **options), self.k)[0])
 
     def unconditional(self) -> dict[str, torch.Tensor]:
         held_out = self.sequences.gather(self.held_out_rows, self.k)
@@ -124,12 +146,12 @@ class Evaluator:
     def infilling(self) -> dict[str, torch.Tensor]:
         known = self.sequences.gather(self.held_out_rows, self.k)  # (N, k, D)
         regenerate = np.zeros(self.k, dtype=bool)
-        regenerate[KEPT_EACH_SIDE:-KEPT_EACH_SIDE] = True
+        regenerate[self.config.kept_each_side : -self.config.kept_each_side] = True
         systems = {}
         for method in INFILL_METHODS:
             system = f"infill: {method}"
             systems[system] = self.in_batches(system, lambda seeds, start, m=method: self.pipeline.infill_latents(
-                SamplingOptions(seeds=seeds, steps=self.config.fast_steps), known[start : start + len(seeds)],
+                self.options(seeds, steps=self.config.fast_steps), known[start : start + len(seeds)],
                 regenerate, m))
         systems["infill: held-out (truth)"] = known
         return systems
@@ -137,7 +159,7 @@ class Evaluator:
     def quality_curve(self, reference) -> pd.DataFrame:
         """C and Var of the decoded x0 estimates along the DDPM reverse process."""
         batch = min(self.config.n, self.config.batch_size)
-        options = SamplingOptions(seeds=self.seeds("curve", 0, batch), sampler="ddpm")
+        options = self.options(self.seeds("curve", 0, batch), sampler="ddpm")
         _, intermediates = self.pipeline.sample_latents(options, self.k, keep_every=self.config.curve_every)
         rows = []
         for t, x0 in tqdm(intermediates, desc="curve", leave=False):
@@ -188,20 +210,32 @@ def run(pipeline: MelodyPipeline, latents_path: Path, cache_path: Path, out: Pat
     return table
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m eval_lab.run", description=__doc__.split("\n\n")[0])
+def add_corpus_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --latents and --data: the bundle, its encoded corpus and the melody cache."""
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
     parser.add_argument("--latents", type=Path, default=Path("data/latents_music21.npz"), help="from train.encode")
     parser.add_argument("--data", type=Path, default=Path("data/music21.npz"), help="the melody cache it encodes")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m eval_lab.run", description=__doc__.split("\n\n")[0])
+    add_corpus_options(parser)
     parser.add_argument("--out", type=Path, default=Path("eval_lab/results"), help="output directory")
     parser.add_argument("--n", type=int, default=EvalConfig.n, help="sequences per system (default 200)")
     parser.add_argument("--seed", type=int, default=EvalConfig.seed)
     parser.add_argument("--fast-steps", type=int, default=EvalConfig.fast_steps)
+    parser.add_argument("--style", default=EvalConfig.style,
+                        help=f"evaluate on this style's windows with this label, or {ANY_STYLE} (default)")
+    parser.add_argument("--bars", type=int, default=2 * EvalConfig.length,
+                        help="bars per sequence, a multiple of 8 (default 64: the paper's 32 latents)")
+    parser.add_argument("--guidance", type=float, default=EvalConfig.guidance,
+                        help=f"classifier-free guidance scale (default {EvalConfig.guidance:g}; 0 = unconditional)")
     args = parser.parse_args(argv)
     if args.n < 2:
         parser.error(f"--n must be >= 2, got {args.n}")
-    config = EvalConfig(n=args.n, seed=args.seed, fast_steps=args.fast_steps)
     try:
+        config = EvalConfig(n=args.n, seed=args.seed, fast_steps=args.fast_steps, style=args.style,
+                            length=args.bars // BARS_PER_CHUNK, guidance=args.guidance)
         table = run(MelodyPipeline(args.model), args.latents, args.data, args.out, config)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))

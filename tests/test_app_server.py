@@ -4,12 +4,14 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pretty_midi
 import pytest
 from gradio_client import Client, handle_file
 
 from demo.blocks import build_app, launch
 from demo.loadtest import free_local_port
+from demo.outputs import HEAVY_CONCURRENCY, HEAVY_WORK
 from tests.midi_factory import two_instrument_song
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -34,9 +36,9 @@ def bars_of(midi_path: str, tempo_bpm: float = 120) -> float:
 
 
 def test_generate_endpoint_returns_a_midi_file_of_the_requested_length(client):
-    audio, _roll, midi_path, wav_path = client.predict(bars=8, seed=1, api_name="/generate")
+    audio, _roll, midi_path, audio_download = client.predict(bars=8, seed=1, api_name="/generate")
     assert midi_path.endswith(".mid") and bars_of(midi_path) == pytest.approx(8)
-    assert Path(audio).stat().st_size > 44_100 and wav_path.endswith(".wav")
+    assert Path(audio).stat().st_size > 20_000 and audio_download.endswith(".ogg")
 
 
 def test_infill_endpoint_takes_an_uploaded_midi_and_a_bar_range(client, tmp_path):
@@ -70,3 +72,17 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     assert screenshot.stat().st_size > 10_000
+
+
+def test_direct_posts_around_the_queue_are_refused_private_handlers_included(server_url):
+    for name in ("generate", "infill", "generate_long", "quick_evaluation"):
+        response = httpx.post(f"{server_url}gradio_api/run/{name}", json={"data": []}, timeout=30)
+        assert response.status_code == 404 and "join the queue" in response.text, name
+
+
+def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
+    groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in build_app().fns.values()}
+    heavy = {"generate_melody", "infill_melody", "generate_long", "describe_and_render", "quick_evaluation"}
+    assert {groups[name] for name in heavy} == {(HEAVY_WORK["concurrency_id"], HEAVY_CONCURRENCY)}
+    assert all(groups[name][0] != HEAVY_WORK["concurrency_id"] for name in set(groups) - heavy), \
+        "light handlers (random seed, committed charts) never wait behind sampling"

@@ -4,6 +4,7 @@ import wave
 
 import numpy as np
 import pytest
+import soundfile
 
 from core.audio import (
     PEAK_LEVEL,
@@ -12,6 +13,7 @@ from core.audio import (
     render_midi,
     resolve_soundfont,
     retime_to_tempo,
+    write_audio,
     write_wav,
 )
 from core.audio.__main__ import main as audio_cli
@@ -75,6 +77,18 @@ def test_wav_file_round_trips_samples(tmp_path, scale_midi):
     loaded, rate = read_wav(tmp_path / "a.wav")
     assert rate == SAMPLE_RATE
     np.testing.assert_allclose(loaded, samples, atol=1 / 16000)
+
+
+def test_ogg_vorbis_keeps_the_length_and_sound_at_a_tenth_of_the_size(tmp_path, scale_midi):
+    samples = render_midi(scale_midi, sample_rate=SAMPLE_RATE)
+    write_audio(tmp_path / "a.ogg", samples, SAMPLE_RATE)
+    write_audio(tmp_path / "a.wav", samples, SAMPLE_RATE)
+    loaded, rate = soundfile.read(tmp_path / "a.ogg", dtype="float32")
+    assert rate == SAMPLE_RATE and loaded.shape == samples.shape
+    assert abs(rms(loaded) - rms(samples)) < 0.05 * rms(samples)
+    assert (tmp_path / "a.ogg").stat().st_size < (tmp_path / "a.wav").stat().st_size / 5
+    with pytest.raises(ValueError, match="must end in .wav or .ogg"):
+        write_audio(tmp_path / "a.mp4", samples, SAMPLE_RATE)
 
 
 def test_cli_renders_a_project_midi_file_to_an_audible_wav(tmp_path, scale_midi):

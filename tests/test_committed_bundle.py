@@ -16,17 +16,22 @@ import torch
 
 from core.bundle import DEFAULT_MODEL_DIR
 from core.generate import main as generate_cli
-from core.midi_io import pretty_midi_to_bytes
-from core.pipeline import GenerationRequest, MelodyPipeline
+from core.melody import has_notes
+from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes
+from core.musicality import musicality
+from core.pipeline import DEFAULT_BARS, GenerationRequest, MelodyPipeline
 from demo.generate_tab import generate_melody
 from train.presets import preset
 
 PINNED = {
-    # sampler: (first 4 values of latent 0, first 32 tokens of the melody), 16 bars, seed 0, default steps
-    "ddim": ([-0.5732, -0.3531, 0.1916, 0.0575],
-             [41, 0, 0, 0, 0, 0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50, 0, 0, 0, 0, 0, 0, 0]),
-    "dpmpp_2m": ([-0.5671, -0.3415, 0.2044, 0.0676],
-                 [41, 0, 0, 0, 0, 0, 0, 0, 48, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 50, 0, 0, 0, 0, 0, 0, 0]),
+    # sampler: (first 4 values of latent 0, first 32 tokens of the melody), 16 bars, seed 0, default steps,
+    # default style (folk) and guidance (2)
+    "ddim": ([-0.3455, -0.4695, -0.0978, 0.2351],
+             [45, 0, 0, 0, 52, 0, 0, 0, 50, 0, 50, 50, 50, 0, 50, 0, 55, 0, 55, 0, 55, 0, 55, 55, 57, 57, 55, 55, 55, 52,
+              50, 50]),
+    "dpmpp_2m": ([-0.3426, -0.4795, -0.0985, 0.2309],
+                 [45, 0, 0, 0, 52, 0, 0, 0, 50, 0, 50, 50, 50, 0, 50, 0, 55, 0, 0, 55, 55, 0, 55, 55, 57, 55, 55, 55, 55,
+                  52, 52, 50]),
 }
 
 
@@ -63,8 +68,35 @@ def test_the_demo_preset_is_what_the_committed_models_were_trained_with(name, mo
     stored = json.loads((DEFAULT_MODEL_DIR / f"{name}.json").read_text())
     demo = preset("demo")
     model_config = dataclasses.asdict(getattr(demo, model_field))
-    if "data_dims" in model_config:  # the codec decides the data dims of the sequence models
+    if "data_dims" in model_config:  # the codec and the data decide the dims and labels of the sequence models
         model_config["data_dims"] = stored["config"]["data_dims"]
+        model_config["styles"] = "chorale,classical,folk,other,renaissance"
     assert stored["config"] == model_config
     assert stored["train_config"] == dataclasses.asdict(getattr(demo, training_field))
     assert stored["step"] == getattr(demo, training_field).steps
+
+
+def test_every_style_and_any_make_32_bars_from_the_command_line_and_guidance_0_ignores_the_style(pipeline,
+                                                                                                tmp_path):
+    assert pipeline.styles() == ("chorale", "classical", "folk", "other", "renaissance")
+    written = {}
+    for style in (*pipeline.styles(), "any"):
+        generate_cli(["--bars", "32", "--style", style, "--seed", "0", "--out", str(tmp_path / f"{style}.mid")])
+        (line,) = extract_melodies(load_midi_file(tmp_path / f"{style}.mid"))
+        assert line.melody.size <= 32 * 16 and has_notes(line.melody)
+        written[style] = (tmp_path / f"{style}.mid").read_bytes()
+    assert len(set(written.values())) == len(written), "each style makes its own melody"
+    generate_cli(["--bars", "32", "--style", "folk", "--guidance", "0", "--seed", "0", "--out",
+                  str(tmp_path / "unconditional.mid")])
+    assert (tmp_path / "unconditional.mid").read_bytes() == written["any"]
+
+
+def test_default_folk_melodies_keep_their_key_and_fill_their_bars(pipeline):
+    """What a listener hears first: the app's defaults (folk, 32 bars, guidance 2) on 8 seeds."""
+    results = pipeline.generate(GenerationRequest(seeds=tuple(range(8))))
+    assert all(result.melody.size == DEFAULT_BARS * 16 for result in results)
+    scores = musicality([result.melody for result in results])
+    assert scores["in_scale_share"] >= 0.93
+    assert scores["silent_bar_share"] <= 0.1
+    assert 4.0 <= scores["notes_per_bar"] <= 9.0
+    assert scores["leap_share"] <= 0.1

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from core.denoiser import DenoiserConfig, TransformerDenoiser
+from core.denoiser import DenoiserConfig, GuidedDenoiser, TransformerDenoiser
 from core.schedule import NoiseSchedule
 
 SCHEDULE = NoiseSchedule.linear()
@@ -46,3 +46,60 @@ def test_denoiser_accepts_any_sequence_length():
                                                transformer_mlp_dims=32, mlp_dims=32, film_dims=16)).eval()
     for length in (1, 32, 100):
         assert model(torch.randn(3, length, 5), torch.rand(3)).shape == (3, length, 5)
+
+
+STYLED = DenoiserConfig(data_dims=4, model_dims=16, layers=2, heads=2, transformer_mlp_dims=32, mlp_dims=16,
+                        film_dims=16, dropout=0.0, styles="folk,renaissance")
+
+
+def test_padded_positions_leave_the_real_positions_of_the_denoiser_unchanged():
+    torch.manual_seed(0)
+    model = TransformerDenoiser(STYLED).eval()
+    x, level, style = torch.randn(2, 6, 4), torch.rand(2), torch.tensor([1, 2])
+    padding = torch.zeros(2, 6, dtype=torch.bool)
+    padding[0, 4:] = True  # row 0 is 4 latents long
+    changed = x.clone()
+    changed[0, 4:] = 10 * torch.randn(2, 4)
+    with torch.no_grad():
+        padded, repadded = model(x, level, padding, style), model(changed, level, padding, style)
+        alone = model(x[:1, :4], level[:1], None, style[:1])
+    assert torch.equal(padded[0, :4], repadded[0, :4])
+    assert torch.allclose(padded[0, :4], alone[0], atol=1e-5), "padding = the short sequence on its own"
+    assert torch.equal(padded[1], repadded[1])
+
+
+def test_the_style_label_changes_the_prediction_and_no_style_is_label_zero():
+    torch.manual_seed(0)
+    model = TransformerDenoiser(STYLED).eval()
+    x, level = torch.randn(1, 5, 4), torch.rand(1)
+    with torch.no_grad():
+        folk, renaissance = model(x, level, style=torch.tensor([1])), model(x, level, style=torch.tensor([2]))
+        assert not torch.allclose(folk, renaissance, atol=1e-4)
+        assert torch.equal(model(x, level), model(x, level, style=torch.tensor([0])))
+    assert STYLED.style_index("renaissance") == 2 and STYLED.style_index("any") == 0
+    with pytest.raises(ValueError, match="style must be one of folk, renaissance, any"):
+        STYLED.style_index("jazz")
+
+
+def test_classifier_free_guidance_mixes_the_unconditional_and_the_conditional_prediction():
+    torch.manual_seed(0)
+    model = TransformerDenoiser(STYLED).eval()
+    x, level, style = torch.randn(2, 5, 4), torch.rand(2), torch.tensor([1, 0])  # row 1: "any"
+    with torch.no_grad():
+        free, styled = model(x, level, style=torch.zeros(2, dtype=torch.long)), model(x, level, style=style)
+        assert torch.equal(GuidedDenoiser(model, style, 0.0)(x, level), free)
+        assert torch.equal(GuidedDenoiser(model, style, 1.0)(x, level), styled)
+        guided = GuidedDenoiser(model, style, 3.0)(x, level)
+    assert torch.allclose(guided[0], free[0] + 3.0 * (styled[0] - free[0]), atol=1e-5)
+    assert torch.allclose(guided[1], free[1], atol=1e-5), "a row without a style stays unconditional"
+    with pytest.raises(ValueError, match="guidance must be >= 0"):
+        GuidedDenoiser(model, style, -1.0)
+
+
+def test_a_model_without_labels_refuses_a_style():
+    model = TransformerDenoiser(DenoiserConfig(data_dims=4, model_dims=16, layers=1, heads=2,
+                                               transformer_mlp_dims=32, mlp_dims=16, film_dims=16)).eval()
+    x = torch.randn(1, 3, 4)
+    assert model(x, torch.rand(1), style=torch.tensor([0])).shape == (1, 3, 4)
+    with pytest.raises(ValueError, match="trained without style labels"):
+        model(x, torch.rand(1), style=torch.tensor([1]))

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from eval_lab.metrics import NoFramePairsError, overlap_stats
-from eval_lab.run import system_seeds
+from eval_lab.run import EvalConfig, system_seeds
+from eval_lab.sweep import TARGETS, targets_met
 
 
 def test_every_system_and_batch_gets_its_own_seeds():
@@ -20,3 +21,21 @@ def test_melodies_without_frame_pairs_raise_the_specific_error_the_evaluation_tu
     with pytest.raises(NoFramePairsError, match="no adjacent pair of frames"):
         overlap_stats([np.zeros(64, np.int8)])
     assert issubclass(NoFramePairsError, ValueError)
+
+
+def test_each_length_infills_its_middle_half():
+    assert EvalConfig().length == 32 and EvalConfig().kept_each_side == 8, "the paper: 64 bars, 16 + 16 kept"
+    assert EvalConfig(length=16).kept_each_side == 4, "folk: 32 bars, bars 9-24 infilled"
+    with pytest.raises(ValueError, match="multiple of 4 latents"):
+        EvalConfig(length=10)
+
+
+def test_the_musicality_targets_compare_a_setting_with_real_melodies():
+    real = {"in_scale_share": 0.99, "notes_per_bar": 6.0, "silent_bar_share": 0.02, "leap_share": 0.04,
+            "transposed_pattern_share": 0.30}
+    close = {"in_scale_share": 0.95, "notes_per_bar": 6.85, "silent_bar_share": 0.07, "leap_share": 0.08,
+             "transposed_pattern_share": 0.15}
+    assert targets_met(close, real) == dict.fromkeys(TARGETS, True), "just inside every bound"
+    off = {"in_scale_share": 0.94, "notes_per_bar": 5.0, "silent_bar_share": 0.08, "leap_share": 0.09,
+           "transposed_pattern_share": 0.14}
+    assert targets_met(off, real) == dict.fromkeys(TARGETS, False)

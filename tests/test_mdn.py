@@ -46,3 +46,30 @@ def test_sampling_is_reproducible_and_runs_past_the_window():
     assert torch.equal(first, second)
     with pytest.raises(ValueError, match="temperature must be > 0"):
         model.sample(1, 2, torch.Generator(), temperature=0)
+
+
+def test_padded_positions_leave_the_real_positions_of_the_mdn_unchanged():
+    torch.manual_seed(0)
+    model = TransformerMDN(MDNConfig(data_dims=3, model_dims=16, layers=2, heads=2, transformer_mlp_dims=32,
+                                     mlp_dims=32, components=4, dropout=0.0, styles="folk,chorale")).eval()
+    x, style = torch.randn(2, 7, 3), torch.tensor([2, 0])
+    padding = torch.zeros(2, 7, dtype=torch.bool)
+    padding[0, 3:] = True  # row 0 is 3 latents long
+    changed = x.clone()
+    changed[0, 3:] = 10 * torch.randn(4, 3)
+    with torch.no_grad():
+        padded, repadded = model(x, padding, style), model(changed, padding, style)
+        alone = model(x[:1, :3], None, style[:1])
+    for name in ("logits", "means", "log_sigmas"):
+        assert torch.equal(getattr(padded, name)[0, :3], getattr(repadded, name)[0, :3])
+        assert torch.allclose(getattr(padded, name)[0, :3], getattr(alone, name)[0], atol=1e-5)
+        assert torch.equal(getattr(padded, name)[1], getattr(repadded, name)[1])
+
+
+def test_the_mdn_samples_with_and_without_a_style_label():
+    model = TransformerMDN(MDNConfig(data_dims=3, model_dims=16, layers=1, heads=2, transformer_mlp_dims=32,
+                                     mlp_dims=32, components=4, styles="folk")).eval()
+    styled = model.sample(1, 4, torch.Generator().manual_seed(0), style=torch.tensor([1]))
+    free = model.sample(1, 4, torch.Generator().manual_seed(0))
+    assert styled.shape == free.shape == (1, 4, 3)
+    assert not torch.equal(styled, free)

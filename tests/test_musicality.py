@@ -1,4 +1,4 @@
-"""Specification of the musicality metrics (eval_lab.musicality), on hand-written melodies."""
+"""Specification of the musicality metrics (core.musicality) and their MIDI-folder CLI (eval_lab.musicality), on hand-written melodies."""
 
 import math
 import subprocess
@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 
 from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH, NO_EVENT, NOTE_OFF, STEPS_PER_BAR
-from eval_lab.musicality import (
+from core.musicality import (
     METRIC_LABELS,
     METRIC_NAMES,
     MusicalityScores,
     in_scale_share,
     leap_share,
     longest_silence_bars,
-    main,
     melody_scores,
     musicality,
     notes_per_bar,
@@ -26,6 +25,7 @@ from eval_lab.musicality import (
     silent_bar_share,
     transposed_pattern_share,
 )
+from eval_lab.musicality import main
 from tests.midi_factory import instrument, midi_bytes, note
 
 C4, D4, E4, F4, FS4, G4, GS4, A4, B4, C5 = 60, 62, 64, 65, 66, 67, 68, 69, 71, 72

@@ -43,11 +43,11 @@ def model_dir(tmp_path_factory):
     schedule_sha = record_component(directory, "schedule", {})
     dims = int((sigma.mean(0) < 1.0).sum())
     diffusion_config = DenoiserConfig(data_dims=dims, model_dims=16, layers=1, heads=2, transformer_mlp_dims=16,
-                                      mlp_dims=16, film_dims=16)
+                                      mlp_dims=16, film_dims=16, styles="folk,renaissance")
     save_checkpoint(directory, "diffusion", TransformerDenoiser(diffusion_config), diffusion_config, 1)
     record_component(directory, "diffusion", {**latents_of, "schedule": schedule_sha})
     mdn_config = MDNConfig(data_dims=dims, model_dims=16, layers=1, heads=2, transformer_mlp_dims=16, mlp_dims=16,
-                           components=2)
+                           components=2, styles="folk,renaissance")
     save_checkpoint(directory, "mdn", TransformerMDN(mdn_config), mdn_config, 1)
     record_component(directory, "mdn", latents_of)
     return directory
@@ -122,10 +122,24 @@ def test_bad_bar_counts_are_rejected(bars, message):
     (dict(sampler="euler"), "sampler must be one of"), (dict(model="gan"), "model must be one of"),
     (dict(steps=0), "steps must be a whole number from 1"), (dict(tempo_bpm=500.0), r"tempo_bpm must lie in 20\.\.300"),
     (dict(program=128), "program must be a whole number from 0 to 127"),
-    (dict(temperature=0.0), "temperature must lie in")])
+    (dict(temperature=0.0), "temperature must lie in"), (dict(guidance=-1.0), r"guidance must lie in 0\.\.10"),
+    (dict(style=""), "style must be a style label or 'any'")])
 def test_requests_name_the_bad_field(fields, message):
     with pytest.raises(ValueError, match=message):
         GenerationRequest(**fields)
+
+
+@pytest.mark.parametrize("model", ["diffusion", "mdn"])
+def test_the_style_steers_both_models_and_guidance_0_ignores_it(pipeline, model):
+    def latents(style, guidance):
+        return generate_one(pipeline, bars=8, seeds=(2,), steps=4, model=model, style=style,
+                            guidance=guidance).latents
+
+    assert not torch.equal(latents("folk", 1.0), latents("renaissance", 1.0))
+    assert torch.equal(latents("folk", 0.0), latents("renaissance", 0.0))
+    assert torch.equal(latents("folk", 0.0), latents("any", 1.0)), "'any' is the unconditional model"
+    with pytest.raises(ValueError, match="style must be one of folk, renaissance, any, got 'jazz'"):
+        latents("jazz", 1.0)
 
 
 def test_requests_are_keyword_only():
@@ -190,7 +204,8 @@ def test_infilling_a_melody_longer_than_the_limit_is_rejected():
 
 
 def test_generate_and_infill_command_lines_write_midi_and_audio(model_dir, tmp_path):
-    generate_cli(["--bars", "8", "--seed", "0", "--steps", "3", "--out", str(tmp_path / "a.mid"),
+    generate_cli(["--bars", "8", "--seed", "0", "--steps", "3", "--style", "renaissance", "--guidance", "2",
+                  "--out", str(tmp_path / "a.mid"),
                   "--wav", str(tmp_path / "a.wav"), "--model-dir", str(model_dir)])
     assert (tmp_path / "a.wav").stat().st_size > 44
     source = melody_to_pretty_midi(melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), [64] * 32))

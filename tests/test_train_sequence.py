@@ -1,6 +1,8 @@
 """Specification of diffusion and TransformerMDN training (train.train_diffusion, train.train_mdn)."""
 
+import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -9,30 +11,37 @@ import torch
 from core.bundle import check_bundle, read_manifest, weights_sha256
 from core.denoiser import load_denoiser
 from core.latent_sequences import LatentSequences
-from core.mdn import load_mdn
+from core.mdn import Mixture, load_mdn
 from core.schedule import NoiseSchedule
+from train.configs import SequenceTrainConfig
 from train.loop import learning_rate
 from train.presets import preset
 from train.train_diffusion import diffusion_loss
 from train.train_diffusion import main as train_diffusion
 from train.train_mdn import main as train_mdn
-from train.train_sequence import check_export_target
+from train.train_mdn import mdn_loss
+from train.train_sequence import LatentBatch, SpanSampler, check_export_target, model_styles
 
 TINY = ["--model-dims", "16", "--layers", "1", "--heads", "2", "--transformer-mlp-dims", "32", "--mlp-dims", "32",
         "--batch-size", "16", "--eval-windows", "32", "--learning-rate", "0.003", "--dropout", "0.0"]
-TRACKS, TRACK_LENGTH, DIMS = 20, 34, 4  # 3 windows of 32 latents per track
+TRACKS, DIMS = 20, 4
+TRACK_LENGTHS = np.where(np.arange(TRACKS) % 2 == 0, 34, 3 + np.arange(TRACKS))  # half 34 latents long, half 3..21
+STYLES = np.where(np.arange(TRACKS) % 5 == 0, "chorale", "folk")
+
+
+def toy_sequences() -> LatentSequences:
+    """A learnable toy process: each track repeats one random 4-dim vector; every 4th track held out."""
+    rng = np.random.default_rng(0)
+    latents = np.concatenate([np.tile(rng.uniform(-0.8, 0.8, (1, DIMS)), (length, 1)) for length in TRACK_LENGTHS])
+    return LatentSequences(latents=latents.astype(np.float32),
+                           track_offsets=np.concatenate([[0], np.cumsum(TRACK_LENGTHS)]), track_split=(np.arange(TRACKS) % 4 == 3).astype(np.int8), track_styles=STYLES,
+                           vae_sha256="a" * 64, codec_sha256="b" * 64)
 
 
 @pytest.fixture
 def latents_file(tmp_path):
-    """A learnable toy process: each track repeats one random 4-dim vector; every 4th track held out."""
-    rng = np.random.default_rng(0)
-    latents = np.concatenate([np.tile(rng.uniform(-0.8, 0.8, (1, DIMS)), (TRACK_LENGTH, 1)) for _ in range(TRACKS)])
     path = tmp_path / "latents.npz"
-    LatentSequences(latents=latents.astype(np.float32),
-                    track_offsets=np.arange(0, TRACK_LENGTH * TRACKS + 1, TRACK_LENGTH),
-                    track_split=(np.arange(TRACKS) % 4 == 3).astype(np.int8),
-                    track_styles=np.array(["folk"] * TRACKS), vae_sha256="a" * 64, codec_sha256="b" * 64).save(path)
+    toy_sequences().save(path)
     return path
 
 
@@ -48,22 +57,78 @@ def test_the_paper_preset_trains_on_the_papers_linear_schedule():
     assert (paper.beta_start, paper.beta_end, paper.diffusion_steps) == (1e-6, 0.01, 1000)
 
 
-def test_diffusion_loss_of_a_perfect_noise_predictor_is_zero():
+def test_diffusion_loss_of_a_perfect_noise_predictor_is_zero_whatever_it_says_at_padded_positions():
     class Cheater(torch.nn.Module):  # knows x0, so recovers the noise from x_t and the level
-        def forward(self, x_t, level):
+        def forward(self, x_t, level, padding, style):
             a = level.square()[:, None, None]
-            return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+            eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
+            return eps.masked_fill(padding[..., None], 100.0)
 
     x0 = torch.rand(8, 4, 3) * 2 - 1
-    loss = diffusion_loss(Cheater(), x0, NoiseSchedule.linear(), torch.Generator().manual_seed(0))
-    assert loss.item() < 1e-6
+    padding = torch.zeros(8, 4, dtype=torch.bool)
+    padding[:4, 2:] = True
+    batch = LatentBatch(x0, padding, torch.zeros(8, dtype=torch.long))
+    assert diffusion_loss(Cheater(), batch, NoiseSchedule.linear(), torch.Generator().manual_seed(0)).item() < 1e-6
+
+
+def test_the_mdn_loss_averages_over_real_latents_only():
+    class Fixed(torch.nn.Module):  # one unit Gaussian at 0: NLL of a latent at 0 is D/2 log(2 pi)
+        def forward(self, x, padding, style):
+            shape = x.shape[:2]
+            return Mixture(torch.zeros(*shape, 1), torch.zeros(*shape, 1, x.shape[-1]),
+                           torch.zeros(*shape, 1, x.shape[-1]))
+
+    latents = torch.zeros(2, 3, 2)
+    latents[0, 2] = 50.0  # a padded position: would dominate the mean if counted
+    padding = torch.tensor([[False, False, True], [False, False, False]])
+    loss = mdn_loss(Fixed(), LatentBatch(latents, padding, torch.zeros(2, dtype=torch.long)))
+    assert loss.item() == pytest.approx(math.log(2 * math.pi))
+
+
+def span_config(**changes) -> SequenceTrainConfig:
+    return dataclasses.replace(preset("demo").diffusion_training, style_weights="equal", **changes)
+
+
+def test_spans_come_from_every_track_in_length_buckets_with_their_padding():
+    sequences = toy_sequences()
+    sampler = SpanSampler(sequences, "train", span_config(), ("chorale", "folk"))
+    rows, _ = sampler.draw(np.random.default_rng(0), 4000)
+    tracks, starts, lengths = rows.T
+    assert set(tracks) == set(sequences.track_indices("train").tolist()), "short tracks are used too"
+    assert lengths.min() == 1 and lengths.max() == 32
+    assert (starts >= 0).all() and (starts + lengths <= sequences.track_lengths[tracks]).all()
+    batch = sampler.batch(np.random.default_rng(1), 16)
+    real_lengths = (~batch.padding).sum(1)
+    assert batch.latents.shape[:2] == batch.padding.shape == (16, int(real_lengths.max()))
+    assert real_lengths.max() - real_lengths.min() <= 8, "a batch groups similar lengths"
+    assert torch.equal(batch.latents[batch.padding], torch.zeros(int(batch.padding.sum()), DIMS))
+
+
+def test_the_paper_preset_trains_on_32_latent_windows_without_labels():
+    config = preset("paper").diffusion_training
+    sequences = toy_sequences()
+    assert model_styles(sequences, config) == ""
+    sampler = SpanSampler(sequences, "train", config, ())
+    rows, style = sampler.draw(np.random.default_rng(0), 500)
+    assert (rows[:, 2] == 32).all() and (sequences.track_lengths[rows[:, 0]] >= 32).all()
+    assert (style == 0).all()
+
+
+@pytest.mark.parametrize("dropout, share", [(0.0, 0.0), (0.25, 0.25), (1.0, 1.0)])
+def test_label_dropout_trains_that_share_of_spans_on_the_unconditional_path(dropout, share):
+    labels = ("chorale", "folk")
+    sampler = SpanSampler(toy_sequences(), "train", span_config(style_dropout=dropout), labels)
+    styles = torch.cat([sampler.batch(np.random.default_rng(seed), 64).style for seed in range(40)])
+    assert (styles == 0).float().mean().item() == pytest.approx(share, abs=0.03)
+    assert set(styles.tolist()) <= {0, 1, 2}
+    assert model_styles(toy_sequences(), span_config(style_dropout=dropout)) == ("" if dropout == 1 else "chorale,folk")
 
 
 @pytest.mark.parametrize("trainer, loader, extra, name", [
     (train_diffusion, load_denoiser, ["--film-dims", "16", "--ema-decay", "0.9", "--diffusion-steps", "200"],
      "diffusion"),
     (train_mdn, load_mdn, ["--components", "3"], "mdn")])
-def test_tiny_training_runs_lower_the_held_out_loss_resume_and_export(latents_file, tmp_path, trainer, loader,
+def test_tiny_variable_length_runs_lower_the_held_out_loss_resume_and_export(latents_file, tmp_path, trainer, loader,
                                                                      extra, name):
     out, model_dir = tmp_path / "run", tmp_path / "model"
     common = ["--data", str(latents_file), "--out", str(out), *TINY, *extra, "--eval-every", "10",
@@ -73,7 +138,8 @@ def test_tiny_training_runs_lower_the_held_out_loss_resume_and_export(latents_fi
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(10, 81, 10))
     assert records[-1]["eval_loss"] < records[0]["eval_loss"] - 0.1
-    assert loader(model_dir).config.data_dims == DIMS
+    model = loader(model_dir)
+    assert model.config.data_dims == DIMS and model.config.style_labels == ("chorale", "folk")
     check_bundle(model_dir, required=(name,))
     fitted_on = read_manifest(model_dir)["components"][name]["fitted_on"]
     assert (fitted_on["vae"], fitted_on["codec"]) == ("a" * 64, "b" * 64)

@@ -17,7 +17,8 @@ from train.encode import main as encode_main
 from train.configs import VAETrainConfig
 from train.loop import learning_rate
 from train.presets import preset
-from train.train_vae import VAETask, kl_weight, sampling_probability, style_shares, vae_loss
+from train.style_mix import style_shares
+from train.train_vae import VAETask, kl_weight, sampling_probability, vae_loss
 from train.train_vae import main as train_main
 
 TINY_FLAGS = ["--encoder-size", "24", "--decoder-size", "24", "--decoder-layers", "1", "--z-size", "8",

@@ -50,9 +50,20 @@ class VAETrainConfig(TrainConfig):
 
 @dataclass(frozen=True)
 class SequenceTrainConfig(TrainConfig):
-    """A model over windows of normalized latents (the TransformerMDN; base of diffusion)."""
+    """A model over spans of normalized latents (the TransformerMDN; base of diffusion).
 
-    eval_windows: int = 512  # fixed held-out windows for the evaluation loss
+    The class defaults are the paper's setting: 32-latent windows of the tracks that long,
+    no style labels (`train.train_sequence`).
+    """
+
+    eval_windows: int = 512  # fixed held-out spans for the evaluation loss
+    min_length: int = 32  # latents per training span, at least ...
+    max_length: int = 32  # ... and at most (longer tracks give windows)
+    style_weights: str = "natural"  # each style's share of the spans, as the VAE's --style-weights
+    style_dropout: float = 1.0  # share of spans trained without their style label; 1 = no labels at all
+    check_style: str = "any"  # the musicality check at each evaluation (with --export): style ...
+    check_latents: int = 8  # ... length in latents ...
+    check_samples: int = 32  # ... and number of melodies; 0 = no check
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 #   bash train/retrain_bundle.sh [CONFIG] [MODEL_DIR]      # defaults: demo demo/model
 #
 # corpus cache (if missing) -> VAE -> encode + refit the codec -> diffusion and TransformerMDN
-# -> per-style reconstruction and the evaluation. Each trainer checkpoints into runs/ and
+# -> per-style reconstruction and the per-style evaluation. Each trainer checkpoints into runs/ and
 # resumes from there, so the script can be run again after an interruption. Extra flags for
 # one stage go in VAE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000");
 # EVAL_N sets the sequences per system of the evaluation (default 200). On a GPU machine,
@@ -27,4 +27,9 @@ runs="${RUNS:-runs/$config}"
 # shellcheck disable=SC2086
 "$python_bin" -m train.train_mdn --config "$config" --out "$runs/mdn" --resume --export "$model_dir" ${MDN_FLAGS:-}
 "$python_bin" -m eval_lab.reconstruction --model "$model_dir"
-"$python_bin" -m eval_lab.run --model "$model_dir" --n "${EVAL_N:-200}" --out eval_lab/results
+# the paper's protocol per style at a length that style has (eval_lab/results/STYLE_BARSbars)
+for setting in renaissance:64 folk:32; do
+  style="${setting%%:*}" bars="${setting##*:}"
+  "$python_bin" -m eval_lab.run --model "$model_dir" --n "${EVAL_N:-200}" --style "$style" --bars "$bars" \
+    --out "eval_lab/results/${style}_${bars}bars"
+done

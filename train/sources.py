@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from core.midi_io import MidiInputError, UnsupportedMeterError, extract_melodies, load_midi_file
+from core.time_limit import TimeLimitExceeded, time_limit
 
 MIDI_SUFFIXES = (".mid", ".midi")
+PARSE_TIME_LIMIT_S = 10.0  # per file, in the corpus builder's worker processes (their main thread)
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,11 @@ def list_midi_items(root: str | Path) -> list[MidiItem]:
 def read_midi_item(item: MidiItem) -> list[Track]:
     """Extract one melody track per non-drum instrument of a MIDI file."""
     try:
-        midi = load_midi_file(item.path)
-        melodies = extract_melodies(midi)
+        with time_limit(PARSE_TIME_LIMIT_S):
+            midi = load_midi_file(item.path)
+            melodies = extract_melodies(midi)
+    except TimeLimitExceeded:
+        raise SkippedItem("unreadable MIDI", f"parsing took longer than {PARSE_TIME_LIMIT_S:g} s") from None
     except UnsupportedMeterError as error:
         raise SkippedItem("non-duple meter", str(error)) from error
     except MidiInputError as error:

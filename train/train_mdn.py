@@ -1,4 +1,5 @@
-"""Train the TransformerMDN baseline (negative log-likelihood of each next latent).
+"""Train the TransformerMDN baseline (negative log-likelihood of each next latent), on the
+same spans, labels and padding as the diffusion model (`train.train_sequence`).
 
     python -m train.train_mdn --config demo --data data/latents_music21.npz --out runs/mdn
 """
@@ -14,24 +15,31 @@ from torch import nn
 from core.bundle import record_component
 from core.mdn import Mixture, TransformerMDN, mixture_nll
 from train import train_sequence
+from train.train_sequence import LatentBatch
 
 
-def mdn_loss(model: nn.Module, x0: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-likelihood per latent, in float32 even under autocast; x0: (B, K, D)."""
-    mixture = model(x0)
+def mdn_loss(model: nn.Module, batch: LatentBatch) -> torch.Tensor:
+    """Mean negative log-likelihood per real latent, in float32 even under autocast; latents (B, L, D)."""
+    mixture = model(batch.latents, batch.padding, batch.style)
     mixture = Mixture(mixture.logits.float(), mixture.means.float(), mixture.log_sigmas.float())
-    return mixture_nll(mixture, x0.float()).mean()
+    nll = mixture_nll(mixture, batch.latents.float())  # (B, L)
+    real = batch.real[..., 0]
+    return (nll * real).sum() / real.sum()
 
 
-class MDNTask(train_sequence.LatentWindowTask):
+class MDNTask(train_sequence.LatentSpanTask):
     name = "mdn"
     model_class = TransformerMDN
 
-    def loss(self, model: nn.Module, x0: torch.Tensor, step: int,
+    def loss(self, model: nn.Module, batch: LatentBatch, step: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         """Deterministic: the generator is not used."""
-        loss = mdn_loss(model, x0)
+        loss = mdn_loss(model, batch)
         return loss, {"loss": loss.item()}
+
+    def sample_check(self, model: nn.Module, style: torch.Tensor, length: int,
+                     generators: list[torch.Generator]) -> torch.Tensor:
+        return model.sample(len(generators), length, generators, style=style)
 
     def export(self, model: nn.Module, directory: Path, record: dict) -> None:
         """mdn into the bundle, fitted on the latents' VAE and codec."""

@@ -1,4 +1,4 @@
-"""Audio previews: render MIDI to sample arrays and WAV files with FluidSynth.
+"""Audio previews: render MIDI to sample arrays with FluidSynth, and write them as WAV or Ogg Vorbis.
 
 The synthesizer never opens an audio device: samples are pulled with `get_samples`. Loading
 a soundfont is the expensive part, so one `MidiSynth` per soundfont and sample rate is kept
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pretty_midi
+import soundfile
 
 from core.limits import MAX_PROGRAM, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 
@@ -30,6 +31,7 @@ DRUM_CHANNEL = 9
 MAX_RENDER_SECONDS = 30 * 60
 SYNTH_BLOCK = 64  # FluidSynth renders in blocks of 64 samples and applies events per block
 NOISE_FLOOR = 8 / 32768  # FluidSynth dithers its 16-bit output by about one step
+OGG_WRITE_BLOCK = 16_384  # samples per write to the Vorbis encoder
 
 
 def resolve_soundfont(soundfont: str | Path | None = None) -> Path:
@@ -171,6 +173,29 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int = DEFAULT_
         out.setsampwidth(2)
         out.setframerate(sample_rate)
         out.writeframes(pcm.tobytes())
+
+
+def write_ogg(path: str | Path, samples: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
+    """Write mono float samples (N,) in [-1, 1] as Ogg Vorbis (soundfile's libsndfile; about 1.2 MB
+    for 64 bars at 120 BPM against 11.4 MB of WAV). Written in blocks: one large write to the
+    Vorbis encoder can crash libsndfile."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"samples must be mono (N,), got shape {samples.shape}")
+    with soundfile.SoundFile(str(path), "w", sample_rate, 1, format="OGG", subtype="VORBIS") as out:
+        for start in range(0, samples.size, OGG_WRITE_BLOCK):
+            out.write(samples[start : start + OGG_WRITE_BLOCK])
+
+
+AUDIO_WRITERS = {".wav": write_wav, ".ogg": write_ogg}
+
+
+def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE) -> None:
+    """Write mono samples (N,) in the format the suffix names: .wav (16-bit PCM) or .ogg (Vorbis)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in AUDIO_WRITERS:
+        raise ValueError(f"audio files must end in {' or '.join(AUDIO_WRITERS)}, got {str(path)!r}")
+    AUDIO_WRITERS[suffix](path, samples, sample_rate)
 
 
 def retime_to_tempo(midi: pretty_midi.PrettyMIDI, tempo_bpm: float) -> pretty_midi.PrettyMIDI:

@@ -1,4 +1,4 @@
-"""Render a MIDI file to WAV: python -m core.audio IN.mid OUT.wav [--program N] [--tempo BPM]."""
+"""Render a MIDI file to audio: python -m core.audio IN.mid OUT.wav|OUT.ogg [--program N] [--tempo BPM]."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from core.audio import DEFAULT_SAMPLE_RATE, SOUNDFONT_ENV, render_midi, retime_to_tempo, write_wav
+from core.audio import DEFAULT_SAMPLE_RATE, SOUNDFONT_ENV, render_midi, retime_to_tempo, write_audio
 from core.midi_io import MidiInputError, load_midi_file
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m core.audio",
-        description="Render a MIDI file to a mono 16-bit WAV with FluidSynth.",
+        description="Render a MIDI file to mono audio with FluidSynth: 16-bit WAV or Ogg Vorbis.",
     )
     parser.add_argument("midi", type=Path, help="input .mid file")
-    parser.add_argument("wav", type=Path, help="output .wav file")
+    parser.add_argument("wav", type=Path, help="output .wav or .ogg file")
     parser.add_argument("--program", type=int, default=None,
                         help="General MIDI program 0..127 for every non-drum instrument "
                              "(default: each instrument's own)")
@@ -43,7 +43,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"no such MIDI file: {args.midi}")
     except (MidiInputError, ValueError) as error:
         parser.error(str(error))
-    write_wav(args.wav, samples, args.sample_rate)
+    try:
+        write_audio(args.wav, samples, args.sample_rate)
+    except ValueError as error:
+        parser.error(str(error))
     peak = float(abs(samples).max()) if samples.size else 0.0
     print(f"wrote {args.wav}: {samples.size / args.sample_rate:.2f} s, peak {peak:.3f}", file=sys.stderr)
 

@@ -1,0 +1,239 @@
+"""Musicality of monophonic melodies: rhythm density, silence, range, leaps, key, repetition.
+
+`python -m eval_lab.musicality --midi DIR` scores a folder of MIDI files with them.
+
+Each metric is judged per melody, then `musicality` averages it over a set. A melody is a
+(T,) integer token array, one token per sixteenth step, T a whole positive number of 2-bar
+chunks (32 steps); leading and trailing silence count as they are. Notes are read with
+`core.melody.notes_from_melody`: a note lasts from its onset to the next non-hold token.
+
+Decisions on edge cases:
+- a "bar without an onset" may still sound: a note held across it does not make it count.
+- a metric with nothing to measure is NaN for that melody: `pitch_range` and
+  `in_scale_share` without notes, `leap_share` with fewer than two notes, the two pattern
+  shares with fewer than two chunks holding an onset. `musicality` averages each metric
+  over the melodies where it is defined (NaN when it is defined for none of them).
+- patterns: a 2-bar chunk's pattern is the tuple of (onset step within the chunk, pitch) of
+  the notes starting in it; a note held on into the next chunk is not part of that chunk's
+  pattern. Chunks without onsets are neither counted nor matched, so the first chunk with
+  onsets is the one that cannot repeat anything. The transposed share allows a shift of
+  0 semitones too, so it is never below the exact share.
+- in-scale share counts notes, not their durations; rotations of the major scale cover the
+  natural minor modes as well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+from core.constants import STEPS_PER_BAR, STEPS_PER_CHUNK
+from core.melody import notes_from_melody, validate_melody
+
+LEAP_SEMITONES = 7  # an interval is a leap when |interval| exceeds a perfect fifth
+MAJOR_SCALE_PITCH_CLASSES = (0, 2, 4, 5, 7, 9, 11)
+
+
+@dataclass(frozen=True)
+class MusicalityScores:
+    """The eight metrics of one melody (or their averages over a set); NaN where undefined."""
+
+    notes_per_bar: float
+    silent_bar_share: float
+    longest_silence_bars: float
+    pitch_range: float
+    leap_share: float
+    in_scale_share: float
+    repeated_pattern_share: float
+    transposed_pattern_share: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+METRIC_NAMES: tuple[str, ...] = tuple(field.name for field in fields(MusicalityScores))
+
+METRIC_LABELS: dict[str, str] = {
+    "notes_per_bar": "notes per bar",
+    "silent_bar_share": "bars without an onset",
+    "longest_silence_bars": "longest silence (bars)",
+    "pitch_range": "pitch range (semitones)",
+    "leap_share": f"intervals > {LEAP_SEMITONES} semitones",
+    "in_scale_share": "notes in the best diatonic scale",
+    "repeated_pattern_share": "2-bar patterns repeated exactly",
+    "transposed_pattern_share": "2-bar patterns repeated (transposed)",
+}
+
+
+class _Notes(NamedTuple):
+    """A checked melody's length and notes: starts, ends, pitches each (N,) int64."""
+
+    steps: int
+    starts: np.ndarray
+    ends: np.ndarray
+    pitches: np.ndarray
+
+
+def _read_notes(melody: np.ndarray, name: str = "melody") -> _Notes:
+    """Check that `melody` is a (T,) integer token array, T a positive multiple of 32."""
+    array = np.asarray(melody)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D token array, got shape {array.shape}")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer tokens, got dtype {array.dtype}")
+    if array.size == 0 or array.size % STEPS_PER_CHUNK:
+        raise ValueError(
+            f"{name} length must be a positive multiple of {STEPS_PER_CHUNK} steps "
+            f"(whole 2-bar chunks), got {array.size}"
+        )
+    try:
+        tokens = validate_melody(array)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    starts, ends, pitches = notes_from_melody(tokens)
+    return _Notes(int(tokens.size), starts, ends, pitches)
+
+
+def _notes_per_bar(notes: _Notes) -> float:
+    return notes.starts.size / (notes.steps / STEPS_PER_BAR)
+
+
+def _silent_bar_share(notes: _Notes) -> float:
+    bars = notes.steps // STEPS_PER_BAR
+    with_onset = np.unique(notes.starts // STEPS_PER_BAR).size
+    return (bars - with_onset) / bars
+
+
+def _longest_silence_bars(notes: _Notes) -> float:
+    if notes.starts.size == 0:
+        return notes.steps / STEPS_PER_BAR
+    # Notes of a melody never overlap: the silences are the gaps between them and the edges.
+    gaps = np.concatenate([[notes.starts[0]], notes.starts[1:] - notes.ends[:-1], [notes.steps - notes.ends[-1]]])
+    return float(gaps.max()) / STEPS_PER_BAR
+
+
+def _pitch_range(notes: _Notes) -> float:
+    if notes.pitches.size == 0:
+        return float("nan")
+    return float(notes.pitches.max() - notes.pitches.min())
+
+
+def _leap_share(notes: _Notes) -> float:
+    if notes.pitches.size < 2:
+        return float("nan")
+    return float((np.abs(np.diff(notes.pitches)) > LEAP_SEMITONES).mean())
+
+
+def _in_scale_share(notes: _Notes) -> float:
+    if notes.pitches.size == 0:
+        return float("nan")
+    counts = np.bincount(notes.pitches % 12, minlength=12)  # (12,) notes per pitch class
+    scale = np.zeros(12, dtype=bool)
+    scale[list(MAJOR_SCALE_PITCH_CLASSES)] = True
+    in_rotation = np.stack([np.roll(scale, tonic) for tonic in range(12)])  # (12 tonics, 12 classes)
+    return float((in_rotation @ counts).max() / notes.pitches.size)
+
+
+def _pattern_share(notes: _Notes, transposed: bool) -> float:
+    """Share of chunks with onsets, after the first, whose pattern an earlier one has."""
+    chunk_of = notes.starts // STEPS_PER_CHUNK
+    seen: set[tuple[tuple[int, ...], tuple[int, ...]]] = set()
+    repeats = counted = 0
+    for chunk in np.unique(chunk_of):
+        inside = chunk_of == chunk
+        steps = notes.starts[inside] - chunk * STEPS_PER_CHUNK
+        pitches = notes.pitches[inside]
+        if transposed:
+            pitches = pitches - pitches[0]
+        pattern = (tuple(steps.tolist()), tuple(pitches.tolist()))
+        if seen:
+            counted += 1
+            repeats += pattern in seen
+        seen.add(pattern)
+    return repeats / counted if counted else float("nan")
+
+
+def notes_per_bar(melody: np.ndarray) -> float:
+    """Note onsets per 4/4 bar. melody: (T,) tokens."""
+    return _notes_per_bar(_read_notes(melody))
+
+
+def silent_bar_share(melody: np.ndarray) -> float:
+    """Share of bars in which no note starts (a note held through a bar does not count)."""
+    return _silent_bar_share(_read_notes(melody))
+
+
+def longest_silence_bars(melody: np.ndarray) -> float:
+    """Longest stretch without a sounding note, in bars (steps / 16), from a note's end to
+    the next note's start, leading and trailing silence included; T / 16 without notes."""
+    return _longest_silence_bars(_read_notes(melody))
+
+
+def pitch_range(melody: np.ndarray) -> float:
+    """Highest minus lowest pitch in semitones; 0 for a single pitch, NaN without notes."""
+    return _pitch_range(_read_notes(melody))
+
+
+def leap_share(melody: np.ndarray) -> float:
+    """Share of intervals between consecutive notes (rests between them ignored) larger
+    than 7 semitones either way; NaN with fewer than two notes."""
+    return _leap_share(_read_notes(melody))
+
+
+def in_scale_share(melody: np.ndarray) -> float:
+    """Share of notes whose pitch class lies in the best-fitting of the 12 major scales
+    (equivalently their relative natural minors); NaN without notes."""
+    return _in_scale_share(_read_notes(melody))
+
+
+def repeated_pattern_share(melody: np.ndarray) -> float:
+    """Share of 2-bar chunks with onsets, after the first such chunk, whose onset pattern
+    (step within the chunk, pitch) equals that of an earlier chunk exactly; chunks without
+    onsets are skipped; NaN with fewer than two chunks holding onsets."""
+    return _pattern_share(_read_notes(melody), transposed=False)
+
+
+def transposed_pattern_share(melody: np.ndarray) -> float:
+    """As `repeated_pattern_share`, but a chunk also repeats an earlier one when the onset
+    steps agree and all pitches differ from it by one constant (0 included)."""
+    return _pattern_share(_read_notes(melody), transposed=True)
+
+
+def melody_scores(melody: np.ndarray, name: str = "melody") -> MusicalityScores:
+    """All eight metrics of one (T,) melody, reading its notes once.
+
+    name: how error messages call the argument.
+    """
+    notes = _read_notes(melody, name)
+    return MusicalityScores(
+        notes_per_bar=_notes_per_bar(notes),
+        silent_bar_share=_silent_bar_share(notes),
+        longest_silence_bars=_longest_silence_bars(notes),
+        pitch_range=_pitch_range(notes),
+        leap_share=_leap_share(notes),
+        in_scale_share=_in_scale_share(notes),
+        repeated_pattern_share=_pattern_share(notes, transposed=False),
+        transposed_pattern_share=_pattern_share(notes, transposed=True),
+    )
+
+
+def average_scores(scores: Sequence[MusicalityScores]) -> dict[str, float]:
+    """Mean of each metric over the melodies where it is defined; NaN where none defines it."""
+    if len(scores) == 0:
+        raise ValueError("scores must hold at least one melody's scores")
+    table = np.array([[getattr(s, name) for name in METRIC_NAMES] for s in scores], dtype=np.float64)  # (M, 8)
+    defined = ~np.isnan(table)
+    totals = np.where(defined, table, 0.0).sum(axis=0)
+    counts = defined.sum(axis=0)
+    means = np.divide(totals, counts, out=np.full(len(METRIC_NAMES), np.nan), where=counts > 0)
+    return {name: float(value) for name, value in zip(METRIC_NAMES, means)}
+
+
+def musicality(melodies: Sequence[np.ndarray]) -> dict[str, float]:
+    """Each metric averaged over `melodies` (each (T,) tokens), skipping melodies where it is
+    undefined. Keys: `METRIC_NAMES`."""
+    if len(melodies) == 0:
+        raise ValueError("melodies must hold at least one melody")
+    return average_scores([melody_scores(m, f"melodies[{i}]") for i, m in enumerate(melodies)])

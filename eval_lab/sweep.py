@@ -1,0 +1,96 @@
+"""Which style, length and guidance sound closest to real melodies: the musicality targets.
+
+    python -m eval_lab.sweep --style folk --bars 16 32 64 --guidance 0 1 2 3 --n 64
+
+For every (style, bars, guidance) it samples N melodies with the fast sampler (and, with
+`--models`, the TransformerMDN too) and compares their musicality (`core.musicality`) with N
+real held-out windows of that style and length, read raw from the melody cache. A setting
+meets a target when:
+- in_scale: at least IN_SCALE_TARGET of its notes lie in the best-fitting diatonic scale;
+- density: its notes per bar lie within DENSITY_TOLERANCE of the real ones;
+- silence: its share of bars without an onset is at most the real share + SILENCE_MARGIN;
+- leaps: its share of intervals over a fifth is at most LEAP_FACTOR times the real share;
+- repetition: its 2-bar repetition share (transposition allowed) is at least
+  REPETITION_FACTOR times the real share.
+The app's and the CLI's defaults (`core.pipeline.DEFAULT_STYLE`, `DEFAULT_BARS`,
+`DEFAULT_GUIDANCE`) are the setting that meets the most targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from core.constants import BARS_PER_CHUNK
+from core.melody_cache import MelodyCache
+from core.musicality import musicality
+from core.pipeline import MelodyPipeline
+from eval_lab.run import EvalConfig, Evaluator, add_corpus_options
+
+IN_SCALE_TARGET = 0.95
+DENSITY_TOLERANCE = 0.15
+SILENCE_MARGIN = 0.05
+LEAP_FACTOR = 2.0
+REPETITION_FACTOR = 0.5
+TARGETS = ("in_scale", "density", "silence", "leaps", "repetition")
+
+
+def targets_met(generated: dict[str, float], real: dict[str, float]) -> dict[str, bool]:
+    """Which of TARGETS the musicality averages `generated` meet against `real` (both from `musicality`)."""
+    return {
+        "in_scale": generated["in_scale_share"] >= IN_SCALE_TARGET,
+        "density": abs(generated["notes_per_bar"] - real["notes_per_bar"]) <= DENSITY_TOLERANCE * real["notes_per_bar"],
+        "silence": generated["silent_bar_share"] <= real["silent_bar_share"] + SILENCE_MARGIN,
+        "leaps": generated["leap_share"] <= LEAP_FACTOR * real["leap_share"],
+        "repetition": generated["transposed_pattern_share"] >= REPETITION_FACTOR * real["transposed_pattern_share"],
+    }
+
+
+def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
+          guidances: Sequence[float], models: Sequence[str], n: int) -> pd.DataFrame:
+    """One row per (style, bars, model, guidance) plus one "real" row per (style, bars)."""
+    rows = []
+    for style, bar_count in itertools.product(styles, bars):
+        evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, length=bar_count // BARS_PER_CHUNK))
+        real = musicality(evaluator.raw_melodies(evaluator.held_out_rows))
+        rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"), **real})
+        for model, guidance in itertools.product(models, guidances):
+            evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, guidance=guidance,
+                                                                      length=bar_count // BARS_PER_CHUNK))
+            latents_sampled = evaluator.sampled(f"sweep {model}", model=model)
+            scores = musicality(pipeline.decode_melodies(latents_sampled))
+            met = targets_met(scores, real)
+            rows.append({"style": style, "bars": bar_count, "system": model, "guidance": guidance, **scores,
+                         **{f"meets_{name}": value for name, value in met.items()}, "targets_met": sum(met.values())})
+    return pd.DataFrame(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m eval_lab.sweep", description=__doc__.split("\n\n")[0])
+    add_corpus_options(parser)
+    parser.add_argument("--style", nargs="+", default=["folk"], help="style labels (or any)")
+    parser.add_argument("--bars", nargs="+", type=int, default=[16, 32], help="lengths, multiples of 8 bars")
+    parser.add_argument("--guidance", nargs="+", type=float, default=[0.0, 1.0, 2.0, 3.0])
+    parser.add_argument("--models", nargs="+", choices=("diffusion", "mdn"), default=["diffusion"])
+    parser.add_argument("--n", type=int, default=64, help="melodies per setting (default 64)")
+    parser.add_argument("--csv", type=Path, help="also write the table here")
+    args = parser.parse_args(argv)
+    try:
+        table = sweep(MelodyPipeline(args.model), args.latents, MelodyCache.load(args.data), args.style, args.bars,
+                      args.guidance, args.models, args.n)
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
+    columns = ["style", "bars", "system", "guidance", "notes_per_bar", "silent_bar_share", "leap_share",
+               "in_scale_share", "transposed_pattern_share", "pitch_range", "targets_met"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table[columns].round(3).to_string(index=False))
+    if args.csv is not None:
+        table.to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()
