@@ -34,9 +34,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="ddpm: the paper's 1000-step ancestral sampler; ddim: deterministic DDIM; dpmpp_2m: "
                              "DPM-Solver++(2M); fast (default): the fast sampler the benchmark chose")
     parser.add_argument("--steps", type=int, help="sampler steps (default: the sampler's own)")
-    parser.add_argument("--style", default=DEFAULT_STYLE,
+    parser.add_argument("--style",
                         help=f"style label the models were trained with (folk, renaissance, chorale, classical, "
-                             f"other for the demo models) or {ANY_STYLE} (default {DEFAULT_STYLE})")
+                             f"other for the demo models) or {ANY_STYLE} (default {DEFAULT_STYLE}, or {ANY_STYLE} "
+                             "for models trained without labels)")
     parser.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE,
                         help="how strongly the style steers: 0 = unconditional (the paper's setting), 1 = the "
                              f"conditional model, above 1 = classifier-free guidance (default {DEFAULT_GUIDANCE:g})")

@@ -23,11 +23,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
-        request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
-                                    steps=args.steps, style=args.style, guidance=args.guidance,
-                                    windowed=args.windowed, temperature=args.temperature, tempo_bpm=args.tempo,
-                                    program=args.program)
         pipeline = MelodyPipeline(args.model_dir)
+        request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
+                                    steps=args.steps, style=args.style or pipeline.default_style(),
+                                    guidance=args.guidance, windowed=args.windowed, temperature=args.temperature,
+                                    tempo_bpm=args.tempo, program=args.program)
         started = time.perf_counter()
         result = pipeline.generate(request, ProgressBar("sampling"))[0]
     except (FileNotFoundError, ValueError) as error:

@@ -30,12 +30,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"{args.midi} has no melody: no pitched notes in MIDI 21..108")
         if not 1 <= args.line <= len(melodies):
             raise ValueError(f"--line must lie in 1..{len(melodies)} for this file, got {args.line}")
+        pipeline = MelodyPipeline(args.model_dir)
         request = InfillRequest(melody=melodies[args.line - 1].melody,
                                 bars_to_regenerate=tuple(parse_bar_ranges(args.bars)), seeds=(args.seed,),
                                 method=args.method, sampler=args.sampler, steps=args.steps, resample=args.resample,
-                                style=args.style, guidance=args.guidance,
+                                style=args.style or pipeline.default_style(), guidance=args.guidance,
                                 tempo_bpm=args.tempo, program=args.program)
-        pipeline = MelodyPipeline(args.model_dir)
         started = time.perf_counter()
         result = pipeline.infill(request, ProgressBar("infilling"))[0]
     except (FileNotFoundError, MidiInputError, ValueError) as error:

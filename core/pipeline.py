@@ -371,6 +371,10 @@ class MelodyPipeline:
         """The style labels the diffusion model knows (empty for a model trained without labels)."""
         return self._require(self.denoiser, "diffusion").config.style_labels
 
+    def default_style(self) -> str:
+        """DEFAULT_STYLE where the models know it, else "any" (say, a bundle trained like the paper)."""
+        return DEFAULT_STYLE if DEFAULT_STYLE in self.styles() else ANY_STYLE
+
     def _style_indices(self, model, options: SamplingOptions, count: int) -> torch.Tensor:
         """(count,) the model's index of options.style; ValueError naming the known styles otherwise."""
         return torch.full((count,), model.config.style_index(options.style), dtype=torch.long, device=self.device)

@@ -40,6 +40,9 @@ class TrunkConfig:
         """The embedding index of `label`: 0 for None or "any" (unconditional), else 1 + its position."""
         if label is None or label == ANY_STYLE:
             return UNCONDITIONAL
+        if not self.style_labels:
+            raise ValueError(f"this model was trained without style labels: the style must be {ANY_STYLE!r}, "
+                             f"got {label!r}")
         if label not in self.style_labels:
             known = ", ".join((*self.style_labels, ANY_STYLE))
             raise ValueError(f"style must be one of {known}, got {label!r}")

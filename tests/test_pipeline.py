@@ -1,10 +1,13 @@
 """Specification of the user-facing pipeline and its command lines, on a tiny untrained model."""
 
+import dataclasses
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
-from core.bundle import record_component
+from core.bundle import read_manifest, record_component
 from core.checkpoint import save_checkpoint
 from core.denoiser import DenoiserConfig, TransformerDenoiser
 from core.generate import main as generate_cli
@@ -140,6 +143,20 @@ def test_the_style_steers_both_models_and_guidance_0_ignores_it(pipeline, model)
     assert torch.equal(latents("folk", 0.0), latents("any", 1.0)), "'any' is the unconditional model"
     with pytest.raises(ValueError, match="style must be one of folk, renaissance, any, got 'jazz'"):
         latents("jazz", 1.0)
+
+
+def test_a_bundle_trained_without_labels_defaults_to_any_and_explains_a_style(model_dir, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(model_dir, plain)
+    config = dataclasses.replace(MelodyPipeline(model_dir).denoiser.config, styles="")  # as the paper preset trains
+    save_checkpoint(plain, "diffusion", TransformerDenoiser(config), config, 1)
+    record_component(plain, "diffusion", read_manifest(plain)["components"]["diffusion"]["fitted_on"])
+    pipeline = MelodyPipeline(plain)
+    assert pipeline.styles() == () and pipeline.default_style() == "any"
+    generate_cli(["--bars", "4", "--steps", "2", "--out", str(tmp_path / "a.mid"), "--model-dir", str(plain)])
+    assert (tmp_path / "a.mid").stat().st_size > 0
+    with pytest.raises(ValueError, match="trained without style labels: the style must be 'any', got 'folk'"):
+        pipeline.generate(GenerationRequest(bars=4, steps=2))
 
 
 def test_requests_are_keyword_only():
