@@ -26,12 +26,13 @@ from demo.outputs import (
     sampler_choice,
     shared_pipeline,
     style_choice,
+    MODEL_LABELS,
+    model_name_of,
     style_inputs,
     whole_number,
 )
 from demo.piano_roll import piano_roll
 
-MODELS = ["Diffusion", "TransformerMDN (baseline)"]
 WATCH_FRAMES = 10
 WATCH_FRAME_S = 0.25
 
@@ -43,7 +44,7 @@ def program_for(instrument: str) -> int:
 
 
 def generate_melody(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
-                    steps: float | None = None, model: str = MODELS[0], instrument: str = "Acoustic Grand Piano",
+                    steps: float | None = None, model: str = MODEL_LABELS[0], instrument: str = "Acoustic Grand Piano",
                     tempo: float = 120, watch: bool = False, style: str = DEFAULT_STYLE,
                     guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()) -> Iterator[tuple]:
     """Yields (audio, piano roll, MIDI path, audio path, melody tokens for the Infill tab).
@@ -54,7 +55,7 @@ def generate_melody(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = 
     bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     sampler_name, steps_value = sampler_choice(sampler, steps)
-    model_name = "mdn" if model.startswith("Transformer") else "diffusion"
+    model_name = model_name_of(model)
     program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
     styled = style_choice(style, guidance)
     total_steps = steps_value or default_steps(sampler_name, pipeline.schedule)
@@ -85,9 +86,10 @@ def build_generate_tab(last_melody: gr.State) -> None:
     if not diffusion_available():
         gr.Markdown("The diffusion model has not been trained into `demo/model` yet.")
         return
+    model = gr.Radio(MODEL_LABELS, value=MODEL_LABELS[0], label="Model", render=False)
     with gr.Row():
         with gr.Column(scale=1):
-            style, guidance = style_inputs()
+            style, guidance = style_inputs(model)
             bars = gr.Slider(MIN_BARS, MAX_BARS, value=DEFAULT_BARS, step=2,
                              label=f"Bars (the model trained on up to 64; up to {MAX_BARS})")
             with gr.Row():
@@ -96,7 +98,7 @@ def build_generate_tab(last_melody: gr.State) -> None:
             sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler")
             steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps (DPM-Solver++)")
-            model = gr.Radio(MODELS, value=MODELS[0], label="Model")
+            model.render()
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             watch = gr.Checkbox(value=False, label="Watch it denoise (diffusion)")
@@ -111,7 +113,9 @@ def build_generate_tab(last_melody: gr.State) -> None:
     go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo, watch, style, guidance],
                     [audio, roll, midi_file, audio_file, last_melody], api_name="generate", **HEAVY_WORK)
     fast_steps = default_steps("fast", shared_pipeline().schedule)
-    gr.Examples([[DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODELS[0], "Flute", 110, True, DEFAULT_STYLE],
-                 [DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODELS[1], "Flute", 110, False, DEFAULT_STYLE],
-                 [64, 7, SAMPLERS[0], 50, MODELS[0], "Church Organ", 80, False, "renaissance"]],
-                [bars, seed, sampler, steps, model, instrument, tempo, watch, style])
+    gr.Examples([[DEFAULT_STYLE, DEFAULT_GUIDANCE, DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODEL_LABELS[0], "Flute", 110,
+                  True],
+                 [DEFAULT_STYLE, DEFAULT_GUIDANCE, DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODEL_LABELS[1], "Flute", 110,
+                  False],
+                 ["renaissance", DEFAULT_GUIDANCE, 64, 7, SAMPLERS[0], 50, MODEL_LABELS[0], "Church Organ", 80, False]],
+                [style, guidance, bars, seed, sampler, steps, model, instrument, tempo, watch])

@@ -26,7 +26,10 @@ OUTPUT_MAX_BYTES = 200 * 2**20  # past this, the oldest results are removed firs
 HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over all tabs together
 # every handler that samples, decodes or renders joins this one concurrency group
 HEAVY_WORK = {"concurrency_id": "heavy-work", "concurrency_limit": HEAVY_CONCURRENCY}
+MODEL_LABELS = ["Diffusion", "TransformerMDN (baseline)"]  # labels of the Model radio
 SAMPLERS = ["Fast", "DDPM, 1000 steps (paper)"]  # labels of the Sampler radio: "fast" and "ddpm"
+STYLE_HINT = ("folk: folk tunes and reels; renaissance: Palestrina-era voice parts; chorale: Bach chorale melodies; "
+              "classical: themes from classical scores; other: the rest of the corpus; any: the model chooses")
 
 
 @functools.lru_cache(maxsize=1)
@@ -123,14 +126,32 @@ def style_labels() -> list[str]:
     return [*shared_pipeline().styles(), ANY_STYLE]
 
 
-def style_inputs() -> tuple[gr.Dropdown, gr.Slider]:
-    """The Style dropdown and its strength (the guidance scale); call inside a `gr.Blocks` context."""
+def style_inputs(model: gr.Radio | None = None) -> tuple[gr.Dropdown, gr.Slider]:
+    """The Style dropdown and its strength (the guidance scale); call inside a `gr.Blocks` context.
+    `model`: the tab's Model radio, if it has one (labels of `MODEL_LABELS`)."""
     labels = style_labels()
     style = gr.Dropdown(labels, value=DEFAULT_STYLE if DEFAULT_STYLE in labels else ANY_STYLE, label="Style",
-                        info="what the melody should sound like; 'any' lets the model choose")
+                        info=STYLE_HINT)
     guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="Style strength",
-                         info="0 ignores the style, 1 follows it, higher pushes harder")
+                         info="0 ignores the style, 1 follows it, 2 (default) keeps the key best; higher is "
+                              "more typical of the style but less varied")
+    if model is None:
+        style.change(strength_control, [style], guidance, api_visibility="private")
+    else:
+        for control in (style, model):
+            control.change(strength_control, [style, model], guidance, api_visibility="private")
     return style, guidance
+
+
+def strength_control(style: str, model: str = MODEL_LABELS[0]):
+    """The Style strength slider, usable only where it changes something: a style other than
+    "any", sampled by the diffusion model (the TransformerMDN takes the label or not)."""
+    return gr.update(interactive=style != ANY_STYLE and model_name_of(model) == "diffusion")
+
+
+def model_name_of(label: str) -> str:
+    """A Model radio label (`MODEL_LABELS`) as the pipeline's model name."""
+    return "mdn" if label.startswith("Transformer") else "diffusion"
 
 
 def style_choice(style: str | None, guidance: float | None) -> dict:

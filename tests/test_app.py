@@ -156,3 +156,11 @@ def test_evaluation_tab_shows_the_committed_results():
     assert {"TransformerMDN", "diffusion DDPM-1000", "prior"} <= set(systems)
     assert "folk, 32 bars" in unconditional.layout.title.text
     assert committed_figures("no such run") == [None] * len(committed_figures("folk_32bars"))
+
+
+def test_style_strength_is_usable_only_where_it_changes_the_melody():
+    from demo.outputs import MODEL_LABELS, strength_control
+
+    assert strength_control("folk", MODEL_LABELS[0])["interactive"] is True
+    assert strength_control("any", MODEL_LABELS[0])["interactive"] is False, "no style: nothing to steer"
+    assert strength_control("folk", MODEL_LABELS[1])["interactive"] is False, "the MDN takes the label or not"
