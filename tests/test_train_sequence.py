@@ -16,7 +16,7 @@ from core.schedule import NoiseSchedule
 from train.configs import SequenceTrainConfig
 from train.loop import learning_rate
 from train.presets import preset
-from train.train_diffusion import diffusion_loss
+from train.train_diffusion import DiffusionTask, diffusion_loss
 from train.train_diffusion import main as train_diffusion
 from train.train_mdn import main as train_mdn
 from train.train_mdn import mdn_loss
@@ -165,3 +165,11 @@ def test_exporting_into_a_bundle_with_another_vae_fails_before_training(latents_
         train_mdn(["--data", str(latents_file), "--out", str(tmp_path / "run"), *TINY, "--export", str(model_dir)])
     assert "latents were made with other weights" in capsys.readouterr().err
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_a_musicality_check_of_a_style_the_data_lacks_is_refused_before_training(latents_file, tmp_path):
+    sequences = LatentSequences.load(latents_file)
+    config = dataclasses.replace(span_config(), check_style="jazz")
+    model_config = dataclasses.replace(preset("demo").denoiser, data_dims=DIMS, styles="chorale,folk")
+    with pytest.raises(ValueError, match="--check-style: style must be one of chorale, folk, any, got 'jazz'"):
+        DiffusionTask(sequences, latents_file, model_config, config, decoder_dir=tmp_path)

@@ -144,6 +144,11 @@ class LatentSpanTask:
         self.eval_spans = eval_spans
         self.decoder_dir = decoder_dir
         self._pipeline = None
+        if decoder_dir is not None and labels and config.check_samples > 0:
+            try:
+                model_config.style_index(config.check_style)
+            except ValueError as error:
+                raise ValueError(f"--check-style: {error}") from None
 
     def build_model(self, model_config: Any) -> nn.Module:
         if model_config.data_dims != self.latents.data_dims:
