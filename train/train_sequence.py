@@ -94,15 +94,22 @@ class SpanSampler:
                    zip(self.styles, self.tracks_by_style)}
         shares = style_shares(config.style_weights, lengths)
         self.style_shares = np.array([shares[style] for style in self.styles])
-        self.track_weights = [latents.track_lengths[group] / latents.track_lengths[group].sum()
-                              for group in self.tracks_by_style]
+        # each style's cumulative track weights, as numpy's Generator.choice(p=...) builds them: one
+        # searchsorted per draw consumes the same random numbers without rebuilding them per draw
+        sums = [np.cumsum(latents.track_lengths[group] / latents.track_lengths[group].sum())
+                for group in self.tracks_by_style]
+        self.track_cdfs = [total / total[-1] for total in sums]
         self.style_indices = np.array([1 + labels.index(style) if labels else UNCONDITIONAL
                                        for style in self.styles])
 
     def draw(self, rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
         """(count, 3) rows (track, first latent, length) and (count,) style indices (labels kept)."""
         styles = rng.choice(len(self.styles), size=count, p=self.style_shares)
-        tracks = np.array([rng.choice(self.tracks_by_style[s], p=self.track_weights[s]) for s in styles])
+        picks = rng.random(count)  # one per draw, in order, as count calls of rng.choice(group, p=weights)
+        tracks = np.empty(count, dtype=np.int64)
+        for s, (group, cdf) in enumerate(zip(self.tracks_by_style, self.track_cdfs)):
+            chosen = styles == s
+            tracks[chosen] = group[cdf.searchsorted(picks[chosen], side="right")]
         longest = np.minimum(self.latents.track_lengths[tracks], self.config.max_length)
         shortest = self.config.min_length
         lengths = np.where(rng.random(count) < FULL_SPAN_SHARE, longest,
