@@ -124,8 +124,8 @@ class Evaluator:
         return torch.cat(parts)
 
     def options(self, seeds: tuple[int, ...], **options) -> SamplingOptions:
-        """Sampling options with the evaluated style and guidance."""
-        return SamplingOptions(seeds=seeds, style=self.config.style, guidance=self.config.guidance, **options)
+        """Sampling options with the evaluated style and guidance (unless `options` names another guidance)."""
+        return SamplingOptions(**{"style": self.config.style, "guidance": self.config.guidance, **options}, seeds=seeds)
 
     def sampled(self, system: str, **options) -> torch.Tensor:
         return self.in_batches(system, lambda seeds, _: self.pipeline.sample_latents(

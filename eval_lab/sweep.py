@@ -58,10 +58,8 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
         evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, length=bar_count // BARS_PER_CHUNK))
         real = musicality(evaluator.raw_melodies(evaluator.held_out_rows))
         rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"), **real})
-        for model, guidance in itertools.product(models, guidances):
-            evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, guidance=guidance,
-                                                                      length=bar_count // BARS_PER_CHUNK))
-            latents_sampled = evaluator.sampled(f"sweep {model}", model=model)
+        for model, guidance in itertools.product(models, guidances):  # the same seeds for every guidance
+            latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance)
             scores = musicality(pipeline.decode_melodies(latents_sampled))
             met = targets_met(scores, real)
             rows.append({"style": style, "bars": bar_count, "system": model, "guidance": guidance, **scores,
