@@ -88,9 +88,9 @@ def _reduce_resolution(midi: mido.MidiFile, max_ticks_per_beat: int) -> None:
     midi.ticks_per_beat = max_ticks_per_beat
 
 
-def _check_melody_size(midi: mido.MidiFile, limits: MidiLimits) -> None:
-    """Refuse too many tracks with notes, or notes past `max_bars`, from the events alone."""
-    note_tracks, last_note_tick = 0, 0
+def _event_extents(midi: mido.MidiFile) -> tuple[int, int, int]:
+    """One pass over the events: (last tick of any event, last tick of a note event, tracks with notes)."""
+    last_tick, last_note_tick, note_tracks = 0, 0, 0
     for track in midi.tracks:
         tick, has_note = 0, False
         for message in track:
@@ -98,14 +98,8 @@ def _check_melody_size(midi: mido.MidiFile, limits: MidiLimits) -> None:
             if message.type in ("note_on", "note_off"):
                 has_note = has_note or message.type == "note_on"
                 last_note_tick = max(last_note_tick, tick)
-        note_tracks += has_note
-    if limits.max_tracks is not None and note_tracks > limits.max_tracks:
-        raise MidiInputError(f"the MIDI file has {note_tracks} tracks with notes; at most {limits.max_tracks} are "
-                             "read, so keep the melody's track and remove the others")
-    bars = -(-last_note_tick * STEPS_PER_QUARTER // midi.ticks_per_beat) // STEPS_PER_BAR
-    if limits.max_bars is not None and bars > limits.max_bars:
-        raise MidiInputError(f"the melody is {bars} bars long; at most {limits.max_bars} bars are read, "
-                             "so trim the file first")
+        last_tick, note_tracks = max(last_tick, tick), note_tracks + has_note
+    return last_tick, last_note_tick, note_tracks
 
 
 def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits, declared_tracks: int) -> None:
@@ -127,13 +121,20 @@ def _check_mido_file(midi: mido.MidiFile, limits: MidiLimits, declared_tracks: i
             f"the MIDI file has {messages} events, more than the limit of {limits.max_messages}"
         )
     _reduce_resolution(midi, limits.max_ticks_per_beat)
-    last_tick = max(sum(message.time for message in track) for track in midi.tracks)
+    last_tick, last_note_tick, note_tracks = _event_extents(midi)
     if last_tick > limits.max_ticks:
         raise MidiInputError(
             f"the MIDI file lasts {last_tick} ticks, more than the limit of {limits.max_ticks}; "
             "it is either corrupt or far longer than a song"
         )
-    _check_melody_size(midi, limits)
+    # the melody's size, from the events alone, before any per-track array exists
+    if limits.max_tracks is not None and note_tracks > limits.max_tracks:
+        raise MidiInputError(f"the MIDI file has {note_tracks} tracks with notes; at most {limits.max_tracks} are "
+                             "read, so keep the melody's track and remove the others")
+    bars = -(-last_note_tick * STEPS_PER_QUARTER // midi.ticks_per_beat) // STEPS_PER_BAR
+    if limits.max_bars is not None and bars > limits.max_bars:
+        raise MidiInputError(f"the melody is {bars} bars long; at most {limits.max_bars} bars are read, "
+                             "so trim the file first")
 
 
 def load_midi_bytes(data: bytes, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_midi.PrettyMIDI:
@@ -162,8 +163,8 @@ def load_midi_bytes(data: bytes, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_
         raise MidiInputError(f"the MIDI file is {kind} and could not be read ({cause})") from error
 
 
-def load_midi_file(path: str | Path, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_midi.PrettyMIDI:
-    """Read and parse a MIDI file from disk, checking its size before reading it."""
+def read_midi_file_bytes(path: str | Path, limits: MidiLimits = DEFAULT_LIMITS) -> bytes:
+    """The bytes of a MIDI file on disk, its size checked against `limits.max_bytes` before reading."""
     path = Path(path)
     size = path.stat().st_size
     if size > limits.max_bytes:
@@ -171,7 +172,12 @@ def load_midi_file(path: str | Path, limits: MidiLimits = DEFAULT_LIMITS) -> pre
             f"{path.name} is {size / 2**20:.1f} MB, larger than the limit of "
             f"{limits.max_bytes / 2**20:.1f} MB"
         )
-    return load_midi_bytes(path.read_bytes(), limits)
+    return path.read_bytes()
+
+
+def load_midi_file(path: str | Path, limits: MidiLimits = DEFAULT_LIMITS) -> pretty_midi.PrettyMIDI:
+    """Read and parse a MIDI file from disk, checking its size before reading it."""
+    return load_midi_bytes(read_midi_file_bytes(path, limits), limits)
 
 
 def check_duple_meter(midi: pretty_midi.PrettyMIDI) -> None:

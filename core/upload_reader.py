@@ -19,7 +19,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.midi_io import UPLOAD_LIMITS, ExtractedMelody, MidiInputError, MidiLimits, extract_melodies, load_midi_bytes
+from core.midi_io import (
+    UPLOAD_LIMITS,
+    ExtractedMelody,
+    MidiInputError,
+    MidiLimits,
+    extract_melodies,
+    load_midi_bytes,
+    read_midi_file_bytes,
+)
 
 # the child needs no more of the parent's environment (which may be large: E2BIG)
 CHILD_ENVIRONMENT = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "PYTHONPATH") if name in os.environ}
@@ -28,14 +36,10 @@ CHILD_ENVIRONMENT = {name: os.environ[name] for name in ("PATH", "HOME", "LANG",
 def read_melody_lines(path: str | Path, limits: MidiLimits = UPLOAD_LIMITS) -> list[ExtractedMelody]:
     """The melody lines of an untrusted MIDI file, or `MidiInputError` (or `UnsupportedMeterError`)
     saying why not, within `limits.timeout_s` (the child's start-up included)."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise MidiInputError(f"{path.name} is {size / 2**20:.1f} MB, larger than the limit of "
-                             f"{limits.max_bytes / 2**20:.1f} MB")
+    data = read_midi_file_bytes(path, limits)
     command = [sys.executable, "-m", __name__, json.dumps(dataclasses.asdict(limits))]
     try:
-        child = subprocess.run(command, input=path.read_bytes(), capture_output=True, timeout=limits.timeout_s,
+        child = subprocess.run(command, input=data, capture_output=True, timeout=limits.timeout_s,
                                cwd=Path(__file__).resolve().parents[1], env=CHILD_ENVIRONMENT)
     except subprocess.TimeoutExpired:
         raise MidiInputError(f"reading the MIDI file took longer than {limits.timeout_s:g} s; it is too complex "
