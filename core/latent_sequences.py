@@ -78,9 +78,7 @@ class LatentSequences:
 
     def gather(self, rows: np.ndarray, length: int) -> torch.Tensor:
         """Windows (B, 2) rows of (track, first latent) -> (B, length, D) float32 latents."""
-        starts = self.track_offsets[rows[:, 0]] + rows[:, 1]  # (B,)
-        index = starts[:, None] + np.arange(length)  # (B, length)
-        return torch.from_numpy(self.latents[index].astype(np.float32))  # (B, length, D)
+        return self.gather_spans(np.column_stack([rows, np.full(len(rows), length)]))[0]  # (B, length, D)
 
     def gather_spans(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Spans (B, 3) rows of (track, first latent, length) -> ((B, L, D) latents zero-padded at

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import gradio as gr
 from core.limits import MAX_SEEDS_PER_REQUEST
 from demo.outputs import HEAVY_WORK, shared_pipeline, whole_number
 from eval_lab.report import build_figures
-from eval_lab.run import EvalConfig, run
+from eval_lab.run import EvalConfig, read_run_config, run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "eval_lab" / "results"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -41,7 +40,7 @@ def quick_evaluation(n: float = 8, name: str | None = None, progress=gr.Progress
                        "which is not shipped: run `python -m train.prepare_data --source music21` and "
                        "`python -m train.encode --model demo/model` first.")
     out = Path(tempfile.mkdtemp(prefix="eval-"))
-    setting = json.loads((RESULTS_DIR / name / "config.json").read_text()) if name in result_sets() else {}
+    setting = read_run_config(RESULTS_DIR / name) if name in result_sets() else {}
     config = EvalConfig(n=count, batch_size=count, **{key: setting[key] for key in ("style", "length", "guidance")
                                                      if key in setting})
     run(shared_pipeline(), LATENTS_PATH, CACHE_PATH, out, config)

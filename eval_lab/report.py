@@ -8,7 +8,6 @@ The app's evaluation tab imports `build_figures`; `export_html` writes one stand
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -18,6 +17,7 @@ import plotly.graph_objects as go
 from core.constants import CHUNKS_PER_WINDOW
 from core.musicality import METRIC_NAMES
 from core.transformer import ANY_STYLE
+from eval_lab.run import read_run_config
 
 SELF_SIMILARITY = ["pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"]
 RAW = ["pitch_mu_oa", "pitch_var_oa", "duration_mu_oa", "duration_var_oa"]
@@ -58,10 +58,9 @@ def curve_figure(curve: pd.DataFrame) -> go.Figure:
 
 def run_setting(directory: str | Path) -> str:
     """ "folk, 32 bars" from the run's config.json ("" for a run without one)."""
-    path = Path(directory) / "config.json"
-    if not path.is_file():
+    config = read_run_config(directory)
+    if not config:
         return ""
-    config = json.loads(path.read_text())
     return f"{config.get('style', ANY_STYLE)}, {2 * config.get('length', CHUNKS_PER_WINDOW)} bars"
 
 

@@ -210,6 +210,12 @@ def run(pipeline: MelodyPipeline, latents_path: Path, cache_path: Path, out: Pat
     return table
 
 
+def read_run_config(directory: str | Path) -> dict:
+    """The config.json `run` wrote into `directory` ({} for a directory without one)."""
+    path = Path(directory) / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     """--model, --latents and --data: the bundle, its encoded corpus and the melody cache."""
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")
