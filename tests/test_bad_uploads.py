@@ -127,8 +127,10 @@ def test_the_150_track_file_is_refused_before_any_melody_array_exists(tmp_path):
     """)
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout.splitlines()
-    assert "150 tracks with notes" in output[0]
-    assert int(output[1]) < 300, f"{output[1]} MB extra peak memory"
+    # the last two lines: pyfluidsynth (imported by pretty_midi) prints where it found its library when CI is set
+    refusal, extra_megabytes = output[-2:]
+    assert "150 tracks with notes" in refusal
+    assert int(extra_megabytes) < 300, f"{extra_megabytes} MB extra peak memory"
 
 
 def test_a_50_megabyte_upload_is_refused_before_it_is_read(tmp_path):
