@@ -156,12 +156,15 @@ class InfillRequest(SamplingOptions, RenderOptions):
     method "diffusion" infills with the diffusion model; "interpolation" (spherical, in the
     VAE's space, between the latents bordering each gap) and "prior" (z ~ N(0, I)) are the
     paper's baselines. resample: extra RePaint rounds per step (smoother joins).
+    extend_bars: an even number of silent bars appended to the melody (after its last 2-bar
+    latent) before infilling; regenerating them continues the melody (`continuation`).
     """
 
     melody: np.ndarray
     bars_to_regenerate: tuple[BarRange, ...]
     method: str = "diffusion"
     resample: int = 0
+    extend_bars: int = 0
 
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
@@ -175,14 +178,26 @@ class InfillRequest(SamplingOptions, RenderOptions):
             ranges = (ranges,)  # one range given as (first, last)
         object.__setattr__(self, "bars_to_regenerate", tuple(tuple(r) for r in ranges))
         _check_whole("resample", self.resample, 0, MAX_RESAMPLE)
+        _check_whole("extend_bars", self.extend_bars, 0, MAX_BARS)
+        if self.extend_bars % BARS_PER_CHUNK:
+            raise ValueError(f"extend_bars must be an even number (2-bar latents), got {self.extend_bars}")
         melody = validate_melody(self.melody)
         if not has_notes(melody):
             raise ValueError("the melody has no notes: there is nothing to infill around")
-        bars = padded_length(melody.size) // STEPS_PER_BAR
+        bars = padded_length(melody.size) // STEPS_PER_BAR + self.extend_bars
         if bars > MAX_BARS:
-            raise ValueError(f"the melody is {bars} bars long; infilling takes at most {MAX_BARS} bars, "
-                             "so trim the file first")
+            extended = f" with the {self.extend_bars} new bars" if self.extend_bars else ""
+            raise ValueError(f"the melody is {bars} bars long{extended}; infilling takes at most {MAX_BARS} bars, "
+                             "so trim the file first" + (" or add fewer bars" if extended else ""))
         chunk_mask_for_bars(self.bars_to_regenerate, bars // BARS_PER_CHUNK)
+
+
+def continuation(melody: np.ndarray, bars: int, **fields) -> InfillRequest:
+    """A request that continues `melody` (T,) by `bars` new bars (an even number) after its last
+    2-bar latent, keeping all of it; `fields`: the other InfillRequest fields."""
+    chunks_for_bars(bars)
+    first = padded_length(validate_melody(melody).size) // STEPS_PER_BAR + 1
+    return InfillRequest(melody=melody, bars_to_regenerate=((first, first + bars - 1),), extend_bars=bars, **fields)
 
 
 def chunks_for_bars(bars: int) -> int:
@@ -345,10 +360,34 @@ class MelodyPipeline:
             results.append(result)
         return results
 
+    def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[list[MelodyResult]]:
+        """`generate` for several requests at once: one result list per request, in order.
+
+        Requests that differ only in their seeds and rendering (tempo, program) are sampled
+        together, up to MAX_SEEDS_PER_REQUEST seeds per sampler call; every melody is the one
+        its request alone would give (see `generate`), rendered with its own request's tempo
+        and program."""
+        groups: dict[GenerationRequest, list[int]] = {}
+        for index, request in enumerate(requests):
+            sampling = dataclasses.replace(request, seeds=(0,), tempo_bpm=DEFAULT_TEMPO_BPM, program=DEFAULT_PROGRAM)
+            groups.setdefault(sampling, []).append(index)
+        answers: list[list[MelodyResult]] = [[] for _ in requests]
+        for sampling, members in groups.items():
+            owners = [index for index in members for _ in requests[index].seeds]  # (S,) request of each seed
+            seeds = [seed for index in members for seed in requests[index].seeds]
+            for start in range(0, len(seeds), MAX_SEEDS_PER_REQUEST):
+                part = slice(start, start + MAX_SEEDS_PER_REQUEST)
+                results = self.generate(dataclasses.replace(sampling, seeds=tuple(seeds[part])))
+                for owner, result in zip(owners[part], results):
+                    render = requests[owner]
+                    result.midi = melody_to_pretty_midi(result.melody, render.tempo_bpm, render.program)
+                    answers[owner].append(result)
+        return answers
+
     def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """The request's melody with the chosen bars regenerated, one result per seed."""
         melody = validate_melody(request.melody)
-        padded = np.zeros(padded_length(melody.size), dtype=np.int8)
+        padded = np.zeros(padded_length(melody.size) + request.extend_bars * STEPS_PER_BAR, dtype=np.int8)
         padded[: melody.size] = melody
         chunks = split_into_chunks(padded)  # (K, 32)
         regenerate = chunk_mask_for_bars(request.bars_to_regenerate, len(chunks))

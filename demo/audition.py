@@ -59,4 +59,4 @@ def build_listen_tab() -> None:
         with gr.Column():
             audio = gr.Audio(label="Melody", type="filepath", interactive=False)
             table = gr.Markdown()
-    play.click(describe_and_render, [midi_file, program, tempo, line], [table, audio], **HEAVY_WORK)
+    play.click(describe_and_render, [midi_file, program, tempo, line], [table, audio], api_name="listen", **HEAVY_WORK)

@@ -7,10 +7,11 @@ import gradio as gr
 from core.limits import MAX_UPLOAD_BYTES
 from demo.audition import build_listen_tab
 from demo.eval_tab import build_eval_tab
-from demo.generate_tab import build_generate_tab
+from demo.generate_tab import build_generate_tab, check_generation
 from demo.infill_tab import build_infill_tab
 from demo.long_tab import build_long_tab
 from demo.outputs import diffusion_available, shared_pipeline
+from demo.queue_gate import QueueGate
 
 QUEUE_SIZE = 32  # requests waiting; the heavy ones run HEAVY_CONCURRENCY at a time over all tabs
 
@@ -40,6 +41,8 @@ def build_app() -> gr.Blocks:
 
 
 def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:
-    """Serve `app`: one queue, and no `/gradio_api/run/` route around it (api_open=False)."""
-    app.queue(max_size=QUEUE_SIZE, api_open=False).launch(
-        server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, **kwargs)
+    """Serve `app`: one queue with the admission rules of `QueueGate` (a cap per client, input
+    checks before batching), and no `/gradio_api/run/` route around it (api_open=False)."""
+    app.queue(max_size=QUEUE_SIZE, api_open=False)
+    QueueGate(app, {"generate": check_generation}).install()
+    app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, **kwargs)

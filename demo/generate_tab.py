@@ -1,13 +1,16 @@
-"""The "Generate" tab: sample a melody, hear it, see its piano roll, download MIDI and audio.
+"""The "Generate" tab: sample a melody, see its piano roll, hear it, download MIDI and audio.
 
-With "watch it denoise" the piano roll first replays the diffusion sampler's x0 estimates,
-from pure noise to the final melody, then the audio arrives.
+Requests to /generate that wait together in the queue are sampled in one batched call
+(`batch=True`; `MelodyPipeline.generate_batch` groups them by their sampling settings). The
+first answer is the piano roll and the MIDI file; the audio preview is rendered next, as a
+step of its own. With "watch it denoise" the piano roll first replays the diffusion
+sampler's x0 estimates, from pure noise to the final melody.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import gradio as gr
 import numpy as np
@@ -18,16 +21,16 @@ from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS
 from demo.outputs import (
     HEAVY_WORK,
+    MODEL_LABELS,
     SAMPLERS,
     checked_tempo,
     diffusion_available,
-    progress_reporter,
+    model_name_of,
+    preview_outputs,
     publish,
     sampler_choice,
     shared_pipeline,
     style_choice,
-    MODEL_LABELS,
-    model_name_of,
     style_inputs,
     whole_number,
 )
@@ -35,6 +38,11 @@ from demo.piano_roll import piano_roll
 
 WATCH_FRAMES = 10
 WATCH_FRAME_S = 0.25
+MAX_BATCH = 8  # /generate requests sampled in one call
+GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
+                     "instrument": "Acoustic Grand Piano", "tempo": 120, "watch": False, "style": DEFAULT_STYLE,
+                     "guidance": DEFAULT_GUIDANCE}
+GENERATE_INPUTS = tuple(GENERATE_DEFAULTS)  # the order of /generate's inputs
 
 
 def program_for(instrument: str) -> int:
@@ -43,37 +51,66 @@ def program_for(instrument: str) -> int:
     return GM_PROGRAMS[instrument]
 
 
-def generate_melody(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
-                    steps: float | None = None, model: str = MODEL_LABELS[0], instrument: str = "Acoustic Grand Piano",
-                    tempo: float = 120, watch: bool = False, style: str = DEFAULT_STYLE,
-                    guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()) -> Iterator[tuple]:
-    """Yields (audio, piano roll, MIDI path, audio path, melody tokens for the Infill tab).
-
-    With `watch`, earlier yields carry only the piano roll of an intermediate x0 estimate.
-    """
+def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
+                       steps: float | None = None, model: str = MODEL_LABELS[0],
+                       instrument: str = "Acoustic Grand Piano", tempo: float = 120, watch: bool = False,
+                       style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE) -> GenerationRequest:
+    """The widgets' values as a request, or a gr.Error that says which value to change."""
     pipeline = shared_pipeline()
-    bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
-    seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
+    if model not in MODEL_LABELS:
+        raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
-    model_name = model_name_of(model)
-    program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
-    styled = style_choice(style, guidance)
     total_steps = steps_value or default_steps(sampler_name, pipeline.schedule)
     try:
-        request = GenerationRequest(bars=bars_count, seeds=(seed_value,), model=model_name, sampler=sampler_name,
-                                    steps=steps_value, tempo_bpm=tempo_bpm, program=program, **styled,
-                                    keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
-        result = pipeline.generate(request, progress_reporter(progress, "sampling"))[0]
+        return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
+                                 seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
+                                 sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
+                                 program=program_for(instrument), **style_choice(style, guidance),
+                                 keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
     except ValueError as error:
         raise gr.Error(str(error)) from error
-    for t, x0 in result.intermediates:
-        chunks, rests = pipeline.decode(x0)
-        figure = piano_roll(join_chunks(chunks, rests), title=f"denoising: x0 estimate at reverse step {t}")
-        yield gr.skip(), figure, gr.skip(), gr.skip(), gr.skip()
-        time.sleep(WATCH_FRAME_S)
-    audio, figure, midi_path, audio_path = publish(result, f"melody-{seed_value}",
-                                                 f"{bars_count} bars, {style}, seed {seed_value}, {model_name}")
-    yield audio, figure, midi_path, audio_path, result.melody
+
+
+def check_generation(data: Sequence) -> None:
+    """The queue's check of one /generate request's raw inputs (in GENERATE_INPUTS order) before it
+    may join a batch: a gr.Error for a bad value, so that it cannot fail the requests batched with it."""
+    generation_request(**{**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, data))})
+
+
+def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model: list, instrument: list,
+                      tempo: list, watch: list, style: list, guidance: list) -> tuple[list, ...]:
+    """Batch handler of /generate: each argument holds one value per request (see `generation_request`).
+
+    Returns lists of (piano roll, MIDI path, melody tokens for the Infill tab, AudioPreview,
+    denoising frames [(title, (T,) tokens), ...] ending with the final melody, or [] unless watched).
+    A watched request's piano roll starts at the first frame.
+    """
+    requests = [generation_request(*values)
+                for values in zip(bars, seed, sampler, steps, model, instrument, tempo, watch, style, guidance)]
+    pipeline = shared_pipeline()
+    outputs = []
+    for request, (result,) in zip(requests, pipeline.generate_batch(requests)):
+        title = f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}"
+        figure, midi_path, preview = publish(result, request, f"melody-{result.seed}", title)
+        frames = []
+        for t, x0 in result.intermediates:
+            chunks, rests = pipeline.decode(x0)
+            frames.append((f"denoising: estimate of the melody at step {t}", join_chunks(chunks, rests)))
+        if frames:
+            frames.append((title, result.melody))
+            figure = piano_roll(frames[0][1], title=frames[0][0])
+        outputs.append((figure, midi_path, result.melody, preview, frames))
+    return tuple(list(column) for column in zip(*outputs))
+
+
+def replay_denoising(frames: list[tuple[str, np.ndarray]]) -> Iterator:
+    """Step after a watched generation: the piano roll of each frame in turn (unchanged when unwatched)."""
+    if not frames:
+        yield gr.skip()
+    for index, (title, melody) in enumerate(frames):
+        if index:
+            time.sleep(WATCH_FRAME_S)
+        yield piano_roll(melody, title=title)
 
 
 def random_seed() -> int:
@@ -103,6 +140,7 @@ def build_generate_tab(last_melody: gr.State) -> None:
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             watch = gr.Checkbox(value=False, label="Watch it denoise (diffusion)")
             go_button = gr.Button("Generate", variant="primary", elem_id="generate")
+            preview, frames = gr.State(None), gr.State([])
         with gr.Column(scale=2):
             audio = gr.Audio(label="Melody", type="filepath", interactive=False, elem_id="generated-audio")
             roll = gr.Plot(label="Piano roll (dotted lines: 2-bar latents)", elem_id="generated-roll")
@@ -110,8 +148,15 @@ def build_generate_tab(last_melody: gr.State) -> None:
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
     dice.click(random_seed, None, seed, api_visibility="private")
-    go_button.click(generate_melody, [bars, seed, sampler, steps, model, instrument, tempo, watch, style, guidance],
-                    [audio, roll, midi_file, audio_file, last_melody], api_name="generate", **HEAVY_WORK)
+    go_button.click(None, None, [audio, audio_file], js="() => [null, null]")  # the last result's audio goes at once
+    inputs = {"bars": bars, "seed": seed, "sampler": sampler, "steps": steps, "model": model, "instrument": instrument,
+              "tempo": tempo, "watch": watch, "style": style, "guidance": guidance}
+    first_answer = go_button.click(generate_melodies, [inputs[name] for name in GENERATE_INPUTS],
+                                   [roll, midi_file, last_melody, preview, frames], api_name="generate",
+                                   batch=True, max_batch_size=MAX_BATCH, **HEAVY_WORK)
+    first_answer.success(replay_denoising, frames, roll, api_visibility="private", concurrency_limit=None,
+                         show_progress="hidden") \
+        .success(preview_outputs, preview, [audio, audio_file], api_visibility="private", **HEAVY_WORK)
     fast_steps = default_steps("fast", shared_pipeline().schedule)
     gr.Examples([[DEFAULT_STYLE, DEFAULT_GUIDANCE, DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODEL_LABELS[0], "Flute", 110,
                   True],

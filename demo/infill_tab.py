@@ -8,12 +8,13 @@ with the paper's baselines (spherical interpolation, the prior) with one click.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import gradio as gr
 import numpy as np
 
-from core.limits import MAX_SEED, MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, parse_bar_ranges
+from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
+from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges
 from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
 from demo.generate_tab import program_for
@@ -21,7 +22,8 @@ from demo.outputs import (
     HEAVY_WORK,
     SAMPLERS,
     checked_tempo,
-    melody_audio,
+    audio_preview,
+    preview_outputs,
     progress_reporter,
     publish,
     sampler_choice,
@@ -57,29 +59,57 @@ def source_melody(source: str, midi: str | None, example: str, line: int, last: 
     raise gr.Error(f"Unknown melody source {source!r}; choose one of: {', '.join(SOURCES)}.")
 
 
+def source_and_options(midi: str | None, seed: float, source: str, example: str, line: float, sampler: str,
+                       steps: float | None, instrument: str, tempo: float, last_melody: np.ndarray | None,
+                       style: str, guidance: float) -> tuple[np.ndarray, dict]:
+    """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a gr.Error."""
+    melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
+    sampler_name, steps_value = sampler_choice(sampler, steps)
+    return melody, dict(seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), sampler=sampler_name, steps=steps_value,
+                        tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
+                        **style_choice(style, guidance))
+
+
+def answer_infill(melody: np.ndarray, request_of: Callable[[], InfillRequest], stem: str, title: str,
+                  progress: gr.Progress):
+    """Run the request `request_of` builds; (piano roll with the regenerated bars shaded, MIDI path,
+    AudioPreview of the original melody, of the result). The previews are rendered in the next step."""
+    try:
+        request = request_of()
+        result = shared_pipeline().infill(request, progress_reporter(progress, "sampling"))[0]
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+    figure, midi_path, preview = publish(result, request, f"{stem}-{result.seed}", title, highlight=True)
+    return figure, midi_path, audio_preview(melody, request.tempo_bpm, request.program, "original"), preview
+
+
 def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, source: str = SOURCES[0],
                   example: str = next(iter(EXAMPLES), ""), line: float = 1, method: str = "Diffusion",
                   sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = "Acoustic Grand Piano",
                   tempo: float = 120, last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
                   guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()):
-    """Returns (original audio, result audio, piano roll with regenerated bars shaded, MIDI path, audio path)."""
-    melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
-    seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
-    sampler_name, steps_value = sampler_choice(sampler, steps)
+    """Regenerate `bars` of the chosen melody: see `answer_infill` for what it returns."""
+    melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
+                                         last_melody, style, guidance)
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}; choose one of: {', '.join(METHODS)}.")
-    program, tempo_bpm = program_for(instrument), checked_tempo(tempo)
-    try:
-        request = InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
-                                seeds=(seed_value,), method=METHODS[method], sampler=sampler_name, steps=steps_value,
-                                tempo_bpm=tempo_bpm, program=program, **style_choice(style, guidance))
-        result = shared_pipeline().infill(request, progress_reporter(progress, "infilling"))[0]
-    except ValueError as error:
-        raise gr.Error(str(error)) from error
-    audio, figure, midi_path, audio_path = publish(
-        result, f"infill-{seed_value}", f"bars {bars} regenerated ({method.split(' ')[0].lower()}), shaded",
-        highlight=True)
-    return melody_audio(melody, tempo_bpm, program), audio, figure, midi_path, audio_path
+    return answer_infill(
+        melody, lambda: InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
+                                      method=METHODS[method], **options),
+        "infill", f"bars {bars} regenerated ({method.split(' ')[0].lower()}), shaded", progress)
+
+
+def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 0, source: str = SOURCES[0],
+                    example: str = next(iter(EXAMPLES), ""), line: float = 1, sampler: str = SAMPLERS[0],
+                    steps: float | None = None, instrument: str = "Acoustic Grand Piano", tempo: float = 120,
+                    last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
+                    guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()):
+    """Continue the chosen melody by `add_bars` new bars: see `answer_infill` for what it returns."""
+    melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
+                                         last_melody, style, guidance)
+    count = whole_number(add_bars, "Bars to add", MIN_BARS, MAX_BARS)
+    return answer_infill(melody, lambda: continuation(melody, count, **options), "continued",
+                         f"{count} new bars (shaded)", progress)
 
 
 def build_infill_tab(last_melody: gr.State) -> None:
@@ -101,6 +131,10 @@ def build_infill_tab(last_melody: gr.State) -> None:
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             go_button = gr.Button("Infill", variant="primary", elem_id="infill")
+            with gr.Row():
+                add_bars = gr.Slider(MIN_BARS, 64, value=8, step=2, label="Bars to add")
+                continue_button = gr.Button("Continue the melody", elem_id="continue")
+            original_preview, result_preview = gr.State(None), gr.State(None)
         with gr.Column(scale=2):
             with gr.Row():
                 original_audio = gr.Audio(label="Original", type="filepath", interactive=False)
@@ -109,10 +143,16 @@ def build_infill_tab(last_melody: gr.State) -> None:
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
-    go_button.click(infill_melody,
-                    [midi, bars, seed, source, example, line, method, sampler, steps, instrument, tempo, last_melody,
-                     style, guidance],
-                    [original_audio, result_audio, roll, midi_file, audio_file], api_name="infill", **HEAVY_WORK)
+    first_answer = [roll, midi_file, original_preview, result_preview]
+    common = [seed, source, example, line]
+    after = [sampler, steps, instrument, tempo, last_melody, style, guidance]
+    for button, handler, inputs, name in ((go_button, infill_melody, [midi, bars, *common, method, *after], "infill"),
+                                          (continue_button, continue_melody, [midi, add_bars, *common, *after],
+                                           "continue")):
+        button.click(None, None, [original_audio, result_audio, audio_file], js="() => [null, null, null]")
+        button.click(handler, inputs, first_answer, api_name=name, **HEAVY_WORK) \
+            .success(preview_outputs, [original_preview, result_preview], [original_audio, result_audio, audio_file],
+                     api_visibility="private", **HEAVY_WORK)
     first_example = next(iter(EXAMPLES), None)
     if first_example is not None:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0]

@@ -1,29 +1,45 @@
 """Load test of the app: concurrent gradio_client users, traffic to 127.0.0.1 only.
 
-    python -m demo.loadtest [--users 8] [--requests 40] [--deadline 900]
+    python -m demo.loadtest [--users 8] [--requests 40] [--endpoints generate infill] [--deadline 900]
+    python -m demo.loadtest --disk 100
 
 Starts the app in this process on a free local port, then `--users` threads, each with its
-own client, share `--requests` requests alternating between /generate (64 bars) and
-/infill (a bundled example, bars 17-32). Bounded in count and time: requests not started by
-`--deadline` seconds are not sent. Prints p50 / p95 latency per endpoint and the errors.
+own client and its own address (an X-Forwarded-For header the app is told to trust, as
+behind the Spaces proxy), share `--requests` requests that cycle through `--endpoints`:
+/generate (64 bars), /infill (a bundled example, bars 17-32) and /listen (the audio of
+that example). Bounded in count and time: requests not started by `--deadline` seconds are
+not sent. Prints p50 / p95 latency per endpoint and the errors.
+
+`--disk N` instead sends N worst-case requests in a row (/generate_long of 256 bars at
+35 BPM, the slowest tempo whose audio the renderer still makes, then /listen of its MIDI:
+29 minutes of audio) and prints the bytes the app's output folder and Gradio's cache hold.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
 from gradio_client import Client, handle_file
 
+from gradio.utils import get_upload_folder
+
 from demo.blocks import build_app, launch
-from demo.outputs import HEAVY_CONCURRENCY
 from demo.infill_tab import EXAMPLES
+from demo.outputs import HEAVY_CONCURRENCY, OUTPUT_DIR
+from demo.queue_gate import TRUST_FORWARDED_ENV
+
+ENDPOINTS = ("generate", "infill", "listen")
+WORST_CASE_BARS, WORST_CASE_TEMPO = 256, 35
 
 
 def free_local_port() -> int:
@@ -35,39 +51,81 @@ def free_local_port() -> int:
 def one_request(client: Client, kind: str, index: int, example: str) -> None:
     if kind == "generate":
         client.predict(bars=64, seed=index, api_name="/generate")
-    else:
+    elif kind == "infill":
         client.predict(midi=handle_file(example), bars="17-32", seed=index, api_name="/infill")
+    else:
+        client.predict(midi_path=handle_file(example), api_name="/listen")
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.exists() else 0
+
+
+def new_client(url: str, user: int, downloads: Path) -> Client:
+    """A client with its own address (203.0.113.x, a documentation range) and download folder."""
+    return Client(url, verbose=False, headers={"X-Forwarded-For": f"203.0.113.{user % 250 + 1}"},
+                  download_files=str(downloads))
+
+
+def disk_test(url: str, count: int, downloads: Path) -> None:
+    """`count` worst-case requests in a row; prints what the server's folders hold afterwards."""
+    cache = Path(get_upload_folder())
+    cache_before = folder_bytes(cache) - folder_bytes(OUTPUT_DIR)
+    client = new_client(url, 0, downloads)
+    begin = time.perf_counter()
+    for index in range(count):
+        _roll, _matrix, midi = client.predict(bars=WORST_CASE_BARS, seed=index, tempo=WORST_CASE_TEMPO,
+                                              api_name="/generate_long")
+        _table, audio = client.predict(midi_path=handle_file(midi), tempo_bpm=WORST_CASE_TEMPO, api_name="/listen")
+        print(f"request {index + 1}/{count}: audio {Path(audio).stat().st_size / 2**20:.1f} MB, output folder "
+              f"{folder_bytes(OUTPUT_DIR) / 2**20:.0f} MB", flush=True)
+    uploads = folder_bytes(cache) - folder_bytes(OUTPUT_DIR) - cache_before
+    print(f"summary: {count} worst-case requests in {time.perf_counter() - begin:.0f} s leave "
+          f"{folder_bytes(OUTPUT_DIR) / 2**20:.0f} MB in the output folder and {uploads / 2**20:.1f} MB more in "
+          f"Gradio's cache (uploads), {(folder_bytes(OUTPUT_DIR) + uploads) / 2**20:.0f} MB in all")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m demo.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=40, help="requests in all (default 40)")
+    parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=["generate", "infill"],
+                        help="endpoints the requests cycle through (default: generate infill)")
     parser.add_argument("--deadline", type=float, default=900, help="seconds after which no request starts")
+    parser.add_argument("--disk", type=int, default=0, metavar="N",
+                        help="send N worst-case requests in a row and report the disk they leave instead")
     args = parser.parse_args(argv)
-    if not 1 <= args.users <= 64 or not 1 <= args.requests <= 1000:
-        parser.error("--users must lie in 1..64 and --requests in 1..1000")
+    if not 1 <= args.users <= 64 or not 1 <= args.requests <= 1000 or not 0 <= args.disk <= 1000:
+        parser.error("--users must lie in 1..64, --requests in 1..1000 and --disk in 0..1000")
+    os.environ[TRUST_FORWARDED_ENV] = "1"  # each user's X-Forwarded-For is its address, as behind a proxy
     port = free_local_port()
     app = build_app()
     launch(app, port, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
+    downloads = Path(tempfile.mkdtemp(prefix="loadtest-downloads-"))  # not in the server's cache
+    if args.disk:
+        try:
+            disk_test(url, args.disk, downloads)
+        finally:
+            app.close()
+        return
     example = str(next(iter(EXAMPLES.values())))
     local = threading.local()
-    counter = itertools.count()
+    counter, users = itertools.count(), itertools.count()
     started_at = time.perf_counter()
-    latencies: dict[str, list[float]] = {"generate": [], "infill": []}
+    latencies: dict[str, list[float]] = {kind: [] for kind in args.endpoints}
     errors: list[str] = []
     lock = threading.Lock()
 
     def worker(_: int) -> None:
         if not hasattr(local, "client"):
-            local.client = Client(url, verbose=False)
+            local.client = new_client(url, next(users), downloads)
         index = next(counter)
         if time.perf_counter() - started_at > args.deadline:
             with lock:
                 errors.append(f"request {index}: not sent, past the deadline")
             return
-        kind = "generate" if index % 2 == 0 else "infill"
+        kind = args.endpoints[index % len(args.endpoints)]
         begin = time.perf_counter()
         try:
             one_request(local.client, kind, index, example)
@@ -85,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         app.close()
     wall = time.perf_counter() - started_at
     print(f"{args.users} users, {args.requests} requests, server concurrency {HEAVY_CONCURRENCY}, wall {wall:.1f} s")
-    everything = latencies["generate"] + latencies["infill"]
+    everything = [value for values in latencies.values() for value in values]
     for kind, values in (*latencies.items(), ("all", everything)):
         if values:
             p50, p95 = np.percentile(values, [50, 95])

@@ -14,6 +14,7 @@ from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
     checked_tempo,
+    preview_outputs,
     progress_reporter,
     publish,
     shared_pipeline,
@@ -43,7 +44,7 @@ def similarity_figure(similarity: np.ndarray) -> go.Figure:
 def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, instrument: str = "Flute",
                   tempo: float = 120, style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE,
                   progress=gr.Progress()):
-    """Returns (audio, piano roll, self-similarity figure, MIDI path, audio path)."""
+    """Returns (piano roll, self-similarity figure, MIDI path, AudioPreview to render next)."""
     bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     try:
@@ -54,9 +55,9 @@ def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, in
     except ValueError as error:
         raise gr.Error(str(error)) from error
     mode = "windowed" if windowed else "one pass"
-    audio, roll, midi_path, audio_path = publish(result, f"long-{seed_value}",
-                                               f"{bars_count} bars, seed {seed_value}, {mode}")
-    return audio, roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, audio_path
+    roll, midi_path, preview = publish(result, request, f"long-{seed_value}",
+                                       f"{bars_count} bars, seed {seed_value}, {mode}")
+    return roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, preview
 
 
 def build_long_tab() -> None:
@@ -74,6 +75,7 @@ def build_long_tab() -> None:
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Flute", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             go_button = gr.Button("Generate long melody", variant="primary")
+            preview = gr.State(None)
         with gr.Column(scale=2):
             audio = gr.Audio(label="Melody", type="filepath", interactive=False)
             roll = gr.Plot(label="Piano roll")
@@ -81,6 +83,8 @@ def build_long_tab() -> None:
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
+    go_button.click(None, None, [audio, audio_file], js="() => [null, null]")
     go_button.click(generate_long, [bars, seed, windowed, instrument, tempo, style, guidance],
-                    [audio, roll, matrix, midi_file, audio_file], api_name="generate_long", **HEAVY_WORK)
+                    [roll, matrix, midi_file, preview], api_name="generate_long", **HEAVY_WORK) \
+        .success(preview_outputs, preview, [audio, audio_file], api_visibility="private", **HEAVY_WORK)
     gr.Examples([[128, 0, False, "Flute", 120], [256, 3, True, "Violin", 132]], [bars, seed, windowed, instrument, tempo])

@@ -7,20 +7,24 @@ import functools
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 
 from core.audio import render_midi, write_ogg
 from core.bundle import DEFAULT_MODEL_DIR, read_manifest
 from core.limits import MAX_GUIDANCE, MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult
+from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult, RenderOptions
 from core.transformer import ANY_STYLE
 from demo.piano_roll import piano_roll
 
-OUTPUT_DIR = Path(tempfile.gettempdir()) / f"latent-melodies-{os.getpid()}"  # one folder per app process
+# one folder per app process, inside Gradio's cache so that Gradio serves the files without copying them
+OUTPUT_DIR = Path(get_upload_folder()) / f"latent-melodies-{os.getpid()}"
+PREVIEW_SAMPLE_RATE = 22_050  # audio previews: half the CD rate halves synthesis and encoding (0.68 MB per 64 bars)
 OUTPUT_MAX_AGE_S = 3600
 OUTPUT_MAX_BYTES = 200 * 2**20  # past this, the oldest results are removed first
 HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over all tabs together
@@ -67,37 +71,77 @@ def clean_output_folder(folder: Path, max_age_s: float = OUTPUT_MAX_AGE_S, max_b
         total -= size
 
 
-def fresh_output_paths(stem: str) -> tuple[Path, Path]:
-    """New MIDI and audio (.ogg) paths in OUTPUT_DIR, after cleaning it (`clean_output_folder`)."""
+def fresh_output_path(stem: str, suffix: str) -> Path:
+    """A new, empty file `stem-<random><suffix>` in OUTPUT_DIR, after cleaning it (`clean_output_folder`)."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     clean_output_folder(OUTPUT_DIR)
-    handle = tempfile.NamedTemporaryFile(dir=OUTPUT_DIR, prefix=f"{stem}-", suffix=".mid", delete=False)
+    handle = tempfile.NamedTemporaryFile(dir=OUTPUT_DIR, prefix=f"{stem}-", suffix=suffix, delete=False)
     handle.close()
-    midi_path = Path(handle.name)
-    return midi_path, midi_path.with_suffix(".ogg")
+    return Path(handle.name)
+
+
+@dataclass(frozen=True)
+class AudioPreview:
+    """A result's audio, rendered after its first answer (piano roll, MIDI) is on the page."""
+
+    melody: np.ndarray  # (T,) tokens
+    tempo_bpm: float
+    program: int
+    path: Path  # the .ogg to write
+
+
+def audio_preview(melody: np.ndarray, tempo_bpm: float, program: int, stem: str = "melody") -> AudioPreview:
+    """A preview of (T,) tokens, to be written to a fresh path of OUTPUT_DIR by `render_preview`."""
+    return AudioPreview(np.asarray(melody, dtype=np.int8), float(tempo_bpm), int(program),
+                        fresh_output_path(stem, ".ogg"))
+
+
+def render_preview(preview: AudioPreview) -> str:
+    """Write the preview as Ogg Vorbis at PREVIEW_SAMPLE_RATE; its path, or a gr.Error for audio
+    that would last longer than the renderer allows."""
+    try:
+        samples = render_midi(melody_to_pretty_midi(preview.melody, preview.tempo_bpm, preview.program),
+                              sample_rate=PREVIEW_SAMPLE_RATE)
+    except ValueError as error:
+        preview.path.unlink(missing_ok=True)
+        raise gr.Error(f"No audio preview: {error}. The MIDI download holds the whole melody; choose fewer bars "
+                       "or a faster tempo to hear it here.") from error
+    write_ogg(preview.path, samples, PREVIEW_SAMPLE_RATE)
+    return str(preview.path)
 
 
 def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int) -> str:
     """(T,) tokens -> the path of its Ogg Vorbis rendering, for a gr.Audio widget."""
-    _, audio_path = fresh_output_paths("melody")
-    write_ogg(audio_path, render_midi(melody_to_pretty_midi(melody, tempo_bpm, program)))
-    return str(audio_path)
+    return render_preview(audio_preview(melody, tempo_bpm, program))
 
 
-def publish(result: MelodyResult, stem: str, title: str, highlight: bool = False):
-    """Render a result for the page: (audio path, piano roll, MIDI path, audio path for download).
-    The audio is Ogg Vorbis: about 1.2 MB for 64 bars at 120 BPM (WAV: 11.4 MB)."""
-    midi_path, audio_path = fresh_output_paths(stem)
+def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str, highlight: bool = False):
+    """A result's first answer for the page: (piano roll, MIDI path, its AudioPreview to render next).
+    `render`: the tempo and program the result's MIDI was made with."""
+    midi_path = fresh_output_path(stem, ".mid")
     midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
-    write_ogg(audio_path, render_midi(result.midi))
     figure = piano_roll(result.melody, result.regenerated if highlight else None, title=title)
-    return str(audio_path), figure, str(midi_path), str(audio_path)
+    preview = AudioPreview(result.melody, render.tempo_bpm, render.program, midi_path.with_suffix(".ogg"))
+    return figure, str(midi_path), preview
+
+
+def preview_outputs(*previews: AudioPreview | None) -> tuple[str | None, ...]:
+    """Handler of the step after a first answer: each preview's audio path (twice for the last one,
+    which also fills the download box); None where there is nothing to render."""
+    paths = tuple(None if preview is None else render_preview(preview) for preview in previews)
+    return (*paths, paths[-1])
+
+
+def is_number(value) -> bool:
+    """True for an int or float (a raw API value may be anything; bool is not a number here)."""
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
 
 
 def whole_number(value: float | None, name: str, low: int, high: int) -> int:
     """A number widget's value as an int in [low, high], or a gr.Error that says what to enter."""
-    if value is None or not np.isfinite(value) or value != int(value) or not low <= value <= high:
-        raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {value}.")
+    if (not is_number(value) or not np.isfinite(value) or value != int(value)  # type: ignore[arg-type]
+            or not low <= value <= high):  # type: ignore[operator]
+        raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
     return int(value)
 
 
@@ -116,7 +160,7 @@ def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:
 
 
 def checked_tempo(tempo: float | None) -> float:
-    if tempo is None or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:
+    if not is_number(tempo) or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:  # type: ignore[operator]
         raise gr.Error(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {tempo}.")
     return float(tempo)
 
@@ -159,6 +203,6 @@ def style_choice(style: str | None, guidance: float | None) -> dict:
     labels = style_labels()
     if style not in labels:
         raise gr.Error(f"Unknown style {style!r}; choose one of: {', '.join(labels)}.")
-    if guidance is None or not 0 <= guidance <= MAX_GUIDANCE:
+    if not is_number(guidance) or not 0 <= guidance <= MAX_GUIDANCE:  # type: ignore[operator]
         raise gr.Error(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {guidance}.")
     return {"style": style, "guidance": float(guidance)}

@@ -11,6 +11,7 @@ from demo.blocks import build_app
 from core.melody import pitch_to_token
 from core.midi_io import extract_melodies
 from demo.audition import describe_and_render
+from demo.outputs import PREVIEW_SAMPLE_RATE, preview_outputs
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 
@@ -25,7 +26,7 @@ def test_uploaded_song_lists_its_lines_and_plays_the_chosen_one(tmp_path):
     assert "| 1 | lead | 73 | 4 | 71-79 |" in table
     assert "| 2 | bass | 0 | 2 | 43-48 |" in table
     samples, rate = soundfile.read(audio_path)
-    assert audio_path.endswith(".ogg") and rate == 44_100
+    assert audio_path.endswith(".ogg") and rate == PREVIEW_SAMPLE_RATE == 22_050
     assert samples.size == round((4.0 + 1.0) * rate)  # 2 bars at 120 BPM + tail
     assert abs(samples).max() > 0.3
 
@@ -53,43 +54,68 @@ def seconds_to_bars(seconds: float, tempo_bpm: float = 120) -> float:
     return seconds / (4 * 60 / tempo_bpm)
 
 
-def test_generate_tab_returns_audio_piano_roll_downloads_and_the_melody():
-    from demo.generate_tab import generate_melody
+def generate_one(*values, **named):
+    """The /generate batch handler called with one request: its (roll, MIDI, melody, preview, frames)."""
+    from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS, generate_melodies
 
-    outputs = list(generate_melody(8, 3, "Fast", 5, "Diffusion", "Flute", 120, False, progress=NO_PROGRESS))
-    assert len(outputs) == 1
-    audio_path, figure, midi_path, download_path, melody = outputs[0]
-    samples, rate = soundfile.read(audio_path)
-    assert rate == 44_100 and audio_path == download_path
-    assert 16 * rate <= samples.size <= 17 * rate, "8 bars at 120 BPM last 16 s, plus the release tail"
-    assert figure.layout.xaxis.range == (1, 9)
+    request = {**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, values)), **named}
+    return [column[0] for column in generate_melodies(*([request[name]] for name in GENERATE_INPUTS))]
+
+
+def test_generate_answers_with_the_piano_roll_and_midi_first_and_renders_the_audio_next():
+    figure, midi_path, melody, preview, frames = generate_one(8, 3, "Fast", 5, "Diffusion", "Flute", 120, False)
+    assert figure.layout.xaxis.range == (1, 9) and frames == []
     assert seconds_to_bars(pretty_midi.PrettyMIDI(midi_path).get_end_time()) == pytest.approx(8)
-    assert audio_path.endswith(".ogg") and melody.shape == (8 * 16,)
+    assert melody.shape == (8 * 16,) and not preview.path.exists(), "no audio before the first answer"
+    audio_path, download_path = preview_outputs(preview)
+    samples, rate = soundfile.read(audio_path)
+    assert rate == PREVIEW_SAMPLE_RATE and audio_path == download_path and audio_path.endswith(".ogg")
+    assert 16 * rate <= samples.size <= 17 * rate, "8 bars at 120 BPM last 16 s, plus the release tail"
+    assert preview.program == 73 and preview.tempo_bpm == 120 and np.array_equal(preview.melody, melody)
 
 
-def test_watching_the_reverse_process_yields_intermediate_piano_rolls_first():
+def test_requests_batched_together_get_the_melodies_they_would_get_alone():
+    from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS, generate_melodies
+
+    requests = [{"bars": 8, "seed": 4, "tempo": 90}, {"bars": 8, "seed": 5, "instrument": "Flute"},
+                {"bars": 4, "seed": 4}]
+    columns = [[{**GENERATE_DEFAULTS, **request}[name] for request in requests] for name in GENERATE_INPUTS]
+    _rolls, midi_paths, melodies, previews, _frames = generate_melodies(*columns)
+    for request, midi_path, melody, preview in zip(requests, midi_paths, melodies, previews):
+        alone = generate_one(**request)
+        assert np.array_equal(melody, alone[2]), request
+        midi = pretty_midi.PrettyMIDI(midi_path)
+        assert midi.get_tempo_changes()[1][0] == pytest.approx(request.get("tempo", 120), abs=1e-3)
+        assert preview.program == midi.instruments[0].program == (73 if "instrument" in request else 0)
+
+
+def test_watching_the_reverse_process_replays_estimates_from_noise_to_the_final_melody():
     from demo import generate_tab
-    from demo.generate_tab import generate_melody
 
     generate_tab.WATCH_FRAME_S = 0.0
-    outputs = list(generate_melody(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True, progress=NO_PROGRESS))
-    assert len(outputs) == 11, "x0 estimates every step of 10, then the final result"
-    assert all(isinstance(o[0], type(gr.skip())) for o in outputs[:-1])
-    assert outputs[0][1].layout.title.text.startswith("denoising")
-    assert isinstance(outputs[-1][2], str)
+    figure, _midi, melody, _preview, frames = generate_one(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True)
+    assert len(frames) == 11, "x0 estimates every step of 10, then the final result"
+    assert figure.layout.title.text.startswith("denoising"), "the first answer shows the first estimate"
+    rolls = list(generate_tab.replay_denoising(frames))
+    assert [roll.layout.title.text for roll in rolls] == [title for title, _ in frames]
+    assert np.array_equal(frames[-1][1], melody)
+    assert [type(update) for update in generate_tab.replay_denoising([])] == [type(gr.skip())]
 
 
 @pytest.mark.parametrize("arguments, message", [
     ((7, 0), "positive even number"), ((8, -1), "Seed must be a whole number"),
-    ((8, 0.5), "Seed must be a whole number"), ((8, 0, "Fast", 0), "Steps must be"),
+    ((8, 0.5), "Seed must be a whole number"), ((8, "7"), "Seed must be a whole number"),
+    ((8, 0, "Fast", 0), "Steps must be"), ((8, 0, "Fast", 5, "GPT"), "Unknown model"),
     ((8, 0, "Fast", 5, "Diffusion", "Kazoo"), "Unknown instrument"),
     ((8, 0, "Fast", 5, "Diffusion", "Flute", 1000), "Tempo must lie"),
 ])
-def test_generate_tab_explains_bad_requests(arguments, message):
-    from demo.generate_tab import generate_melody
+def test_generate_explains_bad_requests_before_they_join_a_batch(arguments, message):
+    from demo.generate_tab import check_generation
 
     with pytest.raises(gr.Error, match=message):
-        list(generate_melody(*arguments, progress=NO_PROGRESS))
+        check_generation(list(arguments))
+    with pytest.raises(gr.Error, match=message):
+        generate_one(*arguments)
 
 
 @pytest.mark.parametrize("method", ["Diffusion", "Interpolation (baseline)", "Prior (baseline)"])
@@ -98,10 +124,12 @@ def test_infill_tab_regenerates_the_chosen_bars_of_a_bundled_example(method):
 
     name = "nightingale clog"
     original = melody_from_file(str(EXAMPLES[name]), 1)
-    before_path, after_path, figure, midi_path, _download = infill_melody(
+    figure, midi_path, *previews = infill_melody(
         None, "5-8, 17-20", 0, "Bundled example", name, 1, method, "Fast", 5, "Flute", 120, None,
         progress=NO_PROGRESS)
+    before_path, after_path, download_path = preview_outputs(*previews)
     (before, rate), (after, _) = soundfile.read(before_path), soundfile.read(after_path)
+    assert download_path == after_path
     assert before.size == after.size > 30 * rate
     shaded = [(shape.x0, shape.x1) for shape in figure.layout.shapes if shape.type == "rect"]
     assert shaded == [(5, 7), (7, 9), (17, 19), (19, 21)]
@@ -118,7 +146,7 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
     melody[::16] = pitch_to_token(60)  # a middle C on every downbeat
     outputs = infill_melody(None, "3-4", 0, "Last generation", "", 1, "Diffusion", "Fast", 5, "Flute", 120,
                             melody, progress=NO_PROGRESS)
-    assert figure_shaded_bars(outputs[2]) == [(3, 5)]
+    assert figure_shaded_bars(outputs[0]) == [(3, 5)]
     with pytest.raises(gr.Error, match="Nothing has been generated"):
         infill_melody(None, "3-4", 0, "Last generation", progress=NO_PROGRESS)
     with pytest.raises(gr.Error, match="Upload a .mid"):
@@ -131,6 +159,25 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
         infill_melody(None, "3-40", 0, "Last generation", "", 1, last_melody=melody, progress=NO_PROGRESS)
 
 
+def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars_with_notes():
+    from demo.infill_tab import EXAMPLES, continue_melody, melody_from_file
+
+    name = "nightingale clog"
+    original = melody_from_file(str(EXAMPLES[name]), 1)
+    original_bars = -(-original.size // 32) * 2  # whole 2-bar latents
+    figure, midi_path, before, after = continue_melody(None, 8, 0, "Bundled example", name, 1, "Fast", 10, "Flute",
+                                                       120, progress=NO_PROGRESS)
+    assert figure_shaded_bars(figure) == [(original_bars + 1, original_bars + 3), (original_bars + 3, original_bars + 5),
+                                          (original_bars + 5, original_bars + 7), (original_bars + 7, original_bars + 9)]
+    result = extract_melodies(pretty_midi.PrettyMIDI(midi_path))[0].melody
+    assert np.array_equal(result[:original.size], original)
+    added = result[original_bars * 16:]
+    assert added.size > 6 * 16 and (added >= 2).sum() >= 16, "the new bars hold notes"
+    assert before.melody.size == original.size and after.melody.size == (original_bars + 8) * 16
+    with pytest.raises(gr.Error, match="Bars to add must be a whole number from 2"):
+        continue_melody(None, 0, 0, "Bundled example", name, progress=NO_PROGRESS)
+
+
 def figure_shaded_bars(figure) -> list[tuple[float, float]]:
     return [(shape.x0, shape.x1) for shape in figure.layout.shapes if shape.type == "rect"]
 
@@ -138,7 +185,8 @@ def figure_shaded_bars(figure) -> list[tuple[float, float]]:
 def test_long_tab_writes_more_bars_than_the_training_length_with_a_similarity_matrix():
     from demo.long_tab import generate_long, latent_self_similarity
 
-    audio, roll, matrix, midi_path, _ = generate_long(132, 2, True, "Flute", 240, progress=NO_PROGRESS)
+    roll, matrix, midi_path, preview = generate_long(132, 2, True, "Flute", 240, progress=NO_PROGRESS)
+    assert preview.tempo_bpm == 240 and preview.melody.size == 132 * 16
     assert seconds_to_bars(pretty_midi.PrettyMIDI(midi_path).get_end_time(), 240) == pytest.approx(132)
     similarity = np.asarray(matrix.data[0].z)
     assert similarity.shape == (66, 66) and np.allclose(np.diag(similarity), 1, atol=1e-5)

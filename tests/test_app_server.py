@@ -2,28 +2,38 @@
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
 import pretty_midi
 import pytest
 from gradio_client import Client, handle_file
+from gradio_client.client import Job
+from gradio_client.utils import QueueError
+from gradio_client.utils import Status
 
-from demo.blocks import build_app, launch
+from demo.blocks import QUEUE_SIZE, build_app, launch
 from demo.loadtest import free_local_port
-from demo.outputs import HEAVY_CONCURRENCY, HEAVY_WORK
+from demo.outputs import HEAVY_CONCURRENCY, HEAVY_WORK, SAMPLERS
+from demo.queue_gate import BUSY_MESSAGE, MAX_HEAVY_PER_CLIENT, TRUST_FORWARDED_ENV
 from tests.midi_factory import two_instrument_song
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def server_url():
+def served_app():
     app = build_app()
     port = free_local_port()
     launch(app, port, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    yield app, f"http://127.0.0.1:{port}/"
     app.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(served_app):
+    return served_app[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +45,20 @@ def bars_of(midi_path: str, tempo_bpm: float = 120) -> float:
     return pretty_midi.PrettyMIDI(midi_path).get_end_time() / (4 * 60 / tempo_bpm)
 
 
-def test_generate_endpoint_returns_a_midi_file_of_the_requested_length(client):
-    audio, _roll, midi_path, audio_download = client.predict(bars=8, seed=1, api_name="/generate")
+def test_generate_endpoint_returns_a_midi_file_of_the_requested_length_and_listen_renders_it(client):
+    _roll, midi_path = client.predict(bars=8, seed=1, api_name="/generate")
     assert midi_path.endswith(".mid") and bars_of(midi_path) == pytest.approx(8)
-    assert Path(audio).stat().st_size > 20_000 and audio_download.endswith(".ogg")
+    table, audio = client.predict(midi_path=handle_file(midi_path), api_name="/listen")
+    assert "| 1 |" in table and audio.endswith(".ogg") and Path(audio).stat().st_size > 20_000
 
 
 def test_infill_endpoint_takes_an_uploaded_midi_and_a_bar_range(client, tmp_path):
     song = tmp_path / "song.mid"
     song.write_bytes(two_instrument_song())
-    _original, _result, _roll, midi_path, _wav = client.predict(midi=handle_file(str(song)), bars="3-4", seed=0,
-                                                                api_name="/infill")
+    _roll, midi_path = client.predict(midi=handle_file(str(song)), bars="3-4", seed=0, api_name="/infill")
     assert bars_of(midi_path) == pytest.approx(4), "the 4-bar lead line keeps its length"
+    _roll, longer = client.predict(midi=handle_file(str(song)), add_bars=6, seed=0, api_name="/continue")
+    assert 4 < bars_of(longer) <= 10, "continued by up to 6 bars (trailing silence is not written)"
 
 
 def test_a_corrupt_upload_is_answered_with_an_error_and_the_next_request_succeeds(client, tmp_path):
@@ -54,7 +66,7 @@ def test_a_corrupt_upload_is_answered_with_an_error_and_the_next_request_succeed
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06 truncated")
     with pytest.raises(Exception, match="cannot be used"):
         client.predict(midi=handle_file(str(corrupt)), bars="1-2", seed=0, api_name="/infill")
-    _audio, _roll, midi_path, _wav = client.predict(bars=4, seed=2, api_name="/generate")
+    _roll, midi_path = client.predict(bars=4, seed=2, api_name="/generate")
     assert bars_of(midi_path) == pytest.approx(4)
 
 
@@ -75,14 +87,68 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
 
 
 def test_direct_posts_around_the_queue_are_refused_private_handlers_included(server_url):
-    for name in ("generate", "infill", "generate_long", "quick_evaluation"):
+    for name in ("generate", "infill", "continue", "generate_long", "listen", "quick_evaluation"):
         response = httpx.post(f"{server_url}gradio_api/run/{name}", json={"data": []}, timeout=30)
         assert response.status_code == 404 and "join the queue" in response.text, name
 
 
 def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
     groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in build_app().fns.values()}
-    heavy = {"generate_melody", "infill_melody", "generate_long", "describe_and_render", "quick_evaluation"}
+    heavy = {"generate_melodies", "infill_melody", "continue_melody", "generate_long", "preview_outputs",
+             "describe_and_render", "quick_evaluation"}
     assert {groups[name] for name in heavy} == {(HEAVY_WORK["concurrency_id"], HEAVY_CONCURRENCY)}
     assert all(groups[name][0] != HEAVY_WORK["concurrency_id"] for name in set(groups) - heavy), \
         "light handlers (random seed, committed charts) never wait behind sampling"
+
+
+def slow_infill(client: Client, song: Path, seed: int) -> Job:
+    """A 1000-step DDPM infill: seconds of work that keep a heavy slot or a queue place taken."""
+    return client.submit(midi=handle_file(str(song)), bars="3-4", seed=seed, sampler=SAMPLERS[1], api_name="/infill")
+
+
+def wait_until_joined(jobs: list[Job]) -> None:
+    for job in jobs:
+        while job.status().code in (Status.STARTING, Status.JOINING_QUEUE):
+            time.sleep(0.02)
+
+
+def test_one_address_may_hold_three_heavy_requests_while_other_addresses_still_get_in(server_url, tmp_path,
+                                                                                       monkeypatch):
+    monkeypatch.setenv(TRUST_FORWARDED_ENV, "1")
+    song = tmp_path / "song.mid"
+    song.write_bytes(two_instrument_song())
+    greedy = Client(server_url, verbose=False, headers={"X-Forwarded-For": "203.0.113.7"})
+    jobs = [slow_infill(greedy, song, seed) for seed in range(MAX_HEAVY_PER_CLIENT)]
+    wait_until_joined(jobs)
+    with pytest.raises(QueueError):  # HTTP 503: the page says "busy, please try again"
+        greedy.predict(bars=4, seed=0, api_name="/generate")
+    other = Client(server_url, verbose=False, headers={"X-Forwarded-For": "198.51.100.2"})
+    _roll, midi_path = other.predict(bars=4, seed=0, api_name="/generate")
+    assert bars_of(midi_path) == pytest.approx(4)
+    assert all(bars_of(job.result()[1]) == pytest.approx(4) for job in jobs)
+
+
+def test_a_full_queue_answers_busy_and_a_bad_request_is_refused_before_it_joins_a_batch(served_app, tmp_path,
+                                                                                        monkeypatch):
+    app, server_url = served_app
+    monkeypatch.setenv(TRUST_FORWARDED_ENV, "1")
+    monkeypatch.setattr(app._queue, "max_size", 1)
+    song = tmp_path / "song.mid"
+    song.write_bytes(two_instrument_song())
+    users = [Client(server_url, verbose=False, headers={"X-Forwarded-For": f"192.0.2.{n}"}) for n in range(1, 5)]
+    jobs = []
+    for user, seed in zip(users, range(3)):  # two run, one waits: the queue (of one place) is full
+        jobs.append(slow_infill(user, song, seed))
+        wait_until_joined(jobs)
+    response = httpx.post(f"{server_url}gradio_api/queue/join", timeout=30,
+                          json={"data": [4, 0], "fn_index": generate_fn_index(app), "session_hash": "x" * 10})
+    assert response.status_code == 503 and response.json()["detail"] == BUSY_MESSAGE
+    monkeypatch.setattr(app._queue, "max_size", QUEUE_SIZE)
+    response = httpx.post(f"{server_url}gradio_api/queue/join", timeout=30,
+                          json={"data": [5, 0], "fn_index": generate_fn_index(app), "session_hash": "y" * 10})
+    assert response.status_code == 400 and "positive even number" in response.json()["detail"]
+    assert all(bars_of(job.result()[1]) == pytest.approx(4) for job in jobs)
+
+
+def generate_fn_index(app) -> int:
+    return next(index for index, fn in app.fns.items() if fn.api_name == "generate")

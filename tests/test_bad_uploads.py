@@ -19,6 +19,7 @@ from core.midi_io import UPLOAD_LIMITS, MidiInputError, extract_melodies, load_m
 from core.upload_reader import read_melody_lines
 from demo.audition import describe_and_render
 from demo.infill_tab import infill_melody
+from demo.outputs import render_preview
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 NO_PROGRESS = lambda *args, **kwargs: None  # noqa: E731
@@ -145,14 +146,14 @@ def test_a_50_megabyte_upload_is_refused_before_it_is_read(tmp_path):
 def test_absurd_tempos_still_give_a_melody_on_the_beat_grid(tmp_path, tempo_us_per_beat):
     path = upload(tmp_path, tick_midi(tempo_us_per_beat, [60, 62, 64, 65] * 16))  # 4 bars of sixteenths
     assert extract_melodies(load_midi_file(path))[0].melody.size == 4 * STEPS_PER_BAR
-    _original, result_path, _roll, midi_path, _audio = infill_upload(path, "1-2")
-    result, rate = soundfile.read(result_path)
+    _roll, midi_path, _original, result = infill_upload(path, "1-2")
+    result, rate = soundfile.read(render_preview(result))
     assert result.size > 8 * rate, "4 bars at 120 BPM: the app plays at its own tempo"
 
 
 def test_twenty_thousand_notes_in_dense_chords_give_a_sensible_result(tmp_path):
     chords = [note(step, step + 1, 40 + (step * 7 + voice) % 60) for step in range(250) for voice in range(80)]
     path = upload(tmp_path, midi_bytes([instrument(chords)]))
-    _original, _result, roll, midi_path, _wav = infill_upload(path, "5-8")
+    roll, midi_path, _original, _result = infill_upload(path, "5-8")
     melody = extract_melodies(load_midi_file(midi_path))[0].melody
     assert len(chords) == 20_000 and melody.size == 16 * STEPS_PER_BAR

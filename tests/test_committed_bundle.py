@@ -20,7 +20,7 @@ from core.melody import has_notes
 from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes
 from core.musicality import musicality
 from core.pipeline import DEFAULT_BARS, GenerationRequest, MelodyPipeline
-from demo.generate_tab import generate_melody
+from tests.test_app import generate_one
 from train.presets import preset
 
 PINNED = {
@@ -56,8 +56,7 @@ def test_the_cli_the_app_and_the_pipeline_make_the_same_midi(pipeline, tmp_path)
     generate_cli(["--bars", "16", "--seed", "11", "--program", "73", "--tempo", "110", "--out",
                   str(tmp_path / "cli.mid")])
     assert (tmp_path / "cli.mid").read_bytes() == expected
-    *_, (audio, roll, midi_path, wav_path, melody) = generate_melody(16, 11, "Fast", 20, "Diffusion", "Flute", 110,
-                                                                      False, progress=lambda *a, **k: None)
+    _roll, midi_path, melody, _preview, _frames = generate_one(16, 11, "Fast", 20, "Diffusion", "Flute", 110)
     assert Path(midi_path).read_bytes() == expected
     assert np.array_equal(melody, result.melody)
 

@@ -4,6 +4,12 @@ import os
 import time
 from pathlib import Path
 
+import gradio as gr
+import numpy as np
+import pytest
+from gradio.utils import get_upload_folder
+
+from core.melody import pitch_to_token
 from demo import outputs
 
 
@@ -15,12 +21,12 @@ def test_output_paths_are_fresh_and_files_older_than_an_hour_are_removed(tmp_pat
     two_hours_ago = time.time() - 2 * outputs.OUTPUT_MAX_AGE_S
     os.utime(stale, (two_hours_ago, two_hours_ago))
 
-    first_midi, first_audio = outputs.fresh_output_paths("melody-0")
-    second_midi, _ = outputs.fresh_output_paths("melody-0")
+    first = outputs.fresh_output_path("melody-0", ".mid")
+    second = outputs.fresh_output_path("melody-0", ".mid")
 
     assert not stale.exists() and recent.exists()
-    assert first_midi != second_midi and first_midi.name.startswith("melody-0-")
-    assert first_audio == first_midi.with_suffix(".ogg")
+    assert first != second and first.name.startswith("melody-0-") and first.suffix == ".mid"
+    assert first.is_file() and first.stat().st_size == 0, "created, so that no other request takes the name"
 
 
 def test_a_file_removed_by_a_concurrent_request_does_not_break_the_cleanup(tmp_path, monkeypatch):
@@ -29,7 +35,7 @@ def test_a_file_removed_by_a_concurrent_request_does_not_break_the_cleanup(tmp_p
     # another request deleted this file between our listing of the folder and our look at it
     monkeypatch.setattr(Path, "iterdir", lambda folder: iter([folder / "infill-0-gone.ogg", *listed(folder)]))
 
-    midi_path, _ = outputs.fresh_output_paths("infill-1")
+    midi_path = outputs.fresh_output_path("infill-1", ".mid")
 
     assert midi_path.is_file()
 
@@ -46,5 +52,17 @@ def test_past_the_byte_budget_the_oldest_results_go_first(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_each_app_process_writes_into_its_own_output_folder():
+def test_each_app_process_writes_into_its_own_output_folder_inside_gradios_cache():
     assert outputs.OUTPUT_DIR.name == f"latent-melodies-{os.getpid()}"
+    assert outputs.OUTPUT_DIR.parent == Path(get_upload_folder()), \
+        "Gradio serves files of its cache folder as they are, without a second copy outside the byte budget"
+
+
+def test_audio_longer_than_the_renderer_allows_is_refused_with_what_to_do_instead(tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path)
+    melody = np.zeros(256 * 16, np.int8)
+    melody[::16] = pitch_to_token(60)
+    preview = outputs.audio_preview(melody, tempo_bpm=20, program=0)
+    with pytest.raises(gr.Error, match="No audio preview: the MIDI lasts 51 minutes.*fewer bars or a faster tempo"):
+        outputs.render_preview(preview)
+    assert not preview.path.exists()

@@ -21,6 +21,7 @@ from core.pipeline import (
     InfillRequest,
     MelodyPipeline,
     chunk_mask_for_bars,
+    continuation,
     join_chunks,
     parse_bar_ranges,
 )
@@ -92,6 +93,26 @@ def test_a_seed_gives_the_same_melody_alone_or_in_a_batch(pipeline, fields):
     assert not torch.equal(batch[0].latents, batch[1].latents)
 
 
+def test_requests_generated_together_get_their_own_melodies_tempo_and_program(pipeline, monkeypatch):
+    requests = [GenerationRequest(bars=8, seeds=(1, 2), steps=4, tempo_bpm=90),
+                GenerationRequest(bars=8, seeds=(3,), steps=4, program=40),
+                GenerationRequest(bars=4, seeds=(1,), steps=4),
+                GenerationRequest(bars=8, seeds=(1,), steps=4, model="mdn")]
+    sampled = []
+    generate = MelodyPipeline.generate
+    monkeypatch.setattr(MelodyPipeline, "generate",
+                        lambda self, request, callback=None: sampled.append(request.seeds) or generate(self, request))
+    answers = pipeline.generate_batch(requests)
+    monkeypatch.undo()
+    assert sorted(sampled) == [(1,), (1,), (1, 2, 3)], "the first two requests share one sampler call"
+    for request, results in zip(requests, answers):
+        alone = pipeline.generate(request)
+        assert [result.seed for result in results] == list(request.seeds)
+        for together, single in zip(results, alone):
+            assert np.array_equal(together.melody, single.melody)
+            assert pretty_midi_to_bytes(together.midi) == pretty_midi_to_bytes(single.midi)
+
+
 def test_infill_keeps_the_unmasked_bars_note_for_note(pipeline):
     melody = melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), 60 + np.arange(32) % 7)  # 16 bars
     (result,) = pipeline.infill(InfillRequest(melody=melody, bars_to_regenerate=(5, 12), steps=5, resample=1,
@@ -101,6 +122,22 @@ def test_infill_keeps_the_unmasked_bars_note_for_note(pipeline):
     assert np.array_equal(result.melody[12 * 16 :], melody[12 * 16 :])
     assert torch.equal(result.latents[~torch.from_numpy(result.regenerated)],
                        pipeline.encode(split_into_chunks(melody))[~torch.from_numpy(result.regenerated)])
+
+
+def test_a_continuation_keeps_the_whole_melody_and_adds_the_requested_bars_after_its_last_latent(pipeline):
+    melody = melody_from_notes(np.arange(0, 80, 8), np.arange(6, 86, 8), 60 + np.arange(10) % 5)  # 6 bars
+    request = continuation(melody, 8, steps=4, seeds=(0, 1))
+    assert request.bars_to_regenerate == ((7, 14),), "after the 6 bars of its three 2-bar latents"
+    for result in pipeline.infill(request):
+        assert result.melody.size == 14 * 16
+        assert np.array_equal(result.melody[: melody.size], melody)
+        assert result.regenerated.tolist() == [False] * 3 + [True] * 4
+    with pytest.raises(ValueError, match="positive even number"):
+        continuation(melody, 3)
+    long_melody = np.tile(melody[:96], 42)  # 252 bars
+    assert continuation(long_melody, 4).extend_bars == 4, "256 bars in all: allowed"
+    with pytest.raises(ValueError, match="258 bars long with the 6 new bars.*or add fewer bars"):
+        continuation(long_melody, 6)
 
 
 def test_rest_chunks_are_silent_when_joined():
@@ -233,6 +270,11 @@ def test_generate_and_infill_command_lines_write_midi_and_audio(model_dir, tmp_p
     (original,) = extract_melodies(load_midi_file(tmp_path / "in.mid"))
     assert np.array_equal(out.melody[:64], original.melody[:64]), "bars 1-4 kept"
     assert np.array_equal(out.melody[128:], original.melody[128:]), "bars 9-16 kept"
+    infill_cli(["--midi", str(tmp_path / "in.mid"), "--extend", "4", "--steps", "3", "--out", str(tmp_path / "c.mid"),
+                "--model-dir", str(model_dir)])
+    (longer,) = extract_melodies(load_midi_file(tmp_path / "c.mid"))
+    assert np.array_equal(longer.melody[:original.melody.size], original.melody), "all 16 bars kept"
+    assert longer.melody.size <= 20 * 16, "at most 4 bars more (trailing silence is not written)"
 
 
 def test_command_lines_explain_bad_requests(model_dir, tmp_path, capsys):
@@ -244,3 +286,6 @@ def test_command_lines_explain_bad_requests(model_dir, tmp_path, capsys):
         infill_cli(["--midi", str(tmp_path / "drums.mid"), "--bars", "1-2", "--out", str(tmp_path / "b.mid"),
                     "--model-dir", str(model_dir)])
     assert "not a Standard MIDI File" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        infill_cli(["--midi", str(tmp_path / "drums.mid"), "--bars", "1-2", "--extend", "4", "--out", "b.mid"])
+    assert "not allowed with argument" in capsys.readouterr().err
