@@ -1,8 +1,15 @@
-"""The "Listen" tab: upload a MIDI file, hear the melody lines the data pipeline extracts."""
+"""The "Listen" tab: upload a MIDI file, see and hear the melody lines the data pipeline extracts.
+
+Every model here learnt from single melody lines; this tab shows which lines a file holds
+once reduced the way the training data was (one note at a time, the highest wins, on a
+sixteenth-note grid) and plays the chosen one on the piano roll. /listen is also how a
+script gets the audio of a MIDI file the app made.
+"""
 
 from __future__ import annotations
 
 import gradio as gr
+import pretty_midi
 
 from core.constants import STEPS_PER_BAR
 from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM
@@ -10,6 +17,7 @@ from core.melody import pitch_range
 from core.midi_io import ExtractedMelody, MidiInputError
 from core.upload_reader import read_melody_lines
 from demo.outputs import HEAVY_WORK, melody_audio
+from demo.roll_player import RollPlayer, note_name, roll_value, with_audio
 
 GM_PROGRAMS = {"Acoustic Grand Piano": 0, "Vibraphone": 11, "Church Organ": 19, "Nylon Guitar": 24,
                "Violin": 40, "String Ensemble": 48, "Trumpet": 56, "Alto Sax": 65, "Oboe": 68,
@@ -33,22 +41,33 @@ def uploaded_melody_lines(midi_path: str | None, line: int) -> list[ExtractedMel
     return melodies
 
 
-def describe_and_render(midi_path: str | None, program_name: str, tempo_bpm: float, line: int):
+def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Grand Piano", tempo_bpm: float = 120,
+                        line: int = 1):
     """Extract the melody lines of an uploaded file and render one of them.
 
-    Returns (markdown summary, (sample_rate, samples (N,))) for a Markdown and an Audio widget.
+    Returns (markdown table of the lines, RollPlayer value of the chosen line playing its audio,
+    the audio's path for download).
     """
+    if program_name not in GM_PROGRAMS:
+        raise gr.Error(f"Unknown instrument {program_name!r}; choose one of: {', '.join(GM_PROGRAMS)}.")
     melodies = uploaded_melody_lines(midi_path, line)
-    rows = ["| line | instrument | GM program | bars | pitch range |", "|---|---|---|---|---|"]
+    rows = ["| line | track name | instrument in the file | bars | lowest to highest note |", "|---|---|---|---|---|"]
     for number, melody in enumerate(melodies, start=1):
         low, high = pitch_range(melody.melody)
         bars = melody.melody.size // STEPS_PER_BAR
-        rows.append(f"| {number} | {melody.name or '-'} | {melody.program} | {bars} | {low}-{high} |")
-    return "\n".join(rows), melody_audio(melodies[line - 1].melody, tempo_bpm, GM_PROGRAMS[program_name])
+        instrument = pretty_midi.program_to_instrument_name(melody.program)
+        rows.append(f"| {number} | {melody.name or '(none)'} | {instrument} | {bars} | {note_name(low)} to "
+                    f"{note_name(high)} |")
+    chosen = melodies[line - 1].melody
+    audio_path = melody_audio(chosen, tempo_bpm, GM_PROGRAMS[program_name])
+    roll = roll_value(chosen, tempo_bpm, title=f"line {line}, as the models would hear it")
+    return "\n".join(rows), with_audio(roll, audio_path), audio_path
 
 
 def build_listen_tab() -> None:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+    gr.Markdown("Upload a MIDI file to see the melody lines the models would take from it (one note at a time, "
+                "on a sixteenth-note grid) and hear the one you choose. Infill uses the same lines.")
     with gr.Row():
         with gr.Column():
             midi_file = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
@@ -56,7 +75,9 @@ def build_listen_tab() -> None:
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             line = gr.Number(value=1, precision=0, minimum=1, label="Melody line to play")
             play = gr.Button("Extract and play", variant="primary")
-        with gr.Column():
-            audio = gr.Audio(label="Melody", type="filepath", interactive=False)
+        with gr.Column(scale=2):
             table = gr.Markdown()
-    play.click(describe_and_render, [midi_file, program, tempo, line], [table, audio], api_name="listen", **HEAVY_WORK)
+            roll = RollPlayer(elem_id="listen-roll")
+            audio_file = gr.File(label="Audio (Ogg Vorbis)")
+    play.click(describe_and_render, [midi_file, program, tempo, line], [table, roll, audio_file], api_name="listen",
+               **HEAVY_WORK)

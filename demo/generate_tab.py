@@ -26,7 +26,7 @@ from demo.outputs import (
     checked_tempo,
     diffusion_available,
     model_name_of,
-    preview_outputs,
+    play_preview,
     publish,
     sampler_choice,
     shared_pipeline,
@@ -34,7 +34,7 @@ from demo.outputs import (
     style_inputs,
     whole_number,
 )
-from demo.piano_roll import piano_roll
+from demo.roll_player import RollPlayer, roll_value
 
 WATCH_FRAMES = 10
 WATCH_FRAME_S = 0.25
@@ -81,8 +81,8 @@ def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model:
                       tempo: list, watch: list, style: list, guidance: list) -> tuple[list, ...]:
     """Batch handler of /generate: each argument holds one value per request (see `generation_request`).
 
-    Returns lists of (piano roll, MIDI path, melody tokens for the Infill tab, AudioPreview,
-    denoising frames [(title, (T,) tokens), ...] ending with the final melody, or [] unless watched).
+    Returns lists of (RollPlayer value, MIDI path, melody tokens for the Infill tab, AudioPreview,
+    denoising frames [RollPlayer value, ...] ending with the final melody, or [] unless watched).
     A watched request's piano roll starts at the first frame.
     """
     requests = [generation_request(*values)
@@ -91,26 +91,26 @@ def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model:
     outputs = []
     for request, (result,) in zip(requests, pipeline.generate_batch(requests)):
         title = f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}"
-        figure, midi_path, preview = publish(result, request, f"melody-{result.seed}", title)
+        roll, midi_path, preview = publish(result, request, f"melody-{result.seed}", title)
         frames = []
         for t, x0 in result.intermediates:
             chunks, rests = pipeline.decode(x0)
-            frames.append((f"denoising: estimate of the melody at step {t}", join_chunks(chunks, rests)))
+            frames.append(roll_value(join_chunks(chunks, rests), request.tempo_bpm,
+                                     title=f"denoising: the melody as estimated at step {t}"))
         if frames:
-            frames.append((title, result.melody))
-            figure = piano_roll(frames[0][1], title=frames[0][0])
-        outputs.append((figure, midi_path, result.melody, preview, frames))
+            frames.append(roll)
+        outputs.append((frames[0] if frames else roll, midi_path, result.melody, preview, frames))
     return tuple(list(column) for column in zip(*outputs))
 
 
-def replay_denoising(frames: list[tuple[str, np.ndarray]]) -> Iterator:
-    """Step after a watched generation: the piano roll of each frame in turn (unchanged when unwatched)."""
+def replay_denoising(frames: list[dict]) -> Iterator:
+    """Step after a watched generation: each frame's roll in turn (unchanged when unwatched)."""
     if not frames:
         yield gr.skip()
-    for index, (title, melody) in enumerate(frames):
+    for index, frame in enumerate(frames):
         if index:
             time.sleep(WATCH_FRAME_S)
-        yield piano_roll(melody, title=title)
+        yield frame
 
 
 def random_seed() -> int:
@@ -142,13 +142,12 @@ def build_generate_tab(last_melody: gr.State) -> None:
             go_button = gr.Button("Generate", variant="primary", elem_id="generate")
             preview, frames = gr.State(None), gr.State([])
         with gr.Column(scale=2):
-            audio = gr.Audio(label="Melody", type="filepath", interactive=False, elem_id="generated-audio")
-            roll = gr.Plot(label="Piano roll (dotted lines: 2-bar latents)", elem_id="generated-roll")
+            roll = RollPlayer(elem_id="generated-roll")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
     dice.click(random_seed, None, seed, api_visibility="private")
-    go_button.click(None, None, [audio, audio_file], js="() => [null, null]")  # the last result's audio goes at once
+    go_button.click(None, None, [roll, audio_file], js="() => [null, null]")  # the last result goes at once
     inputs = {"bars": bars, "seed": seed, "sampler": sampler, "steps": steps, "model": model, "instrument": instrument,
               "tempo": tempo, "watch": watch, "style": style, "guidance": guidance}
     first_answer = go_button.click(generate_melodies, [inputs[name] for name in GENERATE_INPUTS],
@@ -156,7 +155,7 @@ def build_generate_tab(last_melody: gr.State) -> None:
                                    batch=True, max_batch_size=MAX_BATCH, **HEAVY_WORK)
     first_answer.success(replay_denoising, frames, roll, api_visibility="private", concurrency_limit=None,
                          show_progress="hidden") \
-        .success(preview_outputs, preview, [audio, audio_file], api_visibility="private", **HEAVY_WORK)
+        .success(play_preview, [preview, roll], [roll, audio_file], api_visibility="private", **HEAVY_WORK)
     fast_steps = default_steps("fast", shared_pipeline().schedule)
     gr.Examples([[DEFAULT_STYLE, DEFAULT_GUIDANCE, DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODEL_LABELS[0], "Flute", 110,
                   True],

@@ -1,12 +1,16 @@
 """The "Infill" tab: keep a melody's other bars and regenerate the chosen ones.
 
-The melody comes from the last generation, an uploaded MIDI file (melody lines extracted
-as in the data pipeline) or a bundled corpus example. Diffusion infilling can be compared
-with the paper's baselines (spherical interpolation, the prior) with one click.
+The melody comes from a bundled corpus example (the default), an uploaded MIDI file
+(melody lines extracted as in the data pipeline) or the last generation, and is drawn on
+the piano roll as soon as it is chosen: dragging across the roll's bar numbers fills in
+the bars to regenerate. The result is drawn with the regenerated bars shaded over the notes
+they replaced. Diffusion infilling can be compared with the paper's baselines (spherical
+interpolation, the prior) with one click; "Continue" adds new bars after the melody.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +27,7 @@ from demo.outputs import (
     SAMPLERS,
     checked_tempo,
     audio_preview,
-    preview_outputs,
+    play_infill,
     progress_reporter,
     publish,
     sampler_choice,
@@ -32,6 +36,7 @@ from demo.outputs import (
     style_inputs,
     whole_number,
 )
+from demo.roll_player import RollPlayer, roll_value, selected_bars
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = {path.stem.replace("_", " "): path for path in sorted(EXAMPLES_DIR.glob("*.mid"))}
@@ -44,6 +49,16 @@ def melody_from_file(path: str | None, line: int) -> np.ndarray:
     return uploaded_melody_lines(path, line)[line - 1].melody
 
 
+@functools.lru_cache(maxsize=len(EXAMPLES))
+def example_melody(name: str) -> np.ndarray:
+    """(T,) tokens of a bundled example's first melody line (read once per process)."""
+    if name not in EXAMPLES:
+        raise gr.Error(f"Unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}.")
+    melody = melody_from_file(str(EXAMPLES[name]), 1)
+    melody.setflags(write=False)
+    return melody
+
+
 def source_melody(source: str, midi: str | None, example: str, line: int, last: np.ndarray | None) -> np.ndarray:
     if source == "Last generation":
         if last is None:
@@ -51,9 +66,7 @@ def source_melody(source: str, midi: str | None, example: str, line: int, last: 
                            "or pick another melody source.")
         return np.asarray(last, dtype=np.int8)
     if source == "Bundled example":
-        if example not in EXAMPLES:
-            raise gr.Error(f"Unknown example {example!r}; choose one of: {', '.join(EXAMPLES)}.")
-        return melody_from_file(str(EXAMPLES[example]), 1)
+        return example_melody(example)
     if source == "Uploaded MIDI":
         return melody_from_file(midi, line)
     raise gr.Error(f"Unknown melody source {source!r}; choose one of: {', '.join(SOURCES)}.")
@@ -72,15 +85,16 @@ def source_and_options(midi: str | None, seed: float, source: str, example: str,
 
 def answer_infill(melody: np.ndarray, request_of: Callable[[], InfillRequest], stem: str, title: str,
                   progress: gr.Progress):
-    """Run the request `request_of` builds; (piano roll with the regenerated bars shaded, MIDI path,
-    AudioPreview of the original melody, of the result). The previews are rendered in the next step."""
+    """Run the request `request_of` builds; (RollPlayer value with the regenerated bars shaded over the
+    notes they replaced, MIDI path, AudioPreview of the original melody, of the result). The previews
+    are rendered in the next step (`play_infill`)."""
     try:
         request = request_of()
         result = shared_pipeline().infill(request, progress_reporter(progress, "sampling"))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
-    figure, midi_path, preview = publish(result, request, f"{stem}-{result.seed}", title, highlight=True)
-    return figure, midi_path, audio_preview(melody, request.tempo_bpm, request.program, "original"), preview
+    roll, midi_path, preview = publish(result, request, f"{stem}-{result.seed}", title, original=melody)
+    return roll, midi_path, audio_preview(melody, request.tempo_bpm, request.program, "original"), preview
 
 
 def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, source: str = SOURCES[0],
@@ -112,21 +126,51 @@ def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 
                          f"{count} new bars (shaded)", progress)
 
 
+def show_source(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None,
+                bars: str, tempo: float) -> dict | None:
+    """The piano roll of the chosen source melody, with `bars` selected; None while there is none
+    (no upload yet, nothing generated yet). An unreadable upload is a gr.Error that says why."""
+    if (source == "Uploaded MIDI" and not midi) or (source == "Last generation" and last is None):
+        return None
+    melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last)
+    value = roll_value(melody, checked_tempo(tempo), title="the melody to work on")
+    return select_bars(value, bars)
+
+
+def select_bars(roll: dict | None, bars: str) -> dict | None:
+    """The roll with the span of the typed bar ranges selected (nothing where they do not parse)."""
+    if roll is None:
+        return None
+    try:
+        ranges = parse_bar_ranges(bars or "")
+    except ValueError:
+        return {**roll, "selection": None, "dragged": False}
+    first, last = min(low for low, _ in ranges), max(high for _, high in ranges)
+    return {**roll, "selection": [max(1, first), min(roll["bars"], last)], "dragged": False}
+
+
+def source_inputs(source: str) -> tuple:
+    """Visibility of the upload, its line number and the example list: only the chosen source's."""
+    uploaded = source == "Uploaded MIDI"
+    return gr.update(visible=uploaded), gr.update(visible=uploaded), gr.update(visible=source == "Bundled example")
+
+
 def build_infill_tab(last_melody: gr.State) -> None:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
     with gr.Row():
         with gr.Column(scale=1):
-            source = gr.Radio(SOURCES, value=SOURCES[0], label="Melody to work on")
-            midi = gr.File(label="MIDI file (for 'Uploaded MIDI')", file_types=[".mid", ".midi"], type="filepath")
-            line = gr.Number(value=1, precision=0, minimum=1, label="Melody line of the file")
+            source = gr.Radio(SOURCES, value="Bundled example", label="Melody to work on")
+            midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath", visible=False)
+            line = gr.Number(value=1, precision=0, minimum=1, label="Melody line of the file", visible=False)
             example = gr.Dropdown(list(EXAMPLES), value=next(iter(EXAMPLES), None), label="Bundled example")
-            bars = gr.Textbox(value="9-16", label="Bars to regenerate (1-based, e.g. 17-48 or 5-8, 17-24)")
+            bars = gr.Textbox(value="9-16", label="Bars to regenerate (drag on the roll, or type e.g. 17-48 or 5-8, 17-24)",
+                              elem_id="infill-bars")
             method = gr.Radio(list(METHODS), value="Diffusion", label="Method (the baselines are the paper's)")
             style, guidance = style_inputs()
             with gr.Row():
                 seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                 steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
-                                      label="Fast sampler steps (DPM-Solver++)")
+                                  label="Fast sampler steps (DPM-Solver++)")
             sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
@@ -136,24 +180,30 @@ def build_infill_tab(last_melody: gr.State) -> None:
                 continue_button = gr.Button("Continue the melody", elem_id="continue")
             original_preview, result_preview = gr.State(None), gr.State(None)
         with gr.Column(scale=2):
-            with gr.Row():
-                original_audio = gr.Audio(label="Original", type="filepath", interactive=False)
-                result_audio = gr.Audio(label="Infilled", type="filepath", interactive=False)
-            roll = gr.Plot(label="Piano roll (regenerated bars shaded)")
+            first_example = next(iter(EXAMPLES), None)
+            roll = RollPlayer(show_source("Bundled example", None, first_example, 1, None, "9-16", 120)
+                              if first_example else None, selectable=True, elem_id="infill-roll")
+            original_audio = gr.Audio(label="The original, to compare", type="filepath", interactive=False)
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
+    source.change(source_inputs, source, [midi, line, example], api_visibility="private", queue=False)
+    midi.upload(lambda: "Uploaded MIDI", None, source, api_visibility="private", queue=False)
+    shown = [source, midi, example, line, last_melody, bars, tempo]
+    for control in (source, midi, example, line):
+        control.change(show_source, shown, roll, api_visibility="private", **HEAVY_WORK)
+    roll.change(lambda value: selected_bars(value) or gr.skip(), roll, bars, api_visibility="private", queue=False)
+    bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)
     first_answer = [roll, midi_file, original_preview, result_preview]
     common = [seed, source, example, line]
     after = [sampler, steps, instrument, tempo, last_melody, style, guidance]
     for button, handler, inputs, name in ((go_button, infill_melody, [midi, bars, *common, method, *after], "infill"),
                                           (continue_button, continue_melody, [midi, add_bars, *common, *after],
                                            "continue")):
-        button.click(None, None, [original_audio, result_audio, audio_file], js="() => [null, null, null]")
+        button.click(None, None, [original_audio, audio_file], js="() => [null, null]")
         button.click(handler, inputs, first_answer, api_name=name, **HEAVY_WORK) \
-            .success(preview_outputs, [original_preview, result_preview], [original_audio, result_audio, audio_file],
+            .success(play_infill, [original_preview, result_preview, roll], [original_audio, roll, audio_file],
                      api_visibility="private", **HEAVY_WORK)
-    first_example = next(iter(EXAMPLES), None)
     if first_example is not None:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0]
                      for method_name in METHODS], [source, example, bars, method, seed])

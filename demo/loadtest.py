@@ -52,7 +52,7 @@ def one_request(client: Client, kind: str, index: int, example: str) -> None:
     if kind == "generate":
         client.predict(bars=64, seed=index, api_name="/generate")
     elif kind == "infill":
-        client.predict(midi=handle_file(example), bars="17-32", seed=index, api_name="/infill")
+        client.predict(midi=handle_file(example), source="Uploaded MIDI", bars="17-32", seed=index, api_name="/infill")
     else:
         client.predict(midi_path=handle_file(example), api_name="/listen")
 
@@ -76,7 +76,8 @@ def disk_test(url: str, count: int, downloads: Path) -> None:
     for index in range(count):
         _roll, _matrix, midi = client.predict(bars=WORST_CASE_BARS, seed=index, tempo=WORST_CASE_TEMPO,
                                               api_name="/generate_long")
-        _table, audio = client.predict(midi_path=handle_file(midi), tempo_bpm=WORST_CASE_TEMPO, api_name="/listen")
+        _table, _roll, audio = client.predict(midi_path=handle_file(midi), tempo_bpm=WORST_CASE_TEMPO,
+                                              api_name="/listen")
         print(f"request {index + 1}/{count}: audio {Path(audio).stat().st_size / 2**20:.1f} MB, output folder "
               f"{folder_bytes(OUTPUT_DIR) / 2**20:.0f} MB", flush=True)
     uploads = folder_bytes(cache) - folder_bytes(OUTPUT_DIR) - cache_before

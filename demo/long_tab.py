@@ -14,7 +14,7 @@ from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
     checked_tempo,
-    preview_outputs,
+    play_preview,
     progress_reporter,
     publish,
     shared_pipeline,
@@ -22,6 +22,7 @@ from demo.outputs import (
     style_inputs,
     whole_number,
 )
+from demo.roll_player import RollPlayer
 
 
 def latent_self_similarity(latents: torch.Tensor) -> np.ndarray:
@@ -44,7 +45,7 @@ def similarity_figure(similarity: np.ndarray) -> go.Figure:
 def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, instrument: str = "Flute",
                   tempo: float = 120, style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE,
                   progress=gr.Progress()):
-    """Returns (piano roll, self-similarity figure, MIDI path, AudioPreview to render next)."""
+    """Returns (RollPlayer value, self-similarity figure, MIDI path, AudioPreview to render next)."""
     bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
     seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
     try:
@@ -77,14 +78,13 @@ def build_long_tab() -> None:
             go_button = gr.Button("Generate long melody", variant="primary")
             preview = gr.State(None)
         with gr.Column(scale=2):
-            audio = gr.Audio(label="Melody", type="filepath", interactive=False)
-            roll = gr.Plot(label="Piano roll")
+            roll = RollPlayer(elem_id="long-roll")
             matrix = gr.Plot(label="Latent self-similarity")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
-    go_button.click(None, None, [audio, audio_file], js="() => [null, null]")
+    go_button.click(None, None, [roll, audio_file], js="() => [null, null]")
     go_button.click(generate_long, [bars, seed, windowed, instrument, tempo, style, guidance],
                     [roll, matrix, midi_file, preview], api_name="generate_long", **HEAVY_WORK) \
-        .success(preview_outputs, preview, [audio, audio_file], api_visibility="private", **HEAVY_WORK)
+        .success(play_preview, [preview, roll], [roll, audio_file], api_visibility="private", **HEAVY_WORK)
     gr.Examples([[128, 0, False, "Flute", 120], [256, 3, True, "Violin", 132]], [bars, seed, windowed, instrument, tempo])

@@ -20,7 +20,7 @@ from core.limits import MAX_GUIDANCE, MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult, RenderOptions
 from core.transformer import ANY_STYLE
-from demo.piano_roll import piano_roll
+from demo.roll_player import roll_value, with_audio
 
 # one folder per app process, inside Gradio's cache so that Gradio serves the files without copying them
 OUTPUT_DIR = Path(get_upload_folder()) / f"latent-melodies-{os.getpid()}"
@@ -115,21 +115,32 @@ def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int) -> str:
     return render_preview(audio_preview(melody, tempo_bpm, program))
 
 
-def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str, highlight: bool = False):
-    """A result's first answer for the page: (piano roll, MIDI path, its AudioPreview to render next).
-    `render`: the tempo and program the result's MIDI was made with."""
+def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
+            original: np.ndarray | None = None):
+    """A result's first answer for the page: (RollPlayer value, MIDI path, its AudioPreview to render next).
+    `render`: the tempo and program the result's MIDI was made with; `original`: for an infilled
+    result, the (T0,) source melody, whose replaced notes the roll draws faint under the shaded bars."""
     midi_path = fresh_output_path(stem, ".mid")
     midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
-    figure = piano_roll(result.melody, result.regenerated if highlight else None, title=title)
+    roll = roll_value(result.melody, render.tempo_bpm, None if original is None else result.regenerated, original,
+                      title)
     preview = AudioPreview(result.melody, render.tempo_bpm, render.program, midi_path.with_suffix(".ogg"))
-    return figure, str(midi_path), preview
+    return roll, str(midi_path), preview
 
 
-def preview_outputs(*previews: AudioPreview | None) -> tuple[str | None, ...]:
-    """Handler of the step after a first answer: each preview's audio path (twice for the last one,
-    which also fills the download box); None where there is nothing to render."""
-    paths = tuple(None if preview is None else render_preview(preview) for preview in previews)
-    return (*paths, paths[-1])
+def play_preview(preview: AudioPreview | None, roll: dict | None) -> tuple[dict | None, str | None]:
+    """Handler of the step after a first answer: render `preview` and give it to the roll's player;
+    (roll value, audio path for the download box). Nothing to render (an earlier step failed): (roll, None)."""
+    path = None if preview is None else render_preview(preview)
+    return with_audio(roll, path), path
+
+
+def play_infill(original: AudioPreview | None, result: AudioPreview | None,
+                roll: dict | None) -> tuple[str | None, dict | None, str | None]:
+    """`play_preview` for an infilled result, plus the original's audio first: (original audio path, roll
+    value playing the result, result audio path)."""
+    played, path = play_preview(result, roll)
+    return None if original is None else render_preview(original), played, path
 
 
 def is_number(value) -> bool:

@@ -11,7 +11,8 @@ from demo.blocks import build_app
 from core.melody import pitch_to_token
 from core.midi_io import extract_melodies
 from demo.audition import describe_and_render
-from demo.outputs import PREVIEW_SAMPLE_RATE, preview_outputs
+from demo.roll_player import roll_value
+from demo.outputs import PREVIEW_SAMPLE_RATE, play_infill, play_preview
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 
@@ -22,9 +23,10 @@ def test_app_builds_with_its_tabs():
 def test_uploaded_song_lists_its_lines_and_plays_the_chosen_one(tmp_path):
     path = tmp_path / "song.mid"
     path.write_bytes(two_instrument_song())
-    table, audio_path = describe_and_render(str(path), "Flute", 120, 2)
-    assert "| 1 | lead | 73 | 4 | 71-79 |" in table
-    assert "| 2 | bass | 0 | 2 | 43-48 |" in table
+    table, roll, audio_path = describe_and_render(str(path), "Flute", 120, 2)
+    assert "| 1 | lead | Flute | 4 | B4 to G5 |" in table
+    assert "| 2 | bass | Acoustic Grand Piano | 2 | G2 to C3 |" in table
+    assert roll["bars"] == 2 and roll["audio_url"].endswith(audio_path)
     samples, rate = soundfile.read(audio_path)
     assert audio_path.endswith(".ogg") and rate == PREVIEW_SAMPLE_RATE == 22_050
     assert samples.size == round((4.0 + 1.0) * rate)  # 2 bars at 120 BPM + tail
@@ -63,13 +65,13 @@ def generate_one(*values, **named):
 
 
 def test_generate_answers_with_the_piano_roll_and_midi_first_and_renders_the_audio_next():
-    figure, midi_path, melody, preview, frames = generate_one(8, 3, "Fast", 5, "Diffusion", "Flute", 120, False)
-    assert figure.layout.xaxis.range == (1, 9) and frames == []
+    roll, midi_path, melody, preview, frames = generate_one(8, 3, "Fast", 5, "Diffusion", "Flute", 120, False)
+    assert roll["bars"] == 8 and roll["audio_url"] is None and frames == []
     assert seconds_to_bars(pretty_midi.PrettyMIDI(midi_path).get_end_time()) == pytest.approx(8)
     assert melody.shape == (8 * 16,) and not preview.path.exists(), "no audio before the first answer"
-    audio_path, download_path = preview_outputs(preview)
+    playing, audio_path = play_preview(preview, roll)
     samples, rate = soundfile.read(audio_path)
-    assert rate == PREVIEW_SAMPLE_RATE and audio_path == download_path and audio_path.endswith(".ogg")
+    assert rate == PREVIEW_SAMPLE_RATE and playing["audio_url"].endswith(audio_path) and audio_path.endswith(".ogg")
     assert 16 * rate <= samples.size <= 17 * rate, "8 bars at 120 BPM last 16 s, plus the release tail"
     assert preview.program == 73 and preview.tempo_bpm == 120 and np.array_equal(preview.melody, melody)
 
@@ -93,12 +95,11 @@ def test_watching_the_reverse_process_replays_estimates_from_noise_to_the_final_
     from demo import generate_tab
 
     generate_tab.WATCH_FRAME_S = 0.0
-    figure, _midi, melody, _preview, frames = generate_one(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True)
+    roll, _midi, melody, _preview, frames = generate_one(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True)
     assert len(frames) == 11, "x0 estimates every step of 10, then the final result"
-    assert figure.layout.title.text.startswith("denoising"), "the first answer shows the first estimate"
-    rolls = list(generate_tab.replay_denoising(frames))
-    assert [roll.layout.title.text for roll in rolls] == [title for title, _ in frames]
-    assert np.array_equal(frames[-1][1], melody)
+    assert roll is frames[0] and roll["title"].startswith("denoising"), "the first answer shows the first estimate"
+    assert list(generate_tab.replay_denoising(frames)) == frames
+    assert frames[-1]["notes"] == roll_value(melody)["notes"]
     assert [type(update) for update in generate_tab.replay_denoising([])] == [type(gr.skip())]
 
 
@@ -124,15 +125,16 @@ def test_infill_tab_regenerates_the_chosen_bars_of_a_bundled_example(method):
 
     name = "nightingale clog"
     original = melody_from_file(str(EXAMPLES[name]), 1)
-    figure, midi_path, *previews = infill_melody(
+    roll, midi_path, *previews = infill_melody(
         None, "5-8, 17-20", 0, "Bundled example", name, 1, method, "Fast", 5, "Flute", 120, None,
         progress=NO_PROGRESS)
-    before_path, after_path, download_path = preview_outputs(*previews)
+    before_path, playing, after_path = play_infill(*previews, roll)
     (before, rate), (after, _) = soundfile.read(before_path), soundfile.read(after_path)
-    assert download_path == after_path
+    assert playing["audio_url"].endswith(after_path)
     assert before.size == after.size > 30 * rate
-    shaded = [(shape.x0, shape.x1) for shape in figure.layout.shapes if shape.type == "rect"]
-    assert shaded == [(5, 7), (7, 9), (17, 19), (19, 21)]
+    assert roll["shaded"] == [[5, 8], [17, 20]]
+    ghost_bars = {start // 16 + 1 for start, _, _ in roll["ghost"]}
+    assert ghost_bars and ghost_bars <= {5, 6, 7, 8, 17, 18, 19, 20}, "the replaced notes, drawn faint"
     result = extract_melodies(pretty_midi.PrettyMIDI(midi_path))[0].melody
     kept = np.ones(original.size, bool)
     kept[4 * 16:8 * 16] = kept[16 * 16:20 * 16] = False
@@ -146,7 +148,7 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
     melody[::16] = pitch_to_token(60)  # a middle C on every downbeat
     outputs = infill_melody(None, "3-4", 0, "Last generation", "", 1, "Diffusion", "Fast", 5, "Flute", 120,
                             melody, progress=NO_PROGRESS)
-    assert figure_shaded_bars(outputs[0]) == [(3, 5)]
+    assert outputs[0]["shaded"] == [[3, 4]]
     with pytest.raises(gr.Error, match="Nothing has been generated"):
         infill_melody(None, "3-4", 0, "Last generation", progress=NO_PROGRESS)
     with pytest.raises(gr.Error, match="Upload a .mid"):
@@ -165,10 +167,9 @@ def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars
     name = "nightingale clog"
     original = melody_from_file(str(EXAMPLES[name]), 1)
     original_bars = -(-original.size // 32) * 2  # whole 2-bar latents
-    figure, midi_path, before, after = continue_melody(None, 8, 0, "Bundled example", name, 1, "Fast", 10, "Flute",
+    roll, midi_path, before, after = continue_melody(None, 8, 0, "Bundled example", name, 1, "Fast", 10, "Flute",
                                                        120, progress=NO_PROGRESS)
-    assert figure_shaded_bars(figure) == [(original_bars + 1, original_bars + 3), (original_bars + 3, original_bars + 5),
-                                          (original_bars + 5, original_bars + 7), (original_bars + 7, original_bars + 9)]
+    assert roll["shaded"] == [[original_bars + 1, original_bars + 8]]
     result = extract_melodies(pretty_midi.PrettyMIDI(midi_path))[0].melody
     assert np.array_equal(result[:original.size], original)
     added = result[original_bars * 16:]
@@ -178,8 +179,21 @@ def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars
         continue_melody(None, 0, 0, "Bundled example", name, progress=NO_PROGRESS)
 
 
-def figure_shaded_bars(figure) -> list[tuple[float, float]]:
-    return [(shape.x0, shape.x1) for shape in figure.layout.shapes if shape.type == "rect"]
+def test_the_infill_source_is_drawn_before_infilling_with_the_typed_bars_selected(tmp_path):
+    from demo.infill_tab import EXAMPLES, melody_from_file, show_source, source_inputs
+
+    name = "nightingale clog"
+    roll = show_source("Bundled example", None, name, 1, None, "17-24", 100)
+    assert roll["notes"] == roll_value(melody_from_file(str(EXAMPLES[name]), 1))["notes"]
+    assert roll["selection"] == [17, 24] and roll["seconds_per_step"] == pytest.approx(60 / 100 / 4)
+    assert show_source("Uploaded MIDI", None, name, 1, None, "1-2", 120) is None, "nothing uploaded yet"
+    assert show_source("Last generation", None, name, 1, None, "1-2", 120) is None, "nothing generated yet"
+    song = tmp_path / "song.mid"
+    song.write_bytes(two_instrument_song())
+    assert show_source("Uploaded MIDI", str(song), name, 2, None, "1-2", 120)["bars"] == 2
+    uploaded = [update["visible"] for update in source_inputs("Uploaded MIDI")]
+    example = [update["visible"] for update in source_inputs("Bundled example")]
+    assert uploaded == [True, True, False] and example == [False, False, True], "only the chosen source's inputs"
 
 
 def test_long_tab_writes_more_bars_than_the_training_length_with_a_similarity_matrix():

@@ -17,6 +17,7 @@ from demo.blocks import QUEUE_SIZE, build_app, launch
 from demo.loadtest import free_local_port
 from demo.outputs import HEAVY_CONCURRENCY, HEAVY_WORK, SAMPLERS
 from demo.queue_gate import BUSY_MESSAGE, MAX_HEAVY_PER_CLIENT, TRUST_FORWARDED_ENV
+from demo.roll_player import PIXELS_PER_STEP
 from tests.midi_factory import two_instrument_song
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,16 +49,18 @@ def bars_of(midi_path: str, tempo_bpm: float = 120) -> float:
 def test_generate_endpoint_returns_a_midi_file_of_the_requested_length_and_listen_renders_it(client):
     _roll, midi_path = client.predict(bars=8, seed=1, api_name="/generate")
     assert midi_path.endswith(".mid") and bars_of(midi_path) == pytest.approx(8)
-    table, audio = client.predict(midi_path=handle_file(midi_path), api_name="/listen")
+    table, _roll, audio = client.predict(midi_path=handle_file(midi_path), api_name="/listen")
     assert "| 1 |" in table and audio.endswith(".ogg") and Path(audio).stat().st_size > 20_000
 
 
 def test_infill_endpoint_takes_an_uploaded_midi_and_a_bar_range(client, tmp_path):
     song = tmp_path / "song.mid"
     song.write_bytes(two_instrument_song())
-    _roll, midi_path = client.predict(midi=handle_file(str(song)), bars="3-4", seed=0, api_name="/infill")
+    _roll, midi_path = client.predict(midi=handle_file(str(song)), source="Uploaded MIDI", bars="3-4", seed=0,
+                                      api_name="/infill")
     assert bars_of(midi_path) == pytest.approx(4), "the 4-bar lead line keeps its length"
-    _roll, longer = client.predict(midi=handle_file(str(song)), add_bars=6, seed=0, api_name="/continue")
+    _roll, longer = client.predict(midi=handle_file(str(song)), source="Uploaded MIDI", add_bars=6, seed=0,
+                                   api_name="/continue")
     assert 4 < bars_of(longer) <= 10, "continued by up to 6 bars (trailing silence is not written)"
 
 
@@ -65,7 +68,7 @@ def test_a_corrupt_upload_is_answered_with_an_error_and_the_next_request_succeed
     corrupt = tmp_path / "corrupt.mid"
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06 truncated")
     with pytest.raises(Exception, match="cannot be used"):
-        client.predict(midi=handle_file(str(corrupt)), bars="1-2", seed=0, api_name="/infill")
+        client.predict(midi=handle_file(str(corrupt)), source="Uploaded MIDI", bars="1-2", seed=0, api_name="/infill")
     _roll, midi_path = client.predict(bars=4, seed=2, api_name="/generate")
     assert bars_of(midi_path) == pytest.approx(4)
 
@@ -79,11 +82,44 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
         page = browser.new_page(viewport={"width": 1400, "height": 1100})
         page.goto(server_url)
         page.locator("#generate").click()
-        page.wait_for_selector("#generated-audio audio[src]", state="attached", timeout=60_000)
-        page.wait_for_selector("#generated-roll .js-plotly-plot .bars path", state="attached", timeout=60_000)
+        page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
+        page.wait_for_selector("#generated-roll .roll-audio audio[src]", state="attached", timeout=60_000)
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     assert screenshot.stat().st_size > 10_000
+
+
+NOTES_OUTSIDE = """([first, last]) => [...document.querySelectorAll('#infill-roll .roll-note')]
+    .map(note => [Number(note.getAttribute('x')), Number(note.getAttribute('y')), Number(note.getAttribute('width'))])
+    .filter(([x]) => x < first || x >= last)"""
+
+
+def test_dragging_bars_17_to_24_on_the_infill_roll_regenerates_them_and_keeps_every_other_bar(server_url):
+    from playwright.sync_api import sync_playwright
+
+    bar = 16 * PIXELS_PER_STEP
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server_url)
+        page.get_by_role("tab", name="Infill").click()
+        page.wait_for_selector("#infill-roll .roll-note", state="attached", timeout=60_000)
+        page.evaluate(f"document.querySelector('#infill-roll .roll-scroll').scrollLeft = {15 * bar}")
+        before = page.evaluate(NOTES_OUTSIDE, [16 * bar, 24 * bar])
+        box = page.locator("#infill-roll .roll-grid").bounding_box()
+        page.mouse.move(box["x"] + 16 * bar + 10, box["y"] + 8)  # bar 17, on the bar numbers
+        page.mouse.down()
+        page.mouse.move(box["x"] + 23 * bar + 10, box["y"] + 8, steps=6)  # bar 24
+        page.mouse.up()
+        page.wait_for_function("document.querySelector('#infill-bars textarea').value === '17-24'", timeout=10_000)
+        page.locator("#infill").click()
+        page.wait_for_selector("#infill-roll .roll-shaded", state="attached", timeout=60_000)
+        shaded = page.locator("#infill-roll .roll-shaded")
+        assert shaded.count() == 1
+        assert [float(shaded.get_attribute(name)) for name in ("x", "width")] == [16 * bar, 8 * bar]
+        after = page.evaluate(NOTES_OUTSIDE, [16 * bar, 24 * bar])
+        browser.close()
+    assert len(before) > 100 and after == before, "every note outside bars 17-24 is where it was"
 
 
 def test_direct_posts_around_the_queue_are_refused_private_handlers_included(server_url):
@@ -94,8 +130,8 @@ def test_direct_posts_around_the_queue_are_refused_private_handlers_included(ser
 
 def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
     groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in build_app().fns.values()}
-    heavy = {"generate_melodies", "infill_melody", "continue_melody", "generate_long", "preview_outputs",
-             "describe_and_render", "quick_evaluation"}
+    heavy = {"generate_melodies", "infill_melody", "continue_melody", "generate_long", "play_preview", "play_infill",
+             "show_source", "describe_and_render", "quick_evaluation"}
     assert {groups[name] for name in heavy} == {(HEAVY_WORK["concurrency_id"], HEAVY_CONCURRENCY)}
     assert all(groups[name][0] != HEAVY_WORK["concurrency_id"] for name in set(groups) - heavy), \
         "light handlers (random seed, committed charts) never wait behind sampling"
@@ -103,7 +139,8 @@ def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
 
 def slow_infill(client: Client, song: Path, seed: int) -> Job:
     """A 1000-step DDPM infill: seconds of work that keep a heavy slot or a queue place taken."""
-    return client.submit(midi=handle_file(str(song)), bars="3-4", seed=seed, sampler=SAMPLERS[1], api_name="/infill")
+    return client.submit(midi=handle_file(str(song)), source="Uploaded MIDI", bars="3-4", seed=seed,
+                         sampler=SAMPLERS[1], api_name="/infill")
 
 
 def wait_until_joined(jobs: list[Job]) -> None:
