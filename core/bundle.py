@@ -61,6 +61,12 @@ def weights_sha256(directory: str | Path, name: str) -> str:
     return file_sha256(path)
 
 
+def bundle_fingerprint(directory: str | Path) -> str:
+    """12 hex digits naming a bundle's exact weights: the SHA-256 of its manifest, which records
+    every component's SHA-256 (the same fingerprint means the same melody for the same settings)."""
+    return file_sha256(Path(directory) / MANIFEST_NAME)[:12]
+
+
 def read_manifest(directory: str | Path) -> dict[str, Any]:
     """The manifest of a model directory (an empty one when the directory has none yet)."""
     path = Path(directory) / MANIFEST_NAME

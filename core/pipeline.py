@@ -19,7 +19,7 @@ import numpy as np
 import pretty_midi
 import torch
 
-from core.bundle import REBUILD_HINTS, check_bundle
+from core.bundle import REBUILD_HINTS, bundle_fingerprint, check_bundle
 from core.constants import (
     BARS_PER_CHUNK,
     CHUNKS_PER_WINDOW,
@@ -251,6 +251,7 @@ class MelodyPipeline:
         if not self.model_dir.is_dir():
             raise FileNotFoundError(f"{self.model_dir} is not a model directory")
         bundle = check_bundle(self.model_dir)
+        self.fingerprint = bundle_fingerprint(self.model_dir)  # names these exact weights (share links)
         self.device = torch.device(device)
         self.vae = load_vae(self.model_dir, device)
         self.codec = LatentCodec.load(self.model_dir)

@@ -8,35 +8,50 @@ from core.limits import MAX_UPLOAD_BYTES
 from demo.audition import build_listen_tab
 from demo.eval_tab import build_eval_tab
 from demo.generate_tab import build_generate_tab, check_generation
-from demo.infill_tab import build_infill_tab
+from demo.infill_tab import build_infill_tab, show_source
 from demo.long_tab import build_long_tab
-from demo.outputs import diffusion_available, shared_pipeline
+from demo.outputs import HEAVY_WORK, diffusion_available, shared_pipeline
 from demo.queue_gate import QueueGate
 
 QUEUE_SIZE = 32  # requests waiting; the heavy ones run HEAVY_CONCURRENCY at a time over all tabs
+ABOUT = ("<small>How it works: a 2-bar MusicVAE turns melody phrases into latent vectors, and a transformer "
+         "diffusion model writes sequences of them (Mittal et al., \"Symbolic Music Generation with Diffusion "
+         "Models\", ISMIR 2021, reimplemented and extended). The Lab tab compares it with the paper's "
+         "TransformerMDN baseline.</small>")
+APP_CSS = ".trigger-only { display: none !important; }"
+# a page address that holds settings (a shared result) presses the Generate tab's hidden replay button
+APP_JS = """() => {
+  if (!new URLSearchParams(location.search).has('bundle')) return;
+  const press = () => { const button = document.querySelector('#url-replay');
+                        if (button) button.click(); else setTimeout(press, 200); };
+  setTimeout(press, 300);
+}"""
 
 
 def build_app() -> gr.Blocks:
     if diffusion_available():
         shared_pipeline()  # load the models once, at start-up
     with gr.Blocks(title="Latent diffusion melodies", delete_cache=(600, 3600)) as app:
-        gr.Markdown(
-            "# Symbolic music generation with latent diffusion\n"
-            "A reimplementation of Mittal et al., ISMIR 2021: a transformer diffusion model over "
-            "the latents of a 2-bar MusicVAE writes melodies of any length, fills in bars you choose, "
-            "and is compared with a TransformerMDN baseline."
-        )
+        gr.Markdown("# Melodies from latent diffusion\n"
+                    "Pick a style and press **Generate**: you get a new melody to hear, see and download. "
+                    "**Infill** rewrites the bars you choose in any melody, yours included.")
         last_melody = gr.State(None)
-        with gr.Tab("Generate"):
-            build_generate_tab(last_melody)
-        with gr.Tab("Infill"):
-            build_infill_tab(last_melody)
-        with gr.Tab("Longer than training"):
-            build_long_tab()
-        with gr.Tab("Evaluation lab"):
-            build_eval_tab()
-        with gr.Tab("Listen"):
-            build_listen_tab()
+        with gr.Tabs() as tabs:
+            with gr.Tab("Generate", id="generate"):
+                infill_this = build_generate_tab(last_melody)
+            with gr.Tab("Infill", id="infill"):
+                infill = build_infill_tab(last_melody)
+            with gr.Tab("Long", id="long"):
+                build_long_tab()
+            with gr.Tab("Lab", id="evaluation"):
+                build_eval_tab()
+            with gr.Tab("Listen", id="listen"):
+                build_listen_tab()
+        gr.Markdown(ABOUT)
+        if infill_this is not None:
+            infill_this.click(lambda: ("Last generation", gr.Tabs(selected="infill")), None, [infill.source, tabs],
+                              api_visibility="private", queue=False) \
+                .then(show_source, infill.shown, infill.roll, api_visibility="private", **HEAVY_WORK)
     return app
 
 
@@ -45,4 +60,4 @@ def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:
     checks before batching), and no `/gradio_api/run/` route around it (api_open=False)."""
     app.queue(max_size=QUEUE_SIZE, api_open=False)
     QueueGate(app, {"generate": check_generation}).install()
-    app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, **kwargs)
+    app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, css=APP_CSS, js=APP_JS, **kwargs)

@@ -1,4 +1,4 @@
-"""The "Evaluation lab" tab: the committed results of `eval_lab.run`, and a quick rerun on small N."""
+"""The "Lab" tab (evaluation): the committed results of `eval_lab.run`, and a quick rerun on small N."""
 
 from __future__ import annotations
 

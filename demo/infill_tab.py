@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import gradio as gr
 import numpy as np
@@ -155,7 +155,15 @@ def source_inputs(source: str) -> tuple:
     return gr.update(visible=uploaded), gr.update(visible=uploaded), gr.update(visible=source == "Bundled example")
 
 
-def build_infill_tab(last_melody: gr.State) -> None:
+class InfillTab(NamedTuple):
+    """What other tabs wire to: the source radio, the roll, and show_source's inputs."""
+
+    source: gr.Radio
+    roll: gr.HTML
+    shown: list
+
+
+def build_infill_tab(last_melody: gr.State) -> InfillTab:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
     with gr.Row():
         with gr.Column(scale=1):
@@ -207,3 +215,4 @@ def build_infill_tab(last_melody: gr.State) -> None:
     if first_example is not None:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0]
                      for method_name in METHODS], [source, example, bars, method, seed])
+    return InfillTab(source, roll, shown)

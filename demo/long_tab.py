@@ -1,4 +1,4 @@
-"""The "Longer than training" tab: 128-256 bars and the latents' self-similarity matrix."""
+"""The "Long" tab (longer than training): 128-256 bars and the latents' self-similarity matrix."""
 
 from __future__ import annotations
 

@@ -181,15 +181,16 @@ def style_labels() -> list[str]:
     return [*shared_pipeline().styles(), ANY_STYLE]
 
 
-def style_inputs(model: gr.Radio | None = None) -> tuple[gr.Dropdown, gr.Slider]:
+def style_inputs(model: gr.Radio | None = None, render_strength: bool = True) -> tuple[gr.Dropdown, gr.Slider]:
     """The Style dropdown and its strength (the guidance scale); call inside a `gr.Blocks` context.
-    `model`: the tab's Model radio, if it has one (labels of `MODEL_LABELS`)."""
+    `model`: the tab's Model radio, if it has one (labels of `MODEL_LABELS`); with `render_strength`
+    False the caller places the strength slider (`.render()`), e.g. among advanced settings."""
     labels = style_labels()
     style = gr.Dropdown(labels, value=DEFAULT_STYLE if DEFAULT_STYLE in labels else ANY_STYLE, label="Style",
                         info=STYLE_HINT)
     guidance = gr.Slider(0, MAX_GUIDANCE, value=DEFAULT_GUIDANCE, step=0.5, label="Style strength",
                          info="0 ignores the style, 1 follows it, 2 (default) keeps the key best; higher is "
-                              "more typical of the style but less varied")
+                              "more typical of the style but less varied", render=render_strength)
     if model is None:
         style.change(strength_control, [style], guidance, api_visibility="private")
     else:

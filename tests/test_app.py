@@ -1,5 +1,7 @@
 """Specification of the app's tab callbacks (called directly, without a server) and that the app builds."""
 
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 import pretty_midi
@@ -65,7 +67,8 @@ def generate_one(*values, **named):
 
 
 def test_generate_answers_with_the_piano_roll_and_midi_first_and_renders_the_audio_next():
-    roll, midi_path, melody, preview, frames = generate_one(8, 3, "Fast", 5, "Diffusion", "Flute", 120, False)
+    roll, midi_path, melody, preview, frames, *_settings = generate_one(8, 3, "Fast", 5, "Diffusion", "Flute", 120,
+                                                                        False)
     assert roll["bars"] == 8 and roll["audio_url"] is None and frames == []
     assert seconds_to_bars(pretty_midi.PrettyMIDI(midi_path).get_end_time()) == pytest.approx(8)
     assert melody.shape == (8 * 16,) and not preview.path.exists(), "no audio before the first answer"
@@ -82,7 +85,7 @@ def test_requests_batched_together_get_the_melodies_they_would_get_alone():
     requests = [{"bars": 8, "seed": 4, "tempo": 90}, {"bars": 8, "seed": 5, "instrument": "Flute"},
                 {"bars": 4, "seed": 4}]
     columns = [[{**GENERATE_DEFAULTS, **request}[name] for request in requests] for name in GENERATE_INPUTS]
-    _rolls, midi_paths, melodies, previews, _frames = generate_melodies(*columns)
+    _rolls, midi_paths, melodies, previews, *_ = generate_melodies(*columns)
     for request, midi_path, melody, preview in zip(requests, midi_paths, melodies, previews):
         alone = generate_one(**request)
         assert np.array_equal(melody, alone[2]), request
@@ -95,12 +98,41 @@ def test_watching_the_reverse_process_replays_estimates_from_noise_to_the_final_
     from demo import generate_tab
 
     generate_tab.WATCH_FRAME_S = 0.0
-    roll, _midi, melody, _preview, frames = generate_one(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True)
+    roll, _midi, melody, _preview, frames, *_settings = generate_one(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True)
     assert len(frames) == 11, "x0 estimates every step of 10, then the final result"
     assert roll is frames[0] and roll["title"].startswith("denoising"), "the first answer shows the first estimate"
     assert list(generate_tab.replay_denoising(frames)) == frames
     assert frames[-1]["notes"] == roll_value(melody)["notes"]
     assert [type(update) for update in generate_tab.replay_denoising([])] == [type(gr.skip())]
+
+
+def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the_json_file():
+    from demo.generate_tab import GENERATE_INPUTS, replay_file, replay_query
+
+    _roll, midi_path, *_, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96, False,
+                                                              "renaissance", 1.5)
+    assert "bars=12" in query and "style=renaissance" in query and "bundle=" in query
+    for replayed in (replay_query("?" + query), replay_file(settings_path)):
+        named = dict(zip(GENERATE_INPUTS, replayed))
+        assert named["watch"] is False and named["seed"] == 21 and named["guidance"] == 1.5
+        again = generate_one(*replayed)[1]
+        assert Path(again).read_bytes() == Path(midi_path).read_bytes()
+
+
+def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
+    from demo.generate_tab import replay_file, replay_query
+
+    with pytest.raises(gr.Error, match="no settings"):
+        replay_query("")
+    with pytest.raises(gr.Error, match="missing"):
+        replay_query("bundle=x&bars=8")
+    with pytest.raises(gr.Error, match="bars must be a number"):
+        replay_query("bundle=x&bars=eight&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
+                     "&style=folk&guidance=2")
+    garbage = tmp_path / "settings.json"
+    garbage.write_text("[1, 2]")
+    with pytest.raises(gr.Error, match="not a settings file"):
+        replay_file(str(garbage))
 
 
 @pytest.mark.parametrize("arguments, message", [

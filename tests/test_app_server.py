@@ -47,7 +47,7 @@ def bars_of(midi_path: str, tempo_bpm: float = 120) -> float:
 
 
 def test_generate_endpoint_returns_a_midi_file_of_the_requested_length_and_listen_renders_it(client):
-    _roll, midi_path = client.predict(bars=8, seed=1, api_name="/generate")
+    _roll, midi_path, _query, _settings = client.predict(bars=8, seed=1, api_name="/generate")
     assert midi_path.endswith(".mid") and bars_of(midi_path) == pytest.approx(8)
     table, _roll, audio = client.predict(midi_path=handle_file(midi_path), api_name="/listen")
     assert "| 1 |" in table and audio.endswith(".ogg") and Path(audio).stat().st_size > 20_000
@@ -69,7 +69,7 @@ def test_a_corrupt_upload_is_answered_with_an_error_and_the_next_request_succeed
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06 truncated")
     with pytest.raises(Exception, match="cannot be used"):
         client.predict(midi=handle_file(str(corrupt)), source="Uploaded MIDI", bars="1-2", seed=0, api_name="/infill")
-    _roll, midi_path = client.predict(bars=4, seed=2, api_name="/generate")
+    _roll, midi_path, *_ = client.predict(bars=4, seed=2, api_name="/generate")
     assert bars_of(midi_path) == pytest.approx(4)
 
 
@@ -87,6 +87,61 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
         page.screenshot(path=str(screenshot), full_page=True)
         browser.close()
     assert screenshot.stat().st_size > 10_000
+
+
+def test_a_results_address_replays_it_to_the_identical_midi_bytes(server_url, client):
+    from playwright.sync_api import sync_playwright
+
+    _roll, midi_path, query, _settings = client.predict(bars=8, seed=5, style="renaissance", tempo=100,
+                                                        api_name="/generate")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{server_url}?{query}")
+        page.wait_for_selector("#generated-midi a[href]", state="attached", timeout=60_000)
+        href = page.locator("#generated-midi a[href]").first.get_attribute("href")
+        replayed = page.request.get(href if href.startswith("http") else server_url + href.lstrip("/")).body()
+        address = page.evaluate("location.search")
+        browser.close()
+    assert replayed == Path(midi_path).read_bytes()
+    assert address == f"?{query}", "the replayed result carries the same settings"
+
+
+def test_on_a_phone_generate_is_in_view_and_the_result_is_scrolled_to(server_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page.goto(server_url)
+        button = page.locator("#generate").bounding_box()
+        assert 0 <= button["y"] and button["y"] + button["height"] <= 844, "Generate is on the first screen"
+        page.locator("#generate").click()
+        page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
+        page.wait_for_function("Math.abs(document.querySelector('#generated-roll').getBoundingClientRect().top) < 200",
+                               timeout=10_000)
+        browser.close()
+
+
+def test_stop_cancels_a_running_generation_and_the_next_one_still_comes(server_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server_url)
+        page.locator("#generate-advanced").click()
+        page.get_by_label(SAMPLERS[1]).check()  # the 1000-step DDPM: seconds of work
+        page.locator("#generate").click()
+        time.sleep(0.5)
+        page.locator("#stop").click()
+        time.sleep(6)
+        cancelled = page.locator("#generated-roll .roll-note").count()
+        page.get_by_role("radio", name=SAMPLERS[0]).first.check()
+        page.locator("#generate").click()
+        page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
+        browser.close()
+    assert cancelled == 0, "the stopped run never reaches the page"
 
 
 NOTES_OUTSIDE = """([first, last]) => [...document.querySelectorAll('#infill-roll .roll-note')]
@@ -160,7 +215,7 @@ def test_one_address_may_hold_three_heavy_requests_while_other_addresses_still_g
     with pytest.raises(QueueError):  # HTTP 503: the page says "busy, please try again"
         greedy.predict(bars=4, seed=0, api_name="/generate")
     other = Client(server_url, verbose=False, headers={"X-Forwarded-For": "198.51.100.2"})
-    _roll, midi_path = other.predict(bars=4, seed=0, api_name="/generate")
+    _roll, midi_path, *_ = other.predict(bars=4, seed=0, api_name="/generate")
     assert bars_of(midi_path) == pytest.approx(4)
     assert all(bars_of(job.result()[1]) == pytest.approx(4) for job in jobs)
 

@@ -56,7 +56,7 @@ def test_the_cli_the_app_and_the_pipeline_make_the_same_midi(pipeline, tmp_path)
     generate_cli(["--bars", "16", "--seed", "11", "--program", "73", "--tempo", "110", "--out",
                   str(tmp_path / "cli.mid")])
     assert (tmp_path / "cli.mid").read_bytes() == expected
-    _roll, midi_path, melody, _preview, _frames = generate_one(16, 11, "Fast", 20, "Diffusion", "Flute", 110)
+    _roll, midi_path, melody, *_ = generate_one(16, 11, "Fast", 20, "Diffusion", "Flute", 110)
     assert Path(midi_path).read_bytes() == expected
     assert np.array_equal(melody, result.melody)
 
