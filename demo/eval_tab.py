@@ -9,13 +9,17 @@ import gradio as gr
 
 from core.limits import MAX_SEEDS_PER_REQUEST
 from demo.outputs import HEAVY_WORK, shared_pipeline, whole_number
-from eval_lab.report import build_figures
+from eval_lab.report import build_figures, readable_tables
 from eval_lab.run import EvalConfig, read_run_config, run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "eval_lab" / "results"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LATENTS_PATH, CACHE_PATH = DATA_DIR / "latents_music21.npz", DATA_DIR / "music21.npz"
-FIGURE_ORDER = ("unconditional", "infilling", "musicality", "bars", "curve", "raw")
+TABLE_ORDER = ("unconditional", "infilling", "musicality", "raw")
+TABLE_LABELS = {"unconditional": "Generating from nothing", "infilling": "Infilling the middle half",
+                "musicality": "How the melodies sound, in numbers (best: closest to the real held-out melodies)",
+                "raw": "Raw overlap statistics (the paper's mu and sigma^2 of the overlapping areas)"}
+CHART_ORDER = ("bars", "curve")
 
 
 def result_sets() -> list[str]:
@@ -23,42 +27,68 @@ def result_sets() -> list[str]:
     return sorted(p.parent.name for p in RESULTS_DIR.glob("*/results.csv"))
 
 
-def committed_figures(name: str | None) -> list:
-    """The figures of the committed run `name`, in FIGURE_ORDER; None for each when there is none."""
+def run_outputs(directory: Path) -> list:
+    """A run's tables (TABLE_ORDER, styled DataFrames) then charts (CHART_ORDER, plotly)."""
+    tables, figures = readable_tables(directory), build_figures(directory)
+    return [tables[name] for name in TABLE_ORDER] + [figures[name] for name in CHART_ORDER]
+
+
+def committed_outputs(name: str | None) -> list:
+    """The tables and charts of the committed run `name`; None for each when there is none."""
     if name not in result_sets():
-        return [None] * len(FIGURE_ORDER)
-    figures = build_figures(RESULTS_DIR / name)
-    return [figures[figure] for figure in FIGURE_ORDER]
+        return [None] * (len(TABLE_ORDER) + len(CHART_ORDER))
+    return run_outputs(RESULTS_DIR / name)
+
+
+def quick_rerun_available() -> bool:
+    return LATENTS_PATH.is_file() and CACHE_PATH.is_file()
 
 
 def quick_evaluation(n: float = 8, name: str | None = None, progress=gr.Progress(track_tqdm=True)) -> list:
     """Rerun the protocol of the committed run `name` (its style and length) with `n` sequences
-    per system; returns the figures."""
+    per system; returns its tables and charts (shown apart from the committed ones)."""
     count = whole_number(n, "N", 2, MAX_SEEDS_PER_REQUEST)
-    if not (LATENTS_PATH.is_file() and CACHE_PATH.is_file()):
-        raise gr.Error(f"The quick rerun needs the encoded corpus at {LATENTS_PATH.relative_to(LATENTS_PATH.parents[1])}, "
-                       "which is not shipped: run `python -m train.prepare_data --source music21` and "
-                       "`python -m train.encode --model demo/model` first.")
+    if not quick_rerun_available():
+        raise gr.Error(QUICK_RERUN_MISSING)
     out = Path(tempfile.mkdtemp(prefix="eval-"))
     setting = read_run_config(RESULTS_DIR / name) if name in result_sets() else {}
     config = EvalConfig(n=count, batch_size=count, **{key: setting[key] for key in ("style", "length", "guidance")
                                                      if key in setting})
     run(shared_pipeline(), LATENTS_PATH, CACHE_PATH, out, config)
-    figures = build_figures(out)
-    return [figures[name] for name in FIGURE_ORDER]
+    return run_outputs(out)
+
+
+QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_music21.npz and data/music21.npz), "
+                       "which this copy of the app does not have: run `python -m train.prepare_data --source "
+                       "music21` and `python -m train.encode --model demo/model` on your machine.")
+
+
+def result_widgets(values: list) -> list:
+    """Tables and charts for one run's results; call inside a `gr.Blocks` context."""
+    tables = [gr.Dataframe(value=value, label=TABLE_LABELS[name], interactive=False, wrap=True)
+              for name, value in zip(TABLE_ORDER, values)]
+    charts = [gr.Plot(value=value, show_label=False) for value in values[len(TABLE_ORDER):]]
+    return tables + charts
 
 
 def build_eval_tab() -> None:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
-    gr.Markdown("The paper's evaluation on the held-out split (`python -m eval_lab.run`): consistency (C) and "
-                "variance (Var) of framewise pitch and duration statistics against the training data (1 is "
-                "best), and Frechet distance and MMD of the normalized latents against the held-out latents "
-                "(0 is best).")
+    gr.Markdown("How close do the generated melodies come to real ones? The paper's measures on held-out "
+                "melodies (`python -m eval_lab.run`): **C** (consistency) and **Var** (variance) compare "
+                "pitch and duration statistics with the training data (1 is best); Frechet distance and MMD "
+                "compare the latent vectors with held-out ones (0 is best). The best system in each column is "
+                "marked; click a header to sort.")
     names = result_sets()
     chosen = gr.Dropdown(names, value=names[0] if names else None, label="Style and length evaluated")
-    plots = [gr.Plot(value=figure, label=name) for name, figure in zip(FIGURE_ORDER, committed_figures(chosen.value))]
-    chosen.change(committed_figures, [chosen], plots, api_visibility="private")
-    with gr.Row():
-        n = gr.Slider(2, MAX_SEEDS_PER_REQUEST, value=8, step=1, label="N for a quick rerun (the committed run used more)")
-        rerun = gr.Button("Recompute quickly")
-    rerun.click(quick_evaluation, [n, chosen], plots, api_visibility="private", **HEAVY_WORK)
+    committed = result_widgets(committed_outputs(chosen.value))
+    chosen.change(committed_outputs, [chosen], committed, api_visibility="private")
+    with gr.Accordion("Recompute quickly (small N)", open=False):
+        available = quick_rerun_available()
+        gr.Markdown("Reruns the chosen protocol with N melodies per system; the committed results above stay."
+                    if available else QUICK_RERUN_MISSING)
+        with gr.Row():
+            n = gr.Slider(2, MAX_SEEDS_PER_REQUEST, value=8, step=1, label="N (the committed runs used 200)",
+                          interactive=available)
+            rerun = gr.Button("Recompute quickly", interactive=available)
+        rerun_outputs = result_widgets([None] * (len(TABLE_ORDER) + len(CHART_ORDER)))
+    rerun.click(quick_evaluation, [n, chosen], rerun_outputs, api_visibility="private", **HEAVY_WORK)

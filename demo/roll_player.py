@@ -98,9 +98,11 @@ function draw() {
   syncAudio(v);
   const keys = $('.roll-keys'), grid = $('.roll-grid');
   keys.replaceChildren(); grid.replaceChildren();
-  $('.roll-title').textContent = (v && v.title) || '';
-  $('.roll-hint').textContent = props.selectable ? 'Drag across the bar numbers to choose bars to regenerate.' : '';
-  if (!v || !v.bars) { grid.setAttribute('width', 0); grid.setAttribute('height', 0); return; }
+  const empty = !v || !v.bars;
+  $('.roll-title').textContent = empty ? 'Piano roll: the melody will be drawn here.' : (v.title || '');
+  $('.roll-hint').textContent = props.selectable && !empty ? 'Drag across the bar numbers to choose bars to regenerate.' : '';
+  $('.roll-body').style.display = $('.roll-zoom').style.display = empty ? 'none' : '';
+  if (empty) return;
   const px = pixels(), row = rowHeight(v), barWidth = v.steps_per_bar * px;
   const width = v.bars * barWidth, height = RULER + (v.high - v.low + 1) * row;
   for (const svg of [keys, grid]) svg.setAttribute('height', height);

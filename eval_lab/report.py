@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.constants import CHUNKS_PER_WINDOW
-from core.musicality import METRIC_NAMES
+from core.musicality import METRIC_LABELS, METRIC_NAMES
 from core.transformer import ANY_STYLE
 from eval_lab.run import read_run_config
 
@@ -30,6 +30,56 @@ def load_results(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not (directory / "results.csv").is_file():
         raise FileNotFoundError(f"no results.csv in {directory}; run `python -m eval_lab.run` first")
     return pd.read_csv(directory / "results.csv"), pd.read_csv(directory / "curve.csv")
+
+
+HEADERS = {"system": "System", "pitch_consistency": "Pitch C", "pitch_variance": "Pitch Var",
+           "duration_consistency": "Duration C", "duration_variance": "Duration Var",
+           "frechet_distance": "Frechet distance", "mmd_rbf": "MMD",
+           **{name: label[0].upper() + label[1:] for name, label in METRIC_LABELS.items()}}
+LOWER_IS_BETTER = set(LATENT)  # the rest of SELF_SIMILARITY + LATENT: higher is better; musicality: closest to real
+REFERENCE_ROWS = r"held-out|train \(GT\)"  # rows that are data, not systems (a regex): never marked best
+BEST_STYLE = "font-weight: 700; background-color: #e3f1e3"
+
+
+def best_rows(table: pd.DataFrame, column: str) -> pd.Series:
+    """(rows,) bool: the system rows with the best value of `column`: the highest, the lowest for the
+    latent distances, and for musicality the closest to the real held-out melodies' value."""
+    systems = ~table["system"].str.contains(REFERENCE_ROWS) & table[column].notna()
+    values = table[column].where(systems)
+    if column in MUSICALITY:
+        real = table.loc[table["system"].str.startswith("held-out (raw"), column]
+        if real.empty:
+            return pd.Series(False, index=table.index)
+        values = -(values - real.iloc[0]).abs()
+    elif column in LOWER_IS_BETTER:
+        values = -values
+    return systems & (values == values.max())
+
+
+def readable_table(table: pd.DataFrame, columns: list[str], mark_best: bool = True) -> "pd.io.formats.style.Styler":
+    """The rows with `columns` under readable headers, 3 decimals, and (with `mark_best`) the best
+    system value per column in bold on green (see `best_rows`); for the app's sortable tables."""
+    present = [column for column in columns if column in table]
+    shown = table[["system", *present]].reset_index(drop=True)
+    best = {column: best_rows(shown, column) for column in present} if mark_best else {}
+    marks = pd.DataFrame("", index=shown.index, columns=shown.columns)
+    for column, rows in best.items():
+        marks.loc[rows, column] = BEST_STYLE
+    renamed = {column: HEADERS.get(column, column.replace("_", " ")) for column in shown.columns}
+    return (shown.rename(columns=renamed).style.apply(lambda _: marks.rename(columns=renamed), axis=None)
+            .format(precision=3, na_rep="-"))
+
+
+def readable_tables(directory: str | Path) -> dict[str, "pd.io.formats.style.Styler"]:
+    """The tables of a run for the app: unconditional, infilling (with the data rows for reference),
+    musicality, raw (unmarked: its statistics have no "better" direction)."""
+    table, _ = load_results(directory)
+    infill = table["system"].str.startswith("infill")
+    reference = table["system"].str.contains(REFERENCE_ROWS) & ~infill
+    return {"unconditional": readable_table(table[~infill], SELF_SIMILARITY + LATENT),
+            "infilling": readable_table(table[infill | reference], SELF_SIMILARITY + LATENT),
+            "musicality": readable_table(table, MUSICALITY),
+            "raw": readable_table(table, RAW, mark_best=False)}
 
 
 def table_figure(table: pd.DataFrame, columns: list[str], title: str) -> go.Figure:
@@ -51,7 +101,7 @@ def bars_figure(table: pd.DataFrame) -> go.Figure:
 def curve_figure(curve: pd.DataFrame) -> go.Figure:
     figure = go.Figure([go.Scatter(name=metric.replace("_", " "), x=curve["t"], y=curve[metric], mode="lines+markers")
                         for metric in SELF_SIMILARITY if metric in curve])
-    figure.update_layout(title="Quality of the x0 estimate along the 1000-step reverse process",
+    figure.update_layout(title="How good the model's running guess of the melody is along the 1000 denoising steps",
                          xaxis={"title": "reverse step t", "autorange": "reversed"}, yaxis={"range": [0, 1.05]})
     return figure
 

@@ -241,15 +241,17 @@ def test_long_tab_writes_more_bars_than_the_training_length_with_a_similarity_ma
     assert np.allclose(latent_self_similarity(latents), [[1, 0, -1], [0, 1, 0], [-1, 0, 1]])
 
 
-def test_evaluation_tab_shows_the_committed_results():
-    from demo.eval_tab import committed_figures, result_sets
+def test_the_lab_shows_the_committed_results_as_tables_under_readable_headers():
+    from demo.eval_tab import committed_outputs, result_sets
 
     assert {"folk_32bars", "renaissance_64bars"} <= set(result_sets())
-    unconditional = committed_figures("folk_32bars")[0]
-    systems = list(unconditional.data[0].cells.values[0])
-    assert {"TransformerMDN", "diffusion DDPM-1000", "prior"} <= set(systems)
-    assert "folk, 32 bars" in unconditional.layout.title.text
-    assert committed_figures("no such run") == [None] * len(committed_figures("folk_32bars"))
+    unconditional, infilling, musicality, _raw, bars, _curve = committed_outputs("folk_32bars")
+    assert {"TransformerMDN", "diffusion DDPM-1000", "prior"} <= set(unconditional.data["System"])
+    assert list(unconditional.data.columns[:3]) == ["System", "Pitch C", "Pitch Var"]
+    assert set(infilling.data["System"]) >= {"infill: diffusion", "infill: interpolation", "held-out (raw melodies)"}
+    assert "Notes in the best diatonic scale" in musicality.data.columns
+    assert bars.layout.barmode == "group"
+    assert committed_outputs("no such run") == [None] * 6
 
 
 def test_style_strength_is_usable_only_where_it_changes_the_melody():

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from eval_lab.report import build_figures, export_html
+from eval_lab.report import BEST_STYLE, best_rows, build_figures, export_html, readable_table
 
 
 @pytest.fixture
@@ -44,3 +44,18 @@ def test_standalone_html_embeds_plotly_once(results_dir):
 def test_missing_results_are_reported():
     with pytest.raises(FileNotFoundError, match="run `python -m eval_lab.run` first"):
         build_figures("/nonexistent")
+
+
+def test_the_best_system_is_the_highest_c_var_the_lowest_distance_and_the_closest_to_real_musicality():
+    table = pd.DataFrame([
+        {"system": "held-out (raw melodies)", "pitch_consistency": 0.99, "frechet_distance": None, "notes_per_bar": 6.0},
+        {"system": "train (GT)", "pitch_consistency": 1.0, "frechet_distance": 0.1, "notes_per_bar": 5.0},
+        {"system": "diffusion", "pitch_consistency": 0.95, "frechet_distance": 0.4, "notes_per_bar": 6.5},
+        {"system": "TransformerMDN", "pitch_consistency": 0.97, "frechet_distance": 1.7, "notes_per_bar": 4.0},
+    ])
+    assert best_rows(table, "pitch_consistency").tolist() == [False, False, False, True], "data rows never win"
+    assert best_rows(table, "frechet_distance").tolist() == [False, False, True, False]
+    assert best_rows(table, "notes_per_bar").tolist() == [False, False, True, False], "0.5 from the real 6.0"
+    styled = readable_table(table, ["pitch_consistency", "frechet_distance"])
+    assert list(styled.data.columns) == ["System", "Pitch C", "Frechet distance"]
+    assert styled.to_html().count(BEST_STYLE.split(";")[0]) == 1, "one rule lists the two best cells"
