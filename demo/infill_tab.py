@@ -173,19 +173,24 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
             example = gr.Dropdown(list(EXAMPLES), value=next(iter(EXAMPLES), None), label="Bundled example")
             bars = gr.Textbox(value="9-16", label="Bars to regenerate (drag on the roll, or type e.g. 17-48 or 5-8, 17-24)",
                               elem_id="infill-bars")
-            method = gr.Radio(list(METHODS), value="Diffusion", label="Method (the baselines are the paper's)")
-            style, guidance = style_inputs()
-            with gr.Row():
-                seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
-                steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
-                                  label="Fast sampler steps (DPM-Solver++)")
-            sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler")
-            instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
-            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
+            style, guidance = style_inputs(render_strength=False)
+            seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed",
+                             info="another seed, other new bars")
             go_button = gr.Button("Infill", variant="primary", elem_id="infill")
             with gr.Row():
                 add_bars = gr.Slider(MIN_BARS, 64, value=8, step=2, label="Bars to add")
                 continue_button = gr.Button("Continue the melody", elem_id="continue")
+            instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
+            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
+            with gr.Accordion("Advanced", open=False):
+                guidance.render()
+                method = gr.Radio(list(METHODS), value="Diffusion", label="How to fill the bars",
+                                  info="the diffusion model, or the paper's baselines: a blend of the bordering "
+                                       "phrases (interpolation) or random phrases (prior)")
+                sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler",
+                                   info="Fast: 20 steps of DPM-Solver++; the paper's DDPM takes 1000 steps")
+                steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
+                                  label="Fast sampler steps")
             original_preview, result_preview = gr.State(None), gr.State(None)
         with gr.Column(scale=2):
             first_example = next(iter(EXAMPLES), None)
@@ -213,6 +218,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
             .success(play_infill, [original_preview, result_preview, roll], [original_audio, roll, audio_file],
                      api_visibility="private", **HEAVY_WORK)
     if first_example is not None:
-        gr.Examples([["Bundled example", first_example, "17-32", method_name, 0]
-                     for method_name in METHODS], [source, example, bars, method, seed])
+        gr.Examples([["Bundled example", first_example, "17-32", method_name, 0] for method_name in METHODS],
+                    [source, example, bars, method, seed], label="Examples: bars 17-32 of the first example",
+                    example_labels=[f"filled by {name[0].lower() + name[1:]}" for name in METHODS])
     return InfillTab(source, roll, shown)

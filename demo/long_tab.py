@@ -63,10 +63,10 @@ def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, in
 
 def build_long_tab() -> None:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
-    gr.Markdown("The model trained on pieces of up to 64 bars. Here it writes 128 to 256 bars at once: in one pass "
-                "(attention over the whole length) or windowed (overlapping 64-bar windows, each continuing "
-                "the last). The matrix shows which 2-bar phrases resemble which: repeats appear as "
-                "off-diagonal stripes.")
+    gr.Markdown("The model learnt from pieces of up to 64 bars. Here it writes 128 to 256 bars: in one pass (it "
+                "sees the whole melody at once) or windowed (64 bars at a time, each window continuing the last). "
+                "The square below shows which 2-bar phrases resemble which: a phrase that comes back draws a "
+                "stripe away from the diagonal.")
     with gr.Row():
         with gr.Column(scale=1):
             bars = gr.Slider(66, MAX_BARS, value=128, step=2, label="Bars")
