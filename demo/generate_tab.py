@@ -9,6 +9,7 @@ sampler's x0 estimates, from pure noise to the final melody.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Iterator, Sequence
 
@@ -28,18 +29,20 @@ from demo.outputs import (
     model_name_of,
     play_preview,
     publish,
+    render_preview,
     sampler_choice,
     shared_pipeline,
     style_choice,
     style_inputs,
     whole_number,
 )
-from demo.roll_player import RollPlayer, roll_value
+from demo.roll_player import RollPlayer, roll_value, with_audio
 from demo.sharing import settings_file, settings_from_file, settings_from_query, settings_of, settings_query
 
 WATCH_FRAMES = 10
 WATCH_FRAME_S = 0.25
 MAX_BATCH = 8  # /generate requests sampled in one call
+VARIATIONS = 3  # more seeds shown by "Variations and the baseline", beside the other model's take
 GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
                      "instrument": "Acoustic Grand Piano", "tempo": 120, "watch": False, "style": DEFAULT_STYLE,
                      "guidance": DEFAULT_GUIDANCE}
@@ -115,6 +118,31 @@ def replay_denoising(frames: list[dict]) -> Iterator:
         if index:
             time.sleep(WATCH_FRAME_S)
         yield frame
+
+
+def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
+                            steps: float | None = None, model: str = MODEL_LABELS[0],
+                            instrument: str = "Acoustic Grand Piano", tempo: float = 120, watch: bool = False,
+                            style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE) -> tuple:
+    """VARIATIONS more seeds (seed + 1, ...) with the same settings, sampled in one batched call, and the
+    same seed from the other model (diffusion <-> TransformerMDN), side by side.
+
+    Returns (VARIATIONS + 1 RollPlayer values, each playing its audio, then their MIDI paths)."""
+    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, False, style, guidance)
+    first = request.seeds[0]
+    seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, VARIATIONS + 1))
+    other = "mdn" if request.model == "diffusion" else "diffusion"
+    pipeline = shared_pipeline()
+    results = [*pipeline.generate(dataclasses.replace(request, seeds=seeds)),
+               *pipeline.generate(dataclasses.replace(request, model=other))]
+    models = [request.model] * VARIATIONS + [other]
+    rolls, midi_paths = [], []
+    for result, model_name in zip(results, models):
+        roll, midi_path, preview = publish(result, request, f"variation-{result.seed}",
+                                           f"seed {result.seed}, {MODEL_LABELS[1] if model_name == 'mdn' else 'diffusion'}")
+        rolls.append(with_audio(roll, render_preview(preview)))
+        midi_paths.append(midi_path)
+    return (*rolls, *midi_paths)
 
 
 def random_seed() -> int:
@@ -198,6 +226,14 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
                 settings_download = gr.File(label="Settings (replay them here)")
             infill_this = gr.Button("Infill this melody", elem_id="infill-this")
+            with gr.Accordion("Variations and the baseline", open=False):
+                more_button = gr.Button("Three more seeds, and this seed from the other model", elem_id="variations")
+                with gr.Row():
+                    more_rolls = [RollPlayer(elem_id=f"variation-{index}") for index in range(2)]
+                with gr.Row():
+                    more_rolls += [RollPlayer(elem_id=f"variation-{index}") for index in range(2, VARIATIONS + 1)]
+                with gr.Row():
+                    more_midis = [gr.File(label=f"MIDI {index + 1}", min_width=80) for index in range(VARIATIONS + 1)]
     dice.click(random_seed, None, seed, api_visibility="private")
     for control in (model, sampler):
         control.change(sampling_controls, [model, sampler], [sampler, steps, watch], api_visibility="private",
@@ -238,5 +274,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
     running.append(examples.load_input_event.then(**generation, api_visibility="private"))
     for first_answer in running:
         finish(first_answer)
+    more_button.click(variations_and_baseline, ordered, [*more_rolls, *more_midis], api_name="variations",
+                      **HEAVY_WORK)
     stop_button.click(None, None, None, cancels=running, queue=False)
     return infill_this

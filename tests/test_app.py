@@ -106,6 +106,21 @@ def test_watching_the_reverse_process_replays_estimates_from_noise_to_the_final_
     assert [type(update) for update in generate_tab.replay_denoising([])] == [type(gr.skip())]
 
 
+def test_variations_are_the_next_seeds_in_one_call_beside_the_same_seed_from_the_other_model():
+    from demo.generate_tab import VARIATIONS, variations_and_baseline
+
+    outputs = variations_and_baseline(8, 40, "Fast", 10, "Diffusion", "Flute", 120)
+    rolls, midi_paths = outputs[:VARIATIONS + 1], outputs[VARIATIONS + 1:]
+    assert [roll["title"] for roll in rolls] == ["seed 41, diffusion", "seed 42, diffusion", "seed 43, diffusion",
+                                                 "seed 40, TransformerMDN (baseline)"]
+    assert all(roll["audio_url"] for roll in rolls), "each one plays"
+    for seed, midi_path in zip((41, 42, 43), midi_paths):
+        alone = generate_one(8, seed, "Fast", 10, "Diffusion", "Flute", 120)[1]
+        assert Path(midi_path).read_bytes() == Path(alone).read_bytes()
+    baseline = generate_one(8, 40, "Fast", 10, "TransformerMDN (baseline)", "Flute", 120)[1]
+    assert Path(midi_paths[-1]).read_bytes() == Path(baseline).read_bytes()
+
+
 def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the_json_file():
     from demo.generate_tab import GENERATE_INPUTS, replay_file, replay_query
 

@@ -178,15 +178,15 @@ def test_dragging_bars_17_to_24_on_the_infill_roll_regenerates_them_and_keeps_ev
 
 
 def test_direct_posts_around_the_queue_are_refused_private_handlers_included(server_url):
-    for name in ("generate", "infill", "continue", "generate_long", "listen", "quick_evaluation"):
+    for name in ("generate", "variations", "infill", "continue", "generate_long", "listen", "quick_evaluation"):
         response = httpx.post(f"{server_url}gradio_api/run/{name}", json={"data": []}, timeout=30)
         assert response.status_code == 404 and "join the queue" in response.text, name
 
 
 def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
     groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in build_app().fns.values()}
-    heavy = {"generate_melodies", "infill_melody", "continue_melody", "generate_long", "play_preview", "play_infill",
-             "show_source", "describe_and_render", "quick_evaluation"}
+    heavy = {"generate_melodies", "variations_and_baseline", "infill_melody", "continue_melody", "generate_long",
+             "play_preview", "play_infill", "show_source", "describe_and_render", "quick_evaluation"}
     assert {groups[name] for name in heavy} == {(HEAVY_WORK["concurrency_id"], HEAVY_CONCURRENCY)}
     assert all(groups[name][0] != HEAVY_WORK["concurrency_id"] for name in set(groups) - heavy), \
         "light handlers (random seed, committed charts) never wait behind sampling"
