@@ -7,7 +7,7 @@ import gradio as gr
 from core.limits import MAX_UPLOAD_BYTES
 from demo.audition import build_listen_tab
 from demo.eval_tab import build_eval_tab
-from demo.generate_tab import build_generate_tab, check_generation
+from demo.generate_tab import build_generate_tab, check_generation, generate_melodies
 from demo.infill_tab import build_infill_tab, show_source
 from demo.long_tab import build_long_tab
 from demo.outputs import HEAVY_WORK, diffusion_available, shared_pipeline
@@ -59,5 +59,5 @@ def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:
     """Serve `app`: one queue with the admission rules of `QueueGate` (a cap per client, input
     checks before batching), and no `/gradio_api/run/` route around it (api_open=False)."""
     app.queue(max_size=QUEUE_SIZE, api_open=False)
-    QueueGate(app, {"generate": check_generation}).install()
+    QueueGate(app, {generate_melodies.__name__: check_generation}).install()
     app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, css=APP_CSS, js=APP_JS, **kwargs)

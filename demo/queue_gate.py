@@ -46,7 +46,8 @@ def client_address(request) -> str:
 class QueueGate:
     """Admission rules in front of `app`'s queue; `install` after `app.queue(...)`.
 
-    input_checks: api_name -> a check of that handler's raw input list.
+    input_checks: a handler function's name -> a check of its raw input list, applied to every event
+    that runs that function (the public endpoint, and the page's own chains such as example clicks).
     """
 
     def __init__(self, app: gr.Blocks, input_checks: dict[str, InputCheck] | None = None,
@@ -78,11 +79,11 @@ class QueueGate:
         if fn is not None and fn.concurrency_id == HEAVY_WORK["concurrency_id"]:
             if self.heavy_requests_of(client_address(request)) >= self.max_heavy_per_client:
                 return False, CLIENT_BUSY_MESSAGE, "queue_full"
-            check = self.input_checks.get(fn.api_name)
+            check = self.input_checks.get(fn.name)
             if check is not None:
                 try:
                     check(list(body.data or []))
                 except Exception as error:  # any refusal of raw input: the message says what to change
                     message = getattr(error, "message", None) or str(error)
-                    return False, message or f"invalid input for /{fn.api_name}", "error"
+                    return False, message or f"invalid input for {fn.name}", "error"
         return await self._push(body, request, username)
