@@ -349,17 +349,7 @@ class MelodyPipeline:
 
     def generate(self, request: GenerationRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """One new melody per seed of the request."""
-        num_chunks = chunks_for_bars(request.bars)
-        latents, intermediates = self.sample_latents(request, num_chunks, request.windowed, request.keep_every,
-                                                     callback)
-        regenerated = np.ones(num_chunks, dtype=bool)
-        results = []
-        for index, (seed, sequence) in enumerate(zip(request.seeds, latents)):
-            chunks, rests = self.decode(sequence)
-            result = self._result(seed, chunks, rests, sequence, regenerated, request)
-            result.intermediates = [(t, x0[index]) for t, x0 in intermediates]
-            results.append(result)
-        return results
+        return self._generate(request, [request] * len(request.seeds), callback)
 
     def generate_batch(self, requests: Sequence[GenerationRequest]) -> list[list[MelodyResult]]:
         """`generate` for several requests at once: one result list per request, in order.
@@ -378,12 +368,26 @@ class MelodyPipeline:
             seeds = [seed for index in members for seed in requests[index].seeds]
             for start in range(0, len(seeds), MAX_SEEDS_PER_REQUEST):
                 part = slice(start, start + MAX_SEEDS_PER_REQUEST)
-                results = self.generate(dataclasses.replace(sampling, seeds=tuple(seeds[part])))
+                results = self._generate(dataclasses.replace(sampling, seeds=tuple(seeds[part])),
+                                         [requests[owner] for owner in owners[part]])
                 for owner, result in zip(owners[part], results):
-                    render = requests[owner]
-                    result.midi = melody_to_pretty_midi(result.melody, render.tempo_bpm, render.program)
                     answers[owner].append(result)
         return answers
+
+    def _generate(self, sampling: GenerationRequest, renders: Sequence[RenderOptions],
+                  callback: ProgressCallback | None = None) -> list[MelodyResult]:
+        """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
+        num_chunks = chunks_for_bars(sampling.bars)
+        latents, intermediates = self.sample_latents(sampling, num_chunks, sampling.windowed, sampling.keep_every,
+                                                     callback)
+        regenerated = np.ones(num_chunks, dtype=bool)
+        results = []
+        for index, (seed, sequence, render) in enumerate(zip(sampling.seeds, latents, renders)):
+            chunks, rests = self.decode(sequence)
+            result = self._result(seed, chunks, rests, sequence, regenerated, render)
+            result.intermediates = [(t, x0[index]) for t, x0 in intermediates]
+            results.append(result)
+        return results
 
     def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """The request's melody with the chosen bars regenerated, one result per seed."""

@@ -59,7 +59,10 @@ def example_melody(name: str) -> np.ndarray:
     return melody
 
 
-def source_melody(source: str, midi: str | None, example: str, line: int, last: np.ndarray | None) -> np.ndarray:
+def source_melody(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None) -> np.ndarray:
+    """(T,) tokens of the chosen source: the last generation, a bundled example or the `line`-th melody
+    line of the upload; a gr.Error that says what to do where there is none."""
+    line_number = whole_number(line, "Melody line", 1, 128)
     if source == "Last generation":
         if last is None:
             raise gr.Error("Nothing has been generated in this session yet: generate a melody first, "
@@ -68,7 +71,7 @@ def source_melody(source: str, midi: str | None, example: str, line: int, last: 
     if source == "Bundled example":
         return example_melody(example)
     if source == "Uploaded MIDI":
-        return melody_from_file(midi, line)
+        return melody_from_file(midi, line_number)
     raise gr.Error(f"Unknown melody source {source!r}; choose one of: {', '.join(SOURCES)}.")
 
 
@@ -76,7 +79,7 @@ def source_and_options(midi: str | None, seed: float, source: str, example: str,
                        steps: float | None, instrument: str, tempo: float, last_melody: np.ndarray | None,
                        style: str, guidance: float) -> tuple[np.ndarray, dict]:
     """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a gr.Error."""
-    melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last_melody)
+    melody = source_melody(source, midi, example, line, last_melody)
     sampler_name, steps_value = sampler_choice(sampler, steps)
     return melody, dict(seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), sampler=sampler_name, steps=steps_value,
                         tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
@@ -132,7 +135,7 @@ def show_source(source: str, midi: str | None, example: str, line: float, last: 
     (no upload yet, nothing generated yet). An unreadable upload is a gr.Error that says why."""
     if (source == "Uploaded MIDI" and not midi) or (source == "Last generation" and last is None):
         return None
-    melody = source_melody(source, midi, example, whole_number(line, "Melody line", 1, 128), last)
+    melody = source_melody(source, midi, example, line, last)
     value = roll_value(melody, checked_tempo(tempo), title="the melody to work on")
     return select_bars(value, bars)
 

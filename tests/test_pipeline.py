@@ -99,9 +99,9 @@ def test_requests_generated_together_get_their_own_melodies_tempo_and_program(pi
                 GenerationRequest(bars=4, seeds=(1,), steps=4),
                 GenerationRequest(bars=8, seeds=(1,), steps=4, model="mdn")]
     sampled = []
-    generate = MelodyPipeline.generate
-    monkeypatch.setattr(MelodyPipeline, "generate",
-                        lambda self, request, callback=None: sampled.append(request.seeds) or generate(self, request))
+    sample_latents = MelodyPipeline.sample_latents
+    monkeypatch.setattr(MelodyPipeline, "sample_latents", lambda self, options, *args:
+                        sampled.append(options.seeds) or sample_latents(self, options, *args))
     answers = pipeline.generate_batch(requests)
     monkeypatch.undo()
     assert sorted(sampled) == [(1,), (1,), (1, 2, 3)], "the first two requests share one sampler call"
