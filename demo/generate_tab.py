@@ -1,10 +1,11 @@
 """The "Generate" tab: sample a melody, see its piano roll, hear it, download MIDI and audio.
 
-Requests to /generate that wait together in the queue are sampled in one batched call
-(`batch=True`; `MelodyPipeline.generate_batch` groups them by their sampling settings). The
-first answer is the piano roll and the MIDI file; the audio preview is rendered next, as a
-step of its own. With "watch it denoise" the piano roll first replays the diffusion
-sampler's x0 estimates, from pure noise to the final melody.
+The page's Generate runs `generate_live`, a streaming handler: one progress bar (on the
+piano roll) over sampling, writing the MIDI and rendering the audio; with "watch it denoise"
+the roll shows the diffusion sampler's estimate of the melody while it samples; Stop ends
+the sampling itself. Scripts call /generate (`generate_melodies`), which answers with the
+piano roll and the MIDI only; requests that wait together in the queue are sampled in one
+batched call (`batch=True`; `MelodyPipeline.generate_batch` groups them by their settings).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import gradio as gr
 import numpy as np
 
 from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
-from core.pipeline import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, join_chunks
-from core.samplers import default_steps
+from core.pipeline import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, MelodyResult, join_chunks
+from core.samplers import SamplerProgress, default_steps
 from demo.audition import GM_PROGRAMS
+from demo.live_call import LiveCall
 from demo.outputs import (
     HEAVY_WORK,
     MODEL_LABELS,
@@ -39,14 +41,15 @@ from demo.outputs import (
 from demo.roll_player import RollPlayer, roll_value, with_audio
 from demo.sharing import settings_file, settings_from_file, settings_from_query, settings_of, settings_query
 
-WATCH_FRAMES = 10
-WATCH_FRAME_S = 0.25
+WATCH_FRAMES = 10  # estimates shown while sampling, with "watch it denoise"
+WATCH_FRAME_S = 0.25  # at least this long each
+HEARTBEAT_S = 0.5  # longest time a live generation goes without yielding (Stop takes effect at a yield)
+SAMPLING_SHARE, AUDIO_START = 0.85, 0.92  # where the progress bar stands after sampling; when the audio starts
 MAX_BATCH = 8  # /generate requests sampled in one call
-VARIATIONS = 3  # more seeds shown by "Variations and the baseline", beside the other model's take
+MAX_VARIATIONS = 4  # more seeds "Variations and the baseline" may draw, beside the other model's take
 GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
-                     "instrument": "Acoustic Grand Piano", "tempo": 120, "watch": False, "style": DEFAULT_STYLE,
-                     "guidance": DEFAULT_GUIDANCE}
-GENERATE_INPUTS = tuple(GENERATE_DEFAULTS)  # the order of /generate's inputs
+                     "instrument": "Acoustic Grand Piano", "tempo": 120, "style": DEFAULT_STYLE, "guidance": DEFAULT_GUIDANCE}
+GENERATE_INPUTS = tuple(GENERATE_DEFAULTS)  # the order of /generate's inputs: a result's settings
 
 
 def program_for(instrument: str) -> int:
@@ -57,20 +60,17 @@ def program_for(instrument: str) -> int:
 
 def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                        steps: float | None = None, model: str = MODEL_LABELS[0],
-                       instrument: str = "Acoustic Grand Piano", tempo: float = 120, watch: bool = False,
-                       style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE) -> GenerationRequest:
+                       instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
+                       guidance: float = DEFAULT_GUIDANCE) -> GenerationRequest:
     """The widgets' values as a request, or a gr.Error that says which value to change."""
-    pipeline = shared_pipeline()
     if model not in MODEL_LABELS:
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
-    total_steps = steps_value or default_steps(sampler_name, pipeline.schedule)
     try:
         return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
                                  seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
                                  sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
-                                 program=program_for(instrument), **style_choice(style, guidance),
-                                 keep_every=max(1, total_steps // WATCH_FRAMES) if watch else 0)
+                                 program=program_for(instrument), **style_choice(style, guidance))
     except ValueError as error:
         raise gr.Error(str(error)) from error
 
@@ -82,67 +82,124 @@ def check_generation(data: Sequence) -> None:
 
 
 def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model: list, instrument: list,
-                      tempo: list, watch: list, style: list, guidance: list) -> tuple[list, ...]:
-    """Batch handler of /generate: each argument holds one value per request (see `generation_request`).
-
-    Returns lists of (RollPlayer value, MIDI path, melody tokens for the Infill tab, AudioPreview,
-    denoising frames [RollPlayer value, ...] ending with the final melody, or [] unless watched,
-    the settings as a URL query, the settings JSON path). A watched request's piano roll starts
-    at the first frame.
-    """
-    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, watch, style, guidance))
+                      tempo: list, style: list, guidance: list) -> tuple[list, ...]:
+    """Batch handler of the API's /generate: each argument holds one value per request (see
+    `generation_request`). Returns lists of (RollPlayer value, MIDI path, the settings as a URL
+    query, the settings JSON path)."""
+    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance))
     requests = [generation_request(*request_values) for request_values in values]
-    pipeline = shared_pipeline()
     outputs = []
-    for request_values, request, (result,) in zip(values, requests, pipeline.generate_batch(requests)):
+    for request_values, request, (result,) in zip(values, requests, shared_pipeline().generate_batch(requests)):
+        roll, midi_path, _preview = publish(result, request, f"melody-{result.seed}", result_title(request, result))
         settings = settings_of(dict(zip(GENERATE_INPUTS, request_values)))
-        title = f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}"
-        roll, midi_path, preview = publish(result, request, f"melody-{result.seed}", title)
-        frames = []
-        for t, x0 in result.intermediates:
-            chunks, rests = pipeline.decode(x0)
-            frames.append(roll_value(join_chunks(chunks, rests), request.tempo_bpm,
-                                     title=f"denoising: the melody as estimated at step {t}"))
-        if frames:
-            frames.append(roll)
-        outputs.append((frames[0] if frames else roll, midi_path, result.melody, preview, frames,
-                        settings_query(settings), settings_file(settings)))
+        outputs.append((roll, midi_path, settings_query(settings), settings_file(settings)))
     return tuple(list(column) for column in zip(*outputs))
 
 
-def replay_denoising(frames: list[dict]) -> Iterator:
-    """Step after a watched generation: each frame's roll in turn (unchanged when unwatched)."""
-    if not frames:
-        yield gr.skip()
-    for index, frame in enumerate(frames):
-        if index:
-            time.sleep(WATCH_FRAME_S)
-        yield frame
+def result_title(request: GenerationRequest, result: MelodyResult) -> str:
+    return f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}"
+
+
+def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
+                  steps: float | None = None, model: str = MODEL_LABELS[0],
+                  instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
+                  guidance: float = DEFAULT_GUIDANCE, watch: bool = False,
+                  progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+    """The page's Generate: one melody, with one progress bar over sampling, writing and audio.
+
+    Yields tuples of (RollPlayer value, MIDI path, melody tokens for the Infill tab, audio path,
+    settings as a URL query, settings JSON path), gr.skip() where a value is unchanged:
+    - with `watch` (diffusion only), the melody as estimated at every WATCH_FRAMES-th sampler
+      step while sampling runs, shown at least WATCH_FRAME_S apart;
+    - nothing new at least every HEARTBEAT_S meanwhile, so that Stop can end the run (the
+      sampler then stops at its next step);
+    - the result with its MIDI and settings; then the result playing its audio.
+    """
+    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance)
+    request = generation_request(*values)
+    pipeline = shared_pipeline()
+    total_steps = request.steps or default_steps(request.sampler, pipeline.schedule)
+    frame_every = max(1, total_steps // WATCH_FRAMES) if watch and request.model == "diffusion" else 0
+    live = LiveCall(lambda callback: pipeline.generate(request, callback)[0])
+    unchanged = (gr.skip(),) * 5
+    estimates: list[SamplerProgress] = []  # x0 estimates to show, oldest first
+    last_yield = last_frame = time.monotonic()
+    shown_percent = -1
+    try:
+        for update in live.updates():
+            if update is not None:
+                percent = int(SAMPLING_SHARE * 100 * update.done / update.total)
+                if percent != shown_percent:
+                    progress(percent / 100, desc=f"Sampling: step {update.done} of {update.total}")
+                    shown_percent = percent
+                if frame_every and (update.done % frame_every == 0 or update.done == update.total):
+                    estimates.append(update)
+            now = time.monotonic()
+            if estimates and now - last_frame >= WATCH_FRAME_S:
+                yield estimate_roll(estimates.pop(0), request), *unchanged
+                last_yield = last_frame = now
+            elif now - last_yield >= HEARTBEAT_S:
+                yield gr.skip(), *unchanged
+                last_yield = now
+    finally:
+        live.cancel()  # stops the sampler when Stop closed this generator
+    for estimate in estimates:  # the ones sampling outran
+        time.sleep(max(0.0, WATCH_FRAME_S - (time.monotonic() - last_frame)))
+        yield estimate_roll(estimate, request), *unchanged
+        last_frame = time.monotonic()
+    result = live.result
+    progress(SAMPLING_SHARE, desc="Writing the MIDI file")
+    roll, midi_path, preview = publish(result, request, f"melody-{result.seed}", result_title(request, result))
+    settings = settings_of(dict(zip(GENERATE_INPUTS, values)))
+    yield roll, midi_path, result.melody, None, settings_query(settings), settings_file(settings)
+    progress(AUDIO_START, desc="Rendering the audio")
+    playing, audio_path = play_preview(preview, roll)
+    yield playing, gr.skip(), gr.skip(), audio_path, gr.skip(), gr.skip()
+
+
+def estimate_roll(update: SamplerProgress, request: GenerationRequest) -> dict:
+    """The RollPlayer value of the sampler's (1, K, D) x0 estimate after `update.done` steps."""
+    chunks, rests = shared_pipeline().decode(update.x0[0])
+    return roll_value(join_chunks(chunks, rests), request.tempo_bpm,
+                      title=f"denoising: the melody as estimated after step {update.done} of {update.total}")
 
 
 def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                             steps: float | None = None, model: str = MODEL_LABELS[0],
-                            instrument: str = "Acoustic Grand Piano", tempo: float = 120, watch: bool = False,
-                            style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE) -> tuple:
-    """VARIATIONS more seeds (seed + 1, ...) with the same settings, sampled in one batched call, and the
-    same seed from the other model (diffusion <-> TransformerMDN), side by side.
+                            instrument: str = "Acoustic Grand Piano", tempo: float = 120,
+                            style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE,
+                            count: float = MAX_VARIATIONS, baseline: bool = True) -> tuple:
+    """`count` (1 to MAX_VARIATIONS) more seeds (seed + 1, ...) with the same settings, sampled in one
+    batched call, and with `baseline` the same seed from the other model (diffusion <-> TransformerMDN).
 
-    Returns (VARIATIONS + 1 RollPlayer values, each playing its audio, then their MIDI paths)."""
-    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, False, style, guidance)
+    Returns (MAX_VARIATIONS variation RollPlayer values, each playing its audio, then the baseline's,
+    then the MIDI paths in the same order); None where a slot is not asked for."""
+    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance)
+    how_many = whole_number(count, "Variations", 1, MAX_VARIATIONS)
     first = request.seeds[0]
-    seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, VARIATIONS + 1))
+    seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, how_many + 1))
     other = "mdn" if request.model == "diffusion" else "diffusion"
     pipeline = shared_pipeline()
-    results = [*pipeline.generate(dataclasses.replace(request, seeds=seeds)),
-               *pipeline.generate(dataclasses.replace(request, model=other))]
-    models = [request.model] * VARIATIONS + [other]
+    results = [*pipeline.generate(dataclasses.replace(request, seeds=seeds)), *[None] * (MAX_VARIATIONS - how_many),
+               *(pipeline.generate(dataclasses.replace(request, model=other)) if baseline else [None])]
+    models = [request.model] * MAX_VARIATIONS + [other]
     rolls, midi_paths = [], []
     for result, model_name in zip(results, models):
+        if result is None:
+            rolls.append(None)
+            midi_paths.append(None)
+            continue
         roll, midi_path, preview = publish(result, request, f"variation-{result.seed}",
                                            f"seed {result.seed}, {MODEL_LABELS[1] if model_name == 'mdn' else 'diffusion'}")
         rolls.append(with_audio(roll, render_preview(preview)))
         midi_paths.append(midi_path)
     return (*rolls, *midi_paths)
+
+
+def variation_slots(count: float, baseline: bool) -> list:
+    """The slots of "Variations and the baseline" shown for `count` variations and the baseline or not."""
+    shown = [index < count for index in range(MAX_VARIATIONS)] + [bool(baseline)]
+    return [gr.update(visible=visible) for visible in shown]
 
 
 def random_seed() -> int:
@@ -158,8 +215,8 @@ def sampling_controls(model: str, sampler: str) -> tuple:
 
 
 def apply_settings(settings: dict) -> tuple:
-    """The controls set to replayed settings, in GENERATE_INPUTS order ("watch" off)."""
-    return tuple(False if name == "watch" else settings[name] for name in GENERATE_INPUTS)
+    """The controls set to replayed settings, in GENERATE_INPUTS order."""
+    return tuple(settings[name] for name in GENERATE_INPUTS)
 
 
 def replay_query(query: str) -> tuple:
@@ -174,13 +231,15 @@ def replay_file(path: str | None) -> tuple:
     return apply_settings(settings_from_file(path))
 
 
-# after a first answer: the settings go into the address bar, and the result scrolls into view if it is not
-SHARE_AND_SHOW_JS = """(query) => {
-  if (query) history.replaceState(null, '', location.pathname + '?' + query);
+# a run starts: the last result goes at once, and the piano roll (where the progress bar and the
+# result appear) scrolls into view if it is not (on a phone it lies below the controls)
+START_RUN_JS = """() => {
   const roll = document.querySelector('#generated-roll');
   const top = roll ? roll.getBoundingClientRect().top : 0;
   if (roll && (top < 0 || top > window.innerHeight - 120)) roll.scrollIntoView({behavior: 'smooth', block: 'start'});
+  return [null, null, null];
 }"""
+SHARE_JS = "(query) => { if (query) history.replaceState(null, '', location.pathname + '?' + query); }"
 
 
 def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
@@ -213,11 +272,12 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                 steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps", info="more steps, slower and a little closer to DDPM")
                 model.render()
-                watch = gr.Checkbox(value=False, label="Watch it denoise",
-                                    info="replay the model's estimate of the melody from pure noise to the end")
+                watch = gr.Checkbox(value=False, label="Watch it denoise", elem_id="watch",
+                                    info="see the model's estimate of the melody change from pure noise to the "
+                                         "end while it samples")
                 replay_upload = gr.UploadButton("Replay a settings file", file_types=[".json"], size="sm")
-            preview, frames = gr.State(None), gr.State([])
             url_replay = gr.Button("replay the address", elem_id="url-replay", elem_classes=["trigger-only"])
+            api_generate = gr.Button("generate for the API", visible=False)
             share_query = gr.Textbox(visible=False)
         with gr.Column(scale=2):
             roll = RollPlayer(elem_id="generated-roll")
@@ -227,40 +287,40 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                 settings_download = gr.File(label="Settings (replay them here)")
             infill_this = gr.Button("Infill this melody", elem_id="infill-this")
             with gr.Accordion("Variations and the baseline", open=False):
-                more_button = gr.Button("Three more seeds, and this seed from the other model", elem_id="variations")
                 with gr.Row():
-                    more_rolls = [RollPlayer(elem_id=f"variation-{index}") for index in range(2)]
-                with gr.Row():
-                    more_rolls += [RollPlayer(elem_id=f"variation-{index}") for index in range(2, VARIATIONS + 1)]
-                with gr.Row():
-                    more_midis = [gr.File(label=f"MIDI {index + 1}", min_width=80) for index in range(VARIATIONS + 1)]
+                    count = gr.Slider(1, MAX_VARIATIONS, value=MAX_VARIATIONS, step=1, label="More seeds",
+                                      info="seed + 1, seed + 2, ... with the same settings, in one batched call")
+                    baseline = gr.Checkbox(value=True, label="And this seed from the other model",
+                                           info="diffusion beside the paper's TransformerMDN baseline")
+                more_button = gr.Button("Draw them", elem_id="variations")
+                slots, more_rolls, more_midis = [], [], []
+                for first in range(0, MAX_VARIATIONS + 1, 2):  # two slots a row; the baseline's is the last
+                    with gr.Row():
+                        for index in range(first, min(first + 2, MAX_VARIATIONS + 1)):
+                            with gr.Column(min_width=280) as slot:
+                                more_rolls.append(RollPlayer(elem_id=f"variation-{index}"))
+                                more_midis.append(gr.File(label="MIDI", min_width=80))
+                            slots.append(slot)
     dice.click(random_seed, None, seed, api_visibility="private")
     for control in (model, sampler):
         control.change(sampling_controls, [model, sampler], [sampler, steps, watch], api_visibility="private",
                        queue=False)
     inputs = {"bars": bars, "seed": seed, "sampler": sampler, "steps": steps, "model": model, "instrument": instrument,
-              "tempo": tempo, "watch": watch, "style": style, "guidance": guidance}
+              "tempo": tempo, "style": style, "guidance": guidance}
     ordered = [inputs[name] for name in GENERATE_INPUTS]
-    first_answer_outputs = [roll, midi_file, last_melody, preview, frames, share_query, settings_download]
-    generation = {"fn": generate_melodies, "inputs": ordered, "outputs": first_answer_outputs, "batch": True,
-                  "max_batch_size": MAX_BATCH, **HEAVY_WORK}
-
-    def finish(first_answer) -> None:
-        """The steps after a first answer: share it, replay its denoising, render its audio."""
-        first_answer.success(None, share_query, None, js=SHARE_AND_SHOW_JS)
-        first_answer.success(replay_denoising, frames, roll, api_visibility="private", concurrency_limit=None,
-                             show_progress="hidden") \
-            .success(play_preview, [preview, roll], [roll, audio_file], api_visibility="private", **HEAVY_WORK)
-
-    clear = {"fn": None, "inputs": None, "outputs": [roll, audio_file, settings_download],
-             "js": "() => [null, null, null]"}  # the last result goes at once
-    go_button.click(**clear)
-    running = [go_button.click(**generation, api_name="generate")]
+    api_generate.click(generate_melodies, ordered, [roll, midi_file, share_query, settings_download], batch=True,
+                       max_batch_size=MAX_BATCH, api_name="generate", **HEAVY_WORK)
+    start = {"fn": None, "inputs": None, "outputs": [roll, audio_file, settings_download], "js": START_RUN_JS,
+             "queue": False}
+    live = {"fn": generate_live, "inputs": [*ordered, watch],
+            "outputs": [roll, midi_file, last_melody, audio_file, share_query, settings_download],
+            "show_progress_on": [roll], "api_visibility": "private", **HEAVY_WORK}
+    running = [go_button.click(**start).then(**live)]
     for trigger, handler, source in ((url_replay.click, replay_query, share_query), (replay_upload.upload,
                                                                                      replay_file, replay_upload)):
         replayed = trigger(handler, source, ordered, api_visibility="private", queue=False,
                            js="(query) => location.search" if handler is replay_query else None)
-        running.append(replayed.success(**generation, api_visibility="private"))
+        running.append(replayed.success(**start).then(**live))
     fast_steps = default_steps("fast", shared_pipeline().schedule)
     examples = gr.Examples(
         [[DEFAULT_STYLE, DEFAULT_GUIDANCE, DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODEL_LABELS[0], "Flute", 110, True],
@@ -271,10 +331,11 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
         label="Examples: click one to hear it (it sets every control, the advanced ones included)",
         example_labels=["A folk tune on the flute, watching it denoise", "The same seed from the TransformerMDN baseline",
                         "64 bars of Renaissance polyphony's top line, on the organ"])
-    running.append(examples.load_input_event.then(**generation, api_visibility="private"))
-    for first_answer in running:
-        finish(first_answer)
-    more_button.click(variations_and_baseline, ordered, [*more_rolls, *more_midis], api_name="variations",
-                      **HEAVY_WORK)
+    running.append(examples.load_input_event.then(**start).then(**live))
+    share_query.change(None, share_query, None, js=SHARE_JS)
     stop_button.click(None, None, None, cancels=running, queue=False)
+    for control in (count, baseline):
+        control.change(variation_slots, [count, baseline], slots, api_visibility="private", queue=False)
+    more_button.click(variations_and_baseline, [*ordered, count, baseline], [*more_rolls, *more_midis],
+                      api_name="variations", **HEAVY_WORK)
     return infill_this

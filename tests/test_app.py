@@ -14,7 +14,7 @@ from core.melody import pitch_to_token
 from core.midi_io import extract_melodies
 from demo.audition import describe_and_render
 from demo.roll_player import roll_value
-from demo.outputs import PREVIEW_SAMPLE_RATE, play_infill, play_preview
+from demo.outputs import PREVIEW_SAMPLE_RATE, play_infill
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 
@@ -59,24 +59,62 @@ def seconds_to_bars(seconds: float, tempo_bpm: float = 120) -> float:
 
 
 def generate_one(*values, **named):
-    """The /generate batch handler called with one request: its (roll, MIDI, melody, preview, frames)."""
+    """The API's /generate batch handler called with one request: its (roll, MIDI path, settings
+    query, settings JSON path)."""
     from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS, generate_melodies
 
     request = {**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, values)), **named}
     return [column[0] for column in generate_melodies(*([request[name]] for name in GENERATE_INPUTS))]
 
 
-def test_generate_answers_with_the_piano_roll_and_midi_first_and_renders_the_audio_next():
-    roll, midi_path, melody, preview, frames, *_settings = generate_one(8, 3, "Fast", 5, "Diffusion", "Flute", 120,
-                                                                        False)
-    assert roll["bars"] == 8 and roll["audio_url"] is None and frames == []
+class LiveRun:
+    """The page's Generate (`generate_live`) run to its end: what it yielded and its progress bar."""
+
+    def __init__(self, *values, watch: bool = False, **named):
+        from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS, generate_live
+
+        request = {**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, values)), **named}
+        self.progress: list[tuple[float, str]] = []
+        self.progress_at_yield: list[float] = []  # how far the bar stood at each yield
+        self.yields = []
+        for output in generate_live(*(request[name] for name in GENERATE_INPUTS), watch=watch,
+                                    progress=lambda fraction, desc: self.progress.append((fraction, desc))):
+            self.yields.append(output)
+            self.progress_at_yield.append(self.progress[-1][0] if self.progress else 0.0)
+
+    def rolls(self) -> list[tuple[int, dict]]:
+        """(index of the yield, RollPlayer value) of every yield that drew something."""
+        return [(index, output[0]) for index, output in enumerate(self.yields) if "notes" in output[0]]
+
+    @property
+    def result(self) -> tuple:
+        """The yield with the result: (roll, MIDI path, melody, audio path (None), query, settings path)."""
+        (result,) = [output for output in self.yields if isinstance(output[1], str)]
+        return result
+
+
+def test_generate_in_the_page_shows_the_result_first_then_plays_its_audio_under_one_progress_bar():
+    run = LiveRun(8, 3, "Fast", 5, "Diffusion", "Flute", 120)
+    roll, midi_path, melody, audio_path, query, settings_path = run.result
+    assert roll["bars"] == 8 and roll["audio_url"] is None and audio_path is None, "no audio in the first answer"
     assert seconds_to_bars(pretty_midi.PrettyMIDI(midi_path).get_end_time()) == pytest.approx(8)
-    assert melody.shape == (8 * 16,) and not preview.path.exists(), "no audio before the first answer"
-    playing, audio_path = play_preview(preview, roll)
-    samples, rate = soundfile.read(audio_path)
-    assert rate == PREVIEW_SAMPLE_RATE and playing["audio_url"].endswith(audio_path) and audio_path.endswith(".ogg")
+    assert melody.shape == (8 * 16,) and "seed=3" in query and settings_path.endswith(".json")
+    playing, *unchanged_outputs, ogg_path, _query, _settings = run.yields[-1]
+    samples, rate = soundfile.read(ogg_path)
+    assert rate == PREVIEW_SAMPLE_RATE and playing["audio_url"].endswith(ogg_path) and ogg_path.endswith(".ogg")
     assert 16 * rate <= samples.size <= 17 * rate, "8 bars at 120 BPM last 16 s, plus the release tail"
-    assert preview.program == 73 and preview.tempo_bpm == 120 and np.array_equal(preview.melody, melody)
+    assert playing["notes"] == roll["notes"] == roll_value(melody)["notes"]
+    fractions, labels = zip(*run.progress)
+    assert list(fractions) == sorted(fractions) and fractions[-1] < 1, "one bar that only moves forward"
+    assert labels[:5] == tuple(f"Sampling: step {step} of 5" for step in range(1, 6))
+    assert labels[5:] == ("Writing the MIDI file", "Rendering the audio")
+
+
+def test_the_page_and_the_api_make_the_identical_midi_for_the_same_settings():
+    settings = (16, 11, "Fast", 20, "Diffusion", "Violin", 96, "renaissance", 1.5)
+    _roll, page_midi, *_ = LiveRun(*settings, watch=True).result
+    _roll, api_midi, *_ = generate_one(*settings)
+    assert Path(page_midi).read_bytes() == Path(api_midi).read_bytes()
 
 
 def test_requests_batched_together_get_the_melodies_they_would_get_alone():
@@ -85,51 +123,88 @@ def test_requests_batched_together_get_the_melodies_they_would_get_alone():
     requests = [{"bars": 8, "seed": 4, "tempo": 90}, {"bars": 8, "seed": 5, "instrument": "Flute"},
                 {"bars": 4, "seed": 4}]
     columns = [[{**GENERATE_DEFAULTS, **request}[name] for request in requests] for name in GENERATE_INPUTS]
-    _rolls, midi_paths, melodies, previews, *_ = generate_melodies(*columns)
-    for request, midi_path, melody, preview in zip(requests, midi_paths, melodies, previews):
-        alone = generate_one(**request)
-        assert np.array_equal(melody, alone[2]), request
+    rolls, midi_paths, queries, _settings = generate_melodies(*columns)
+    for request, roll, midi_path, query in zip(requests, rolls, midi_paths, queries):
+        alone_roll, alone_midi, *_ = generate_one(**request)
+        assert roll["notes"] == alone_roll["notes"] and f"seed={request['seed']}" in query
+        assert Path(midi_path).read_bytes() == Path(alone_midi).read_bytes(), request
         midi = pretty_midi.PrettyMIDI(midi_path)
         assert midi.get_tempo_changes()[1][0] == pytest.approx(request.get("tempo", 120), abs=1e-3)
-        assert preview.program == midi.instruments[0].program == (73 if "instrument" in request else 0)
+        assert midi.instruments[0].program == (73 if "instrument" in request else 0)
 
 
-def test_watching_the_reverse_process_replays_estimates_from_noise_to_the_final_melody():
+def test_watching_shows_the_models_estimates_while_the_sampler_still_runs(monkeypatch):
     from demo import generate_tab
 
-    generate_tab.WATCH_FRAME_S = 0.0
-    roll, _midi, melody, _preview, frames, *_settings = generate_one(8, 3, "Fast", 10, "Diffusion", "Flute", 120, True)
-    assert len(frames) == 11, "x0 estimates every step of 10, then the final result"
-    assert roll is frames[0] and roll["title"].startswith("denoising"), "the first answer shows the first estimate"
-    assert list(generate_tab.replay_denoising(frames)) == frames
-    assert frames[-1]["notes"] == roll_value(melody)["notes"]
-    assert [type(update) for update in generate_tab.replay_denoising([])] == [type(gr.skip())]
+    monkeypatch.setattr(generate_tab, "WATCH_FRAME_S", 0.0)
+    run = LiveRun(8, 3, "DDPM, 1000 steps (paper)", None, "Diffusion", "Flute", 120, watch=True)
+    rolls = run.rolls()
+    estimates = [(index, roll) for index, roll in rolls if roll["title"].startswith("denoising")]
+    assert [roll["title"] for _, roll in estimates] == [
+        f"denoising: the melody as estimated after step {step} of 1000" for step in range(100, 1001, 100)]
+    first_index = estimates[0][0]
+    assert run.progress_at_yield[first_index] < generate_tab.SAMPLING_SHARE / 2, "shown while sampling runs"
+    assert estimates[0][1]["notes"] != estimates[-1][1]["notes"], "the estimate changes from noise to the melody"
+    assert rolls[len(estimates)][1]["notes"] == roll_value(run.result[2])["notes"], "then the result"
+
+
+def test_stop_ends_the_sampling_itself_not_only_its_display(monkeypatch):
+    from demo import generate_tab, live_call
+
+    started = []
+
+    class RecordedCall(live_call.LiveCall):
+        def __init__(self, call):
+            steps = []
+            super().__init__(lambda callback: call(lambda update: (steps.append(update.done), callback(update))))
+            started.append((self, steps))
+
+    monkeypatch.setattr(generate_tab, "LiveCall", RecordedCall)
+    run = generate_tab.generate_live(8, 3, "DDPM, 1000 steps (paper)", None, progress=lambda *args, **kwargs: None)
+    next(run)  # the first heartbeat: the sampler is running
+    run.close()  # what Gradio does to a handler whose event is cancelled
+    (live, steps), = started
+    assert live.wait(10), "the worker thread ends"
+    assert 0 < max(steps) < 1000, "the sampler stopped part of the way"
 
 
 def test_variations_are_the_next_seeds_in_one_call_beside_the_same_seed_from_the_other_model():
-    from demo.generate_tab import VARIATIONS, variations_and_baseline
+    from demo.generate_tab import MAX_VARIATIONS, variations_and_baseline
 
-    outputs = variations_and_baseline(8, 40, "Fast", 10, "Diffusion", "Flute", 120)
-    rolls, midi_paths = outputs[:VARIATIONS + 1], outputs[VARIATIONS + 1:]
-    assert [roll["title"] for roll in rolls] == ["seed 41, diffusion", "seed 42, diffusion", "seed 43, diffusion",
-                                                 "seed 40, TransformerMDN (baseline)"]
-    assert all(roll["audio_url"] for roll in rolls), "each one plays"
-    for seed, midi_path in zip((41, 42, 43), midi_paths):
+    outputs = variations_and_baseline(8, 40, "Fast", 10, "Diffusion", "Flute", 120, count=2, baseline=True)
+    rolls, midi_paths = outputs[:MAX_VARIATIONS + 1], outputs[MAX_VARIATIONS + 1:]
+    assert [roll and roll["title"] for roll in rolls] == ["seed 41, diffusion", "seed 42, diffusion", None, None,
+                                                         "seed 40, TransformerMDN (baseline)"]
+    assert all(roll["audio_url"] for roll in rolls if roll), "each one plays"
+    for seed, midi_path in zip((41, 42), midi_paths):
         alone = generate_one(8, seed, "Fast", 10, "Diffusion", "Flute", 120)[1]
         assert Path(midi_path).read_bytes() == Path(alone).read_bytes()
+    assert midi_paths[2:4] == (None, None)
     baseline = generate_one(8, 40, "Fast", 10, "TransformerMDN (baseline)", "Flute", 120)[1]
     assert Path(midi_paths[-1]).read_bytes() == Path(baseline).read_bytes()
+
+
+def test_four_variations_without_the_baseline_fill_four_slots_and_show_only_those():
+    from demo.generate_tab import MAX_VARIATIONS, variation_slots, variations_and_baseline
+
+    outputs = variations_and_baseline(4, 7, "Fast", 5, "TransformerMDN (baseline)", count=4, baseline=False)
+    titles = [roll and roll["title"] for roll in outputs[:MAX_VARIATIONS + 1]]
+    assert titles == [f"seed {seed}, TransformerMDN (baseline)" for seed in (8, 9, 10, 11)] + [None]
+    assert [update["visible"] for update in variation_slots(4, False)] == [True] * 4 + [False]
+    assert [update["visible"] for update in variation_slots(1, True)] == [True, False, False, False, True]
+    with pytest.raises(gr.Error, match="Variations must be a whole number from 1 to 4"):
+        variations_and_baseline(4, 7, count=5)
 
 
 def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the_json_file():
     from demo.generate_tab import GENERATE_INPUTS, replay_file, replay_query
 
-    _roll, midi_path, *_, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96, False,
-                                                              "renaissance", 1.5)
+    _roll, midi_path, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96,
+                                                          "renaissance", 1.5)
     assert "bars=12" in query and "style=renaissance" in query and "bundle=" in query
     for replayed in (replay_query("?" + query), replay_file(settings_path)):
         named = dict(zip(GENERATE_INPUTS, replayed))
-        assert named["watch"] is False and named["seed"] == 21 and named["guidance"] == 1.5
+        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["instrument"] == "Violin"
         again = generate_one(*replayed)[1]
         assert Path(again).read_bytes() == Path(midi_path).read_bytes()
 
@@ -164,6 +239,8 @@ def test_generate_explains_bad_requests_before_they_join_a_batch(arguments, mess
         check_generation(list(arguments))
     with pytest.raises(gr.Error, match=message):
         generate_one(*arguments)
+    with pytest.raises(gr.Error, match=message):
+        LiveRun(*arguments)
 
 
 @pytest.mark.parametrize("method", ["Diffusion", "Interpolation (baseline)", "Prior (baseline)"])

@@ -144,6 +144,27 @@ def test_stop_cancels_a_running_generation_and_the_next_one_still_comes(server_u
     assert cancelled == 0, "the stopped run never reaches the page"
 
 
+def test_watching_draws_the_estimates_on_the_roll_while_its_progress_bar_counts_the_steps(server_url):
+    from playwright.sync_api import sync_playwright
+
+    roll_text = "document.querySelector('#generated-roll').innerText"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server_url)
+        page.locator("#generate-advanced").click()
+        page.get_by_label(SAMPLERS[1]).check()
+        page.locator("#watch input").check()
+        page.locator("#generate").click()
+        page.wait_for_function(f"{roll_text}.includes('denoising: the melody as estimated after step')",
+                               timeout=60_000)
+        during = page.evaluate(roll_text)
+        page.locator("#stop").click()
+        browser.close()
+    assert "Sampling: step" in during and "of 1000" in during, "the one progress bar, on the roll, counts the steps"
+    assert during.count("denoising") == 1 and "of 1000" in during.split("denoising")[1]
+
+
 NOTES_OUTSIDE = """([first, last]) => [...document.querySelectorAll('#infill-roll .roll-note')]
     .map(note => [Number(note.getAttribute('x')), Number(note.getAttribute('y')), Number(note.getAttribute('width'))])
     .filter(([x]) => x < first || x >= last)"""
@@ -178,14 +199,14 @@ def test_dragging_bars_17_to_24_on_the_infill_roll_regenerates_them_and_keeps_ev
 
 
 def test_direct_posts_around_the_queue_are_refused_private_handlers_included(server_url):
-    for name in ("generate", "variations", "infill", "continue", "generate_long", "listen", "quick_evaluation"):
+    for name in ("generate", "generate_live", "variations", "infill", "continue", "generate_long", "listen", "quick_evaluation"):
         response = httpx.post(f"{server_url}gradio_api/run/{name}", json={"data": []}, timeout=30)
         assert response.status_code == 404 and "join the queue" in response.text, name
 
 
 def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
     groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in build_app().fns.values()}
-    heavy = {"generate_melodies", "variations_and_baseline", "infill_melody", "continue_melody", "generate_long",
+    heavy = {"generate_melodies", "generate_live", "variations_and_baseline", "infill_melody", "continue_melody", "generate_long",
              "play_preview", "play_infill", "show_source", "describe_and_render", "quick_evaluation"}
     assert {groups[name] for name in heavy} == {(HEAVY_WORK["concurrency_id"], HEAVY_CONCURRENCY)}
     assert all(groups[name][0] != HEAVY_WORK["concurrency_id"] for name in set(groups) - heavy), \

@@ -10,7 +10,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -56,9 +55,8 @@ def test_the_cli_the_app_and_the_pipeline_make_the_same_midi(pipeline, tmp_path)
     generate_cli(["--bars", "16", "--seed", "11", "--program", "73", "--tempo", "110", "--out",
                   str(tmp_path / "cli.mid")])
     assert (tmp_path / "cli.mid").read_bytes() == expected
-    _roll, midi_path, melody, *_ = generate_one(16, 11, "Fast", 20, "Diffusion", "Flute", 110)
+    _roll, midi_path, *_ = generate_one(16, 11, "Fast", 20, "Diffusion", "Flute", 110)
     assert Path(midi_path).read_bytes() == expected
-    assert np.array_equal(melody, result.melody)
 
 
 @pytest.mark.parametrize("name, model_field, training_field", [
