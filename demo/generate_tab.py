@@ -26,10 +26,12 @@ from demo.outputs import (
     HEAVY_WORK,
     MODEL_LABELS,
     SAMPLERS,
+    SAMPLING_SHARE,
     checked_tempo,
     diffusion_available,
     model_name_of,
     play_preview,
+    progress_reporter,
     publish,
     render_preview,
     sampler_choice,
@@ -44,7 +46,6 @@ from demo.sharing import settings_file, settings_from_file, settings_from_query,
 WATCH_FRAMES = 10  # estimates shown while sampling, with "watch it denoise"
 WATCH_FRAME_S = 0.25  # at least this long each
 HEARTBEAT_S = 0.5  # longest time a live generation goes without yielding (Stop takes effect at a yield)
-SAMPLING_SHARE, AUDIO_START = 0.85, 0.92  # where the progress bar stands after sampling; when the audio starts
 MAX_BATCH = 8  # /generate requests sampled in one call
 MAX_VARIATIONS = 4  # more seeds "Variations and the baseline" may draw, beside the other model's take
 GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
@@ -124,14 +125,11 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
     unchanged = (gr.skip(),) * 5
     estimates: list[SamplerProgress] = []  # x0 estimates to show, oldest first
     last_yield = last_frame = time.monotonic()
-    shown_percent = -1
+    report = progress_reporter(progress)
     try:
         for update in live.updates():
             if update is not None:
-                percent = int(SAMPLING_SHARE * 100 * update.done / update.total)
-                if percent != shown_percent:
-                    progress(percent / 100, desc=f"Sampling: step {update.done} of {update.total}")
-                    shown_percent = percent
+                report(update)
                 if frame_every and (update.done % frame_every == 0 or update.done == update.total):
                     estimates.append(update)
             now = time.monotonic()
@@ -152,8 +150,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
     roll, midi_path, preview = publish(result, request, f"melody-{result.seed}", result_title(request, result))
     settings = settings_of(dict(zip(GENERATE_INPUTS, values)))
     yield roll, midi_path, result.melody, None, settings_query(settings), settings_file(settings)
-    progress(AUDIO_START, desc="Rendering the audio")
-    playing, audio_path = play_preview(preview, roll)
+    playing, audio_path = play_preview(preview, roll, progress)
     yield playing, gr.skip(), gr.skip(), audio_path, gr.skip(), gr.skip()
 
 

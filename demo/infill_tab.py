@@ -93,7 +93,7 @@ def answer_infill(melody: np.ndarray, request_of: Callable[[], InfillRequest], s
     are rendered in the next step (`play_infill`)."""
     try:
         request = request_of()
-        result = shared_pipeline().infill(request, progress_reporter(progress, "sampling"))[0]
+        result = shared_pipeline().infill(request, progress_reporter(progress))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
     roll, midi_path, preview = publish(result, request, f"{stem}-{result.seed}", title, original=melody)
@@ -217,9 +217,9 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
                                           (continue_button, continue_melody, [midi, add_bars, *common, *after],
                                            "continue")):
         button.click(None, None, [original_audio, audio_file], js="() => [null, null]")
-        button.click(handler, inputs, first_answer, api_name=name, **HEAVY_WORK) \
+        button.click(handler, inputs, first_answer, api_name=name, show_progress_on=[roll], **HEAVY_WORK) \
             .success(play_infill, [original_preview, result_preview, roll], [original_audio, roll, audio_file],
-                     api_visibility="private", **HEAVY_WORK)
+                     api_visibility="private", show_progress_on=[roll], **HEAVY_WORK)
     if first_example is not None:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0] for method_name in METHODS],
                     [source, example, bars, method, seed], label="Examples: bars 17-32 of the first example",

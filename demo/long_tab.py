@@ -52,7 +52,7 @@ def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, in
         request = GenerationRequest(bars=bars_count, seeds=(seed_value,), windowed=bool(windowed),
                                     tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
                                     **style_choice(style, guidance))
-        result = shared_pipeline().generate(request, progress_reporter(progress, "sampling"))[0]
+        result = shared_pipeline().generate(request, progress_reporter(progress))[0]
     except ValueError as error:
         raise gr.Error(str(error)) from error
     mode = "windowed" if windowed else "one pass"
@@ -85,6 +85,8 @@ def build_long_tab() -> None:
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
     go_button.click(None, None, [roll, audio_file], js="() => [null, null]")
     go_button.click(generate_long, [bars, seed, windowed, instrument, tempo, style, guidance],
-                    [roll, matrix, midi_file, preview], api_name="generate_long", **HEAVY_WORK) \
-        .success(play_preview, [preview, roll], [roll, audio_file], api_visibility="private", **HEAVY_WORK)
+                    [roll, matrix, midi_file, preview], api_name="generate_long", show_progress_on=[roll],
+                    **HEAVY_WORK) \
+        .success(play_preview, [preview, roll], [roll, audio_file], api_visibility="private", show_progress_on=[roll],
+                 **HEAVY_WORK)
     gr.Examples([[128, 0, False, "Flute", 120], [256, 3, True, "Violin", 132]], [bars, seed, windowed, instrument, tempo])

@@ -19,6 +19,7 @@ from core.bundle import DEFAULT_MODEL_DIR, read_manifest
 from core.limits import MAX_GUIDANCE, MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult, RenderOptions
+from core.samplers import ProgressCallback, SamplerProgress
 from core.transformer import ANY_STYLE
 from demo.roll_player import roll_value, with_audio
 
@@ -27,6 +28,7 @@ OUTPUT_DIR = Path(get_upload_folder()) / f"latent-melodies-{os.getpid()}"
 PREVIEW_SAMPLE_RATE = 22_050  # audio previews: half the CD rate halves synthesis and encoding (0.68 MB per 64 bars)
 OUTPUT_MAX_AGE_S = 3600
 OUTPUT_MAX_BYTES = 200 * 2**20  # past this, the oldest results are removed first
+SAMPLING_SHARE, AUDIO_START = 0.85, 0.92  # the progress bar after sampling, and where rendering the audio starts
 HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over all tabs together
 # every handler that samples, decodes or renders joins this one concurrency group
 HEAVY_WORK = {"concurrency_id": "heavy-work", "concurrency_limit": HEAVY_CONCURRENCY}
@@ -128,18 +130,21 @@ def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
     return roll, str(midi_path), preview
 
 
-def play_preview(preview: AudioPreview | None, roll: dict | None) -> tuple[dict | None, str | None]:
+def play_preview(preview: AudioPreview | None, roll: dict | None,
+                 progress: gr.Progress = gr.Progress()) -> tuple[dict | None, str | None]:
     """Handler of the step after a first answer: render `preview` and give it to the roll's player;
-    (roll value, audio path for the download box). Nothing to render (an earlier step failed): (roll, None)."""
+    (roll value, audio path for the download box). Nothing to render (an earlier step failed): (roll, None).
+    Its progress continues the bar of the sampling before it (`progress_reporter`)."""
+    progress(AUDIO_START, desc="Rendering the audio")
     path = None if preview is None else render_preview(preview)
     return with_audio(roll, path), path
 
 
-def play_infill(original: AudioPreview | None, result: AudioPreview | None,
-                roll: dict | None) -> tuple[str | None, dict | None, str | None]:
+def play_infill(original: AudioPreview | None, result: AudioPreview | None, roll: dict | None,
+                progress: gr.Progress = gr.Progress()) -> tuple[str | None, dict | None, str | None]:
     """`play_preview` for an infilled result, plus the original's audio first: (original audio path, roll
     value playing the result, result audio path)."""
-    played, path = play_preview(result, roll)
+    played, path = play_preview(result, roll, progress)
     return None if original is None else render_preview(original), played, path
 
 
@@ -156,9 +161,19 @@ def whole_number(value: float | None, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-def progress_reporter(progress: gr.Progress, verb: str):
-    """A sampler callback that drives a Gradio progress bar."""
-    return lambda update: progress(update.done / update.total, desc=f"{verb} {update.done}/{update.total}")
+def progress_reporter(progress: gr.Progress) -> ProgressCallback:
+    """A sampler callback that moves a Gradio progress bar through its first SAMPLING_SHARE, once per
+    whole percent (a 1000-step sampler would otherwise send 1000 updates); the audio step goes on
+    from AUDIO_START (`play_preview`), so one bar covers sampling, writing and audio."""
+    shown_percent = -1
+
+    def report(update: SamplerProgress) -> None:
+        nonlocal shown_percent
+        percent = int(SAMPLING_SHARE * 100 * update.done / update.total)
+        if percent != shown_percent:
+            progress(percent / 100, desc=f"Sampling: step {update.done} of {update.total}")
+            shown_percent = percent
+    return report
 
 
 def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:

@@ -66,3 +66,17 @@ def test_audio_longer_than_the_renderer_allows_is_refused_with_what_to_do_instea
     with pytest.raises(gr.Error, match="No audio preview: the MIDI lasts 51 minutes.*fewer bars or a faster tempo"):
         outputs.render_preview(preview)
     assert not preview.path.exists()
+
+
+def test_sampling_fills_the_first_85_percent_of_one_bar_once_per_percent_and_the_audio_goes_on_from_there():
+    from core.samplers import SamplerProgress
+    from demo.outputs import AUDIO_START, SAMPLING_SHARE, play_preview, progress_reporter
+
+    calls = []
+    report = progress_reporter(lambda fraction, desc: calls.append((fraction, desc)))
+    for done in range(1, 1001):
+        report(SamplerProgress(done, 1000, None))
+    assert len(calls) == 86 and calls[0] == (0.0, "Sampling: step 1 of 1000")
+    assert calls[-1] == (SAMPLING_SHARE, "Sampling: step 1000 of 1000")
+    play_preview(None, None, lambda fraction, desc: calls.append((fraction, desc)))
+    assert calls[-1] == (AUDIO_START, "Rendering the audio") and SAMPLING_SHARE < AUDIO_START < 1
