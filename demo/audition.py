@@ -51,7 +51,7 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     if program_name not in GM_PROGRAMS:
         raise gr.Error(f"Unknown instrument {program_name!r}; choose one of: {', '.join(GM_PROGRAMS)}.")
     melodies = uploaded_melody_lines(midi_path, line)
-    rows = ["| line | track name | instrument in the file | bars | lowest to highest note |", "|---|---|---|---|---|"]
+    rows = ["| Line | Track | Instrument | Bars | Range |", "|---|---|---|---|---|"]
     for number, melody in enumerate(melodies, start=1):
         low, high = pitch_range(melody.melody)
         bars = melody.melody.size // STEPS_PER_BAR
