@@ -72,7 +72,6 @@ class MelodyResult:
     midi: pretty_midi.PrettyMIDI
     latents: torch.Tensor  # (K, D) normalized latents, K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
-    intermediates: list[tuple[int, torch.Tensor]] = dataclasses.field(default_factory=list)  # (t, (K, D) x0)
 
 
 def _check_whole(name: str, value, low: int, high: int) -> int:
@@ -134,18 +133,16 @@ class SamplingOptions:
 class GenerationRequest(SamplingOptions, RenderOptions):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
-    instead of attending over the whole length; `keep_every` > 0 keeps the diffusion
-    sampler's x0 estimate every that many steps (not for windowed sampling or the MDN)."""
+    instead of attending over the whole length. (The sampler's x0 estimates along the way
+    reach the `callback` of `MelodyPipeline.generate`.)"""
 
     bars: int = DEFAULT_BARS
     windowed: bool = False
-    keep_every: int = 0
 
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
         RenderOptions.__post_init__(self)
         chunks_for_bars(self.bars)
-        _check_whole("keep_every", self.keep_every, 0, MAX_STEPS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -378,15 +375,12 @@ class MelodyPipeline:
                   callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
         num_chunks = chunks_for_bars(sampling.bars)
-        latents, intermediates = self.sample_latents(sampling, num_chunks, sampling.windowed, sampling.keep_every,
-                                                     callback)
+        latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
         regenerated = np.ones(num_chunks, dtype=bool)
         results = []
-        for index, (seed, sequence, render) in enumerate(zip(sampling.seeds, latents, renders)):
+        for seed, sequence, render in zip(sampling.seeds, latents, renders):
             chunks, rests = self.decode(sequence)
-            result = self._result(seed, chunks, rests, sequence, regenerated, render)
-            result.intermediates = [(t, x0[index]) for t, x0 in intermediates]
-            results.append(result)
+            results.append(self._result(seed, chunks, rests, sequence, regenerated, render))
         return results
 
     def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:

@@ -100,8 +100,8 @@ def test_requests_generated_together_get_their_own_melodies_tempo_and_program(pi
                 GenerationRequest(bars=8, seeds=(1,), steps=4, model="mdn")]
     sampled = []
     sample_latents = MelodyPipeline.sample_latents
-    monkeypatch.setattr(MelodyPipeline, "sample_latents", lambda self, options, *args:
-                        sampled.append(options.seeds) or sample_latents(self, options, *args))
+    monkeypatch.setattr(MelodyPipeline, "sample_latents", lambda self, options, *args, **kwargs:
+                        sampled.append(options.seeds) or sample_latents(self, options, *args, **kwargs))
     answers = pipeline.generate_batch(requests)
     monkeypatch.undo()
     assert sorted(sampled) == [(1,), (1,), (1, 2, 3)], "the first two requests share one sampler call"
