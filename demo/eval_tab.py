@@ -7,14 +7,17 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.latent_sequences import LatentSequences
 from core.limits import MAX_SEEDS_PER_REQUEST
 from demo.outputs import HEAVY_WORK, shared_pipeline, whole_number
+from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
 from eval_lab.report import build_figures, readable_tables
 from eval_lab.run import EvalConfig, read_run_config, run
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "eval_lab" / "results"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LATENTS_PATH, CACHE_PATH = DATA_DIR / "latents_music21.npz", DATA_DIR / "music21.npz"
+SAMPLE_LATENTS_PATH, SAMPLE_CACHE_PATH = sample_paths(BUNDLED_SAMPLE_DIR)
 TABLE_ORDER = ("unconditional", "infilling", "musicality", "raw")
 TABLE_LABELS = {"unconditional": "Generating from nothing", "infilling": "Infilling the middle half",
                 "musicality": "How the melodies sound, in numbers (best: closest to the real held-out melodies)",
@@ -40,27 +43,52 @@ def committed_outputs(name: str | None) -> list:
     return run_outputs(RESULTS_DIR / name)
 
 
-def quick_rerun_available() -> bool:
-    return LATENTS_PATH.is_file() and CACHE_PATH.is_file()
+def rerun_corpus() -> tuple[Path, Path] | None:
+    """(latents, melody cache) the quick rerun reads: the full corpus in data/ where this copy has
+    it, else the sample shipped with the model (`eval_lab.heldout_sample`); None without either."""
+    for latents, cache in ((LATENTS_PATH, CACHE_PATH), (SAMPLE_LATENTS_PATH, SAMPLE_CACHE_PATH)):
+        if latents.is_file() and cache.is_file():
+            return latents, cache
+    return None
+
+
+def rerun_description() -> str:
+    """What the quick rerun reruns on, or why it cannot run."""
+    corpus = rerun_corpus()
+    if corpus is None:
+        return QUICK_RERUN_MISSING
+    if corpus == (LATENTS_PATH, CACHE_PATH):
+        data = "the full encoded corpus in data/, as the committed runs did"
+    else:
+        sample = LatentSequences.load(corpus[0])
+        data = (f"a sample of {sample.track_indices('eval').size} held-out and {sample.track_indices('train').size} "
+                f"training melodies ({', '.join(sorted(set(sample.track_styles.tolist())))}) shipped with the "
+                "model; the committed runs used the full corpus")
+    return f"Reruns the chosen protocol with N melodies per system on {data}. The committed results above stay."
 
 
 def quick_evaluation(n: float = 8, name: str | None = None, progress=gr.Progress(track_tqdm=True)) -> list:
     """Rerun the protocol of the committed run `name` (its style and length) with `n` sequences
     per system; returns its tables and charts (shown apart from the committed ones)."""
     count = whole_number(n, "N", 2, MAX_SEEDS_PER_REQUEST)
-    if not quick_rerun_available():
+    corpus = rerun_corpus()
+    if corpus is None:
         raise gr.Error(QUICK_RERUN_MISSING)
     out = Path(tempfile.mkdtemp(prefix="eval-"))
     setting = read_run_config(RESULTS_DIR / name) if name in result_sets() else {}
     config = EvalConfig(n=count, batch_size=count, **{key: setting[key] for key in ("style", "length", "guidance")
                                                      if key in setting})
-    run(shared_pipeline(), LATENTS_PATH, CACHE_PATH, out, config)
+    try:
+        run(shared_pipeline(), *corpus, out, config)
+    except (FileNotFoundError, ValueError) as error:
+        raise gr.Error(str(error)) from error
     return run_outputs(out)
 
 
-QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_music21.npz and data/music21.npz), "
-                       "which this copy of the app does not have: run `python -m train.prepare_data --source "
-                       "music21` and `python -m train.encode --model demo/model` on your machine.")
+QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_music21.npz and data/music21.npz) or "
+                       "the sample of it shipped with the model (demo/model/heldout/), and this copy of the app has "
+                       "neither: run `python -m train.prepare_data --source music21` and `python -m train.encode "
+                       "--model demo/model` on your machine, then `python -m eval_lab.heldout_sample` for the sample.")
 
 
 def result_widgets(values: list) -> list:
@@ -83,9 +111,8 @@ def build_eval_tab() -> None:
     committed = result_widgets(committed_outputs(chosen.value))
     chosen.change(committed_outputs, [chosen], committed, api_visibility="private")
     with gr.Accordion("Recompute quickly (small N)", open=False):
-        available = quick_rerun_available()
-        gr.Markdown("Reruns the chosen protocol with N melodies per system; the committed results above stay."
-                    if available else QUICK_RERUN_MISSING)
+        available = rerun_corpus() is not None
+        gr.Markdown(rerun_description())
         with gr.Row():
             n = gr.Slider(2, MAX_SEEDS_PER_REQUEST, value=8, step=1, label="N (the committed runs used 200)",
                           interactive=available)

@@ -10,6 +10,7 @@ import soundfile
 import torch
 
 from demo.blocks import build_app
+from core.latent_sequences import LatentSequences
 from core.melody import pitch_to_token
 from core.midi_io import extract_melodies
 from demo.audition import describe_and_render
@@ -344,6 +345,53 @@ def test_the_lab_shows_the_committed_results_as_tables_under_readable_headers():
     assert "Notes in the best diatonic scale" in musicality.data.columns
     assert bars.layout.barmode == "group"
     assert committed_outputs("no such run") == [None] * 6
+
+
+@pytest.fixture()
+def without_corpus(monkeypatch, tmp_path):
+    """The app as a Space runs it: no data/ folder, only the committed files."""
+    import demo.eval_tab
+
+    monkeypatch.setattr(demo.eval_tab, "LATENTS_PATH", tmp_path / "data" / "latents_music21.npz")
+    monkeypatch.setattr(demo.eval_tab, "CACHE_PATH", tmp_path / "data" / "music21.npz")
+    return demo.eval_tab
+
+
+def test_the_quick_rerun_without_the_corpus_reruns_on_the_sample_shipped_with_the_model(without_corpus):
+    """About 40 s on 2 CPU cores: the DDPM rows take 1000 steps whatever N."""
+    eval_tab = without_corpus
+    assert eval_tab.rerun_corpus() == (eval_tab.SAMPLE_LATENTS_PATH, eval_tab.SAMPLE_CACHE_PATH)
+    assert "on a sample of 64 held-out and 64 training melodies (folk, renaissance)" in eval_tab.rerun_description()
+    rerun = eval_tab.quick_evaluation(n=2, name="folk_32bars", progress=NO_PROGRESS)
+    committed = eval_tab.committed_outputs("folk_32bars")
+    for table, committed_table in zip(rerun[:4], committed[:4]):
+        assert table.data["System"].tolist() == committed_table.data["System"].tolist()
+        assert table.data.columns.tolist() == committed_table.data.columns.tolist()
+    unconditional, infilling = (table.data.set_index("System") for table in rerun[:2])
+    assert unconditional.loc["train (GT)", ["Pitch C", "Pitch Var"]].tolist() == [1, 1], "C and Var against itself"
+    held_out = unconditional.loc["held-out through the VAE"]
+    assert held_out[["Frechet distance", "MMD"]].tolist() == pytest.approx([0, 0], abs=1e-4), "against itself"
+    assert infilling.loc["infill: held-out (truth)"].tolist() == held_out.tolist(), "the same held-out windows"
+
+
+def test_the_quick_rerun_says_why_it_cannot_run_and_refuses_a_sample_of_other_weights(without_corpus, monkeypatch,
+                                                                                       tmp_path):
+    eval_tab = without_corpus
+    stale = LatentSequences.load(eval_tab.SAMPLE_LATENTS_PATH)
+    stale.vae_sha256 = "0" * 64
+    stale.save(tmp_path / "stale.npz")
+    monkeypatch.setattr(eval_tab, "SAMPLE_LATENTS_PATH", tmp_path / "stale.npz")
+    with pytest.raises(gr.Error, match="encoded with another VAE or codec"):
+        eval_tab.quick_evaluation(n=2, name="folk_32bars", progress=NO_PROGRESS)
+    monkeypatch.setattr(eval_tab, "SAMPLE_LATENTS_PATH", tmp_path / "missing.npz")
+    assert eval_tab.rerun_corpus() is None and eval_tab.rerun_description() == eval_tab.QUICK_RERUN_MISSING
+    with pytest.raises(gr.Error, match="has neither"):
+        eval_tab.quick_evaluation(n=2, name="folk_32bars", progress=NO_PROGRESS)
+    for path in (eval_tab.LATENTS_PATH, eval_tab.CACHE_PATH):
+        path.parent.mkdir(exist_ok=True)
+        path.touch()
+    assert eval_tab.rerun_corpus() == (eval_tab.LATENTS_PATH, eval_tab.CACHE_PATH), "a full checkout: the corpus"
+    assert "on the full encoded corpus in data/" in eval_tab.rerun_description()
 
 
 def test_style_strength_is_usable_only_where_it_changes_the_melody():
