@@ -33,3 +33,6 @@ for setting in renaissance:64 folk:32; do
   "$python_bin" -m eval_lab.run --model "$model_dir" --n "${EVAL_N:-200}" --style "$style" --bars "$bars" \
     --out "eval_lab/results/${style}_${bars}bars"
 done
+# the held-out sample the app's quick rerun reads where data/ is missing (a Space)
+"$python_bin" -m eval_lab.heldout_sample --latents data/latents_music21.npz --data data/music21.npz \
+  --out "$model_dir/heldout"
