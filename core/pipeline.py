@@ -50,6 +50,7 @@ from core.mdn import load_mdn
 from core.melody import has_notes, padded_length, split_into_chunks, validate_melody
 from core.midi_io import melody_to_pretty_midi
 from core.noise import seeded_generators
+from core.repeats import repeat_share_for, snap_repeats
 from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
 from core.transformer import ANY_STYLE
@@ -133,16 +134,21 @@ class SamplingOptions:
 class GenerationRequest(SamplingOptions, RenderOptions):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
-    instead of attending over the whole length. (The sampler's x0 estimates along the way
-    reach the `callback` of `MelodyPipeline.generate`.)"""
+    instead of attending over the whole length. `repeats` restates phrases as often as real
+    melodies of the style do: that share of latents, the nearest to an earlier one, become exact
+    copies of it (`core.repeats`). (The sampler's x0 estimates along the way reach the
+    `callback` of `MelodyPipeline.generate`.)"""
 
     bars: int = DEFAULT_BARS
     windowed: bool = False
+    repeats: bool = True
 
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
         RenderOptions.__post_init__(self)
         chunks_for_bars(self.bars)
+        if not isinstance(self.repeats, bool):
+            raise ValueError(f"repeats must be true or false, got {self.repeats!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -376,6 +382,9 @@ class MelodyPipeline:
         """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
         num_chunks = chunks_for_bars(sampling.bars)
         latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
+        style = sampling.style if sampling.guidance > 0 else ANY_STYLE  # guidance 0 ignores the style
+        share = repeat_share_for(style) if sampling.repeats else 0.0
+        latents = torch.stack([snap_repeats(sequence, share) for sequence in latents])  # (S, K, D)
         regenerated = np.ones(num_chunks, dtype=bool)
         results = []
         for seed, sequence, render in zip(sampling.seeds, latents, renders):

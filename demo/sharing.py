@@ -1,7 +1,7 @@
 """Shareable, replayable results: a generation's settings as JSON and as the page URL's query.
 
 Every /generate result carries its settings (the model bundle's fingerprint, seed, bars,
-style, style strength, sampler, steps, model, instrument, tempo). The page writes them into
+style, style strength, sampler, steps, model, instrument, tempo, restated phrases). The page writes them into
 its address bar; opening that address, or uploading the JSON file, sets the controls and
 generates again: the same bundle gives the identical MIDI.
 """
@@ -16,8 +16,10 @@ import gradio as gr
 
 from demo.outputs import fresh_output_path, shared_pipeline
 
-SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance")
+SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "repeats")
 NUMBER_FIELDS = ("bars", "seed", "steps", "tempo", "guidance")
+BOOLEAN_FIELDS = {"repeats": {"true": True, "1": True, "false": False, "0": False}}
+ADDED_LATER = {"repeats": False}  # fields that older settings lack: what their results were made with
 MAX_SETTINGS_BYTES = 4096  # a settings file is a few hundred bytes
 
 
@@ -46,6 +48,7 @@ def settings_file(settings: dict) -> str:
 def parse_settings(raw: dict) -> dict:
     """Settings from a URL query or a JSON file, numbers as numbers; a gr.Error for unknown or missing
     fields. The values themselves are checked by the generation handler like any request's."""
+    raw = {**ADDED_LATER, **raw}
     unknown = set(raw) - {"bundle", *SHARED_FIELDS}
     missing = set(SHARED_FIELDS) - set(raw)
     if unknown or missing:
@@ -60,6 +63,12 @@ def parse_settings(raw: dict) -> dict:
                 settings[name] = float(value) if "." in value or "e" in value.lower() else int(value)
             except ValueError as error:
                 raise gr.Error(f"Setting {name} must be a number, got {value!r}.") from error
+    for name, spellings in BOOLEAN_FIELDS.items():
+        value = settings[name]
+        if isinstance(value, str):
+            if value.lower() not in spellings:
+                raise gr.Error(f"Setting {name} must be true or false, got {value!r}.")
+            settings[name] = spellings[value.lower()]
     if settings.get("bundle") != shared_pipeline().fingerprint:
         gr.Warning(f"These settings were made with model bundle {settings.get('bundle')!r}; this app runs "
                    f"{shared_pipeline().fingerprint!r}, so the melody will differ.")

@@ -1,5 +1,6 @@
 """Specification of the app's tab callbacks (called directly, without a server) and that the app builds."""
 
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
@@ -12,6 +13,7 @@ import torch
 from demo.blocks import build_app
 from core.latent_sequences import LatentSequences
 from core.melody import pitch_to_token
+from core.pipeline import GenerationRequest
 from core.midi_io import extract_melodies
 from demo.audition import describe_and_render
 from demo.roll_player import roll_value
@@ -201,13 +203,31 @@ def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the
     from demo.generate_tab import GENERATE_INPUTS, replay_file, replay_query
 
     _roll, midi_path, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96,
-                                                          "renaissance", 1.5)
-    assert "bars=12" in query and "style=renaissance" in query and "bundle=" in query
+                                                          "renaissance", 1.5, False)
+    assert "bars=12" in query and "style=renaissance" in query and "repeats=False" in query and "bundle=" in query
     for replayed in (replay_query("?" + query), replay_file(settings_path)):
         named = dict(zip(GENERATE_INPUTS, replayed))
-        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["instrument"] == "Violin"
+        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["repeats"] is False
         again = generate_one(*replayed)[1]
         assert Path(again).read_bytes() == Path(midi_path).read_bytes()
+    older = replay_query("?" + query.replace("&repeats=False", ""))
+    assert dict(zip(GENERATE_INPUTS, older))["repeats"] is False, "links from before phrases were restated"
+
+
+def test_restating_phrases_copies_the_styles_share_of_latents_and_can_be_turned_off():
+    from core.repeats import repeat_share
+    from demo.outputs import shared_pipeline
+
+    request = GenerationRequest(bars=32, seeds=(0, 1, 2, 3))
+    restated = torch.stack([result.latents for result in shared_pipeline().generate(request)])
+    as_drawn = torch.stack([result.latents for result in shared_pipeline().generate(
+        dataclasses.replace(request, repeats=False))])
+    assert repeat_share(restated) == pytest.approx(0.37, abs=0.04) and repeat_share(as_drawn) == 0.0
+    copied = (restated != as_drawn).any(-1)  # (4, 16)
+    assert copied.float().mean() == pytest.approx(0.37, abs=0.04), "only the copies differ"
+    _roll, off_midi, query, _settings = generate_one(32, 0, repeats=False)
+    _roll, on_midi, *_ = generate_one(32, 0)
+    assert Path(off_midi).read_bytes() != Path(on_midi).read_bytes() and "repeats=False" in query
 
 
 def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
@@ -220,6 +240,9 @@ def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
     with pytest.raises(gr.Error, match="bars must be a number"):
         replay_query("bundle=x&bars=eight&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
                      "&style=folk&guidance=2")
+    with pytest.raises(gr.Error, match="repeats must be true or false"):
+        replay_query("bundle=x&bars=8&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
+                     "&style=folk&guidance=2&repeats=maybe")
     garbage = tmp_path / "settings.json"
     garbage.write_text("[1, 2]")
     with pytest.raises(gr.Error, match="not a settings file"):

@@ -97,3 +97,4 @@ def test_default_folk_melodies_keep_their_key_and_fill_their_bars(pipeline):
     assert scores["silent_bar_share"] <= 0.1
     assert 4.0 <= scores["notes_per_bar"] <= 9.0
     assert scores["leap_share"] <= 0.1
+    assert scores["transposed_pattern_share"] >= 0.25, "they restate phrases (real folk: 0.37)"

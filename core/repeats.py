@@ -1,0 +1,69 @@
+"""Phrase repetition in latent space: near-repeats of earlier latents snapped to exact repeats.
+
+Real tunes restate their phrases. In held-out 32-bar windows of the corpus, a 2-bar latent
+equals an earlier latent of its window for 37% of folk latents, 20% of classical and 11% of
+renaissance ones (`repeat_share` measures it). The diffusion model draws phrases near its
+earlier ones but never onto them: for 80% of its folk latents the nearest earlier one lies
+0.17-0.24 RMS away, and the decoder turns such a near-repeat into a different phrase, so
+the melody keeps wandering. `snap_repeats` copies the latents nearest to an earlier one onto
+that earlier one, as many as the style's real share, so the melody restates those phrases
+note for note. It is a post-process of the sampled latents, not something the model learnt.
+
+Only folk is restated so far (`python -m eval_lab.sweep --style folk --bars 32 --guidance 2
+--n 200 --repeats`: 2-bar patterns repeated, transposition allowed, 0.002 -> 0.401 against
+0.369 real, the other musicality figures unchanged). Generated renaissance lines already
+repeat such patterns more often than real ones (0.233 against 0.168), and restating them
+moves them further away (0.297), so they and the unmeasured styles are left as drawn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# share of 2-bar latents equal to an earlier one in held-out 32-bar windows of the corpus
+# (`repeat_share`; tests/test_repeats.py checks folk and renaissance against the bundled sample)
+REAL_REPEAT_SHARES = {"folk": 0.37, "classical": 0.20, "renaissance": 0.11}
+RESTATED_STYLES = ("folk",)  # the styles whose melodies restating brings closer to real ones (see above)
+MAX_SNAP_DISTANCE = 0.3  # RMS: a latent farther than this from every earlier one is a new phrase, never copied
+EXACT_REPEAT_DISTANCE = 1e-4  # RMS below which two latents count as the same phrase
+
+
+def repeat_share_for(style: str) -> float:
+    """The share of latents `snap_repeats` copies for melodies of `style` (a label or "any"): the
+    real share for RESTATED_STYLES, else 0."""
+    return REAL_REPEAT_SHARES[style] if style in RESTATED_STYLES else 0.0
+
+
+def nearest_earlier(latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(K, D) latents -> ((K,) RMS distance to the nearest earlier latent, inf for the first;
+    (K,) index of that latent)."""
+    k, dims = latents.shape
+    distances = torch.cdist(latents[None].double(), latents[None].double())[0] / math.sqrt(dims)  # (K, K)
+    earlier = torch.tril(torch.ones(k, k, dtype=torch.bool), diagonal=-1)  # j < i
+    nearest, source = distances.masked_fill(~earlier, math.inf).min(dim=1)
+    return nearest.float(), source
+
+
+def repeat_share(latents: torch.Tensor) -> float:
+    """(B, K, D) sequences -> the share of their latents after the first that equal an earlier one."""
+    repeats = [nearest_earlier(sequence)[0][1:] < EXACT_REPEAT_DISTANCE for sequence in latents]
+    return float(torch.cat(repeats).float().mean())
+
+
+def snap_repeats(latents: torch.Tensor, share: float, max_distance: float = MAX_SNAP_DISTANCE) -> torch.Tensor:
+    """(K, D) normalized latents -> (K, D) with round(share * (K - 1)) of them copied onto an
+    earlier latent: those nearest (RMS) to one, within `max_distance`, replaced by it (a copy of
+    a copy is the original). share 0 returns the latents unchanged."""
+    if not 0 <= share < 1:
+        raise ValueError(f"share must lie in [0, 1), got {share}")
+    count = round(share * (latents.shape[0] - 1))
+    if count == 0:
+        return latents
+    nearest, source = nearest_earlier(latents)
+    chosen = [index for index in torch.argsort(nearest)[:count].tolist() if nearest[index] <= max_distance]
+    snapped = latents.clone()
+    for index in sorted(chosen):  # earlier copies first, so a chain ends at its original
+        snapped[index] = snapped[source[index]]
+    return snapped
