@@ -50,7 +50,7 @@ from core.mdn import load_mdn
 from core.melody import has_notes, padded_length, split_into_chunks, validate_melody
 from core.midi_io import melody_to_pretty_midi
 from core.noise import seeded_generators
-from core.repeats import repeat_share_for, snap_repeats
+from core.repeats import restate_phrases
 from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
 from core.transformer import ANY_STYLE
@@ -382,9 +382,8 @@ class MelodyPipeline:
         """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
         num_chunks = chunks_for_bars(sampling.bars)
         latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
-        style = sampling.style if sampling.guidance > 0 else ANY_STYLE  # guidance 0 ignores the style
-        share = repeat_share_for(style) if sampling.repeats else 0.0
-        latents = torch.stack([snap_repeats(sequence, share) for sequence in latents])  # (S, K, D)
+        if sampling.repeats:
+            latents = restate_phrases(latents, sampling.style, sampling.guidance)  # (S, K, D)
         regenerated = np.ones(num_chunks, dtype=bool)
         results = []
         for seed, sequence, render in zip(sampling.seeds, latents, renders):

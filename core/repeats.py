@@ -52,6 +52,13 @@ def repeat_share(latents: torch.Tensor) -> float:
     return float(torch.cat(repeats).float().mean())
 
 
+def restate_phrases(latents: torch.Tensor, style: str, guidance: float) -> torch.Tensor:
+    """(S, K, D) sequences sampled for `style` at `guidance` -> (S, K, D), each with the style's
+    share of phrases restated (`snap_repeats`); guidance 0 ignores the style, so it restates nothing."""
+    share = repeat_share_for(style) if guidance > 0 else 0.0
+    return torch.stack([snap_repeats(sequence, share) for sequence in latents])
+
+
 def snap_repeats(latents: torch.Tensor, share: float, max_distance: float = MAX_SNAP_DISTANCE) -> torch.Tensor:
     """(K, D) normalized latents -> (K, D) with round(share * (K - 1)) of them copied onto an
     earlier latent: those nearest (RMS) to one, within `max_distance`, replaced by it (a copy of

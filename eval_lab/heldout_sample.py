@@ -15,7 +15,6 @@ VAE and codec hashes still tie the latents to the bundle they were encoded with.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +26,7 @@ from core.constants import STEPS_PER_CHUNK
 from core.latent_sequences import LatentSequences
 from core.melody_cache import SPLIT_NAMES, MelodyCache
 from core.transformer import ANY_STYLE
-from eval_lab.run import EvalConfig
+from eval_lab.run import EvalConfig, read_run_config
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BUNDLED_SAMPLE_DIR = DEFAULT_MODEL_DIR / "heldout"
@@ -45,7 +44,7 @@ def committed_lengths(results_dir: str | Path = RESULTS_DIR) -> dict[str, int]:
     """Style -> the longest length (in latents) of the committed runs of that style."""
     lengths: dict[str, int] = {}
     for path in sorted(Path(results_dir).glob("*/config.json")):
-        setting = json.loads(path.read_text())
+        setting = read_run_config(path.parent)
         style, length = setting.get("style", EvalConfig.style), setting.get("length", EvalConfig.length)
         lengths[style] = max(length, lengths.get(style, 0))
     return lengths

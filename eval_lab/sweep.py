@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-import torch
 
 from core.constants import BARS_PER_CHUNK
 from core.melody_cache import MelodyCache
 from core.musicality import musicality
 from core.pipeline import MelodyPipeline
-from core.repeats import repeat_share_for, snap_repeats
+from core.repeats import restate_phrases
 from eval_lab.run import EvalConfig, Evaluator, add_corpus_options
 
 IN_SCALE_TARGET = 0.95
@@ -66,8 +65,7 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
             latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance)
             variants = {model: latents_sampled}
             if repeats:
-                share = repeat_share_for(style)
-                variants[f"{model} + repeats"] = torch.stack([snap_repeats(z, share) for z in latents_sampled])
+                variants[f"{model} + repeats"] = restate_phrases(latents_sampled, style, guidance)
             for system, sampled in variants.items():
                 scores = musicality(pipeline.decode_melodies(sampled))
                 met = targets_met(scores, real)

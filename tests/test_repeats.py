@@ -6,7 +6,14 @@ import torch
 
 from core.bundle import DEFAULT_MODEL_DIR
 from core.latent_sequences import LatentSequences
-from core.repeats import REAL_REPEAT_SHARES, nearest_earlier, repeat_share, repeat_share_for, snap_repeats
+from core.repeats import (
+    REAL_REPEAT_SHARES,
+    nearest_earlier,
+    repeat_share,
+    repeat_share_for,
+    restate_phrases,
+    snap_repeats,
+)
 
 A, B, C = torch.eye(4)[0], torch.eye(4)[1], torch.eye(4)[2]
 
@@ -53,3 +60,11 @@ def test_the_real_shares_are_those_of_the_held_out_melodies_shipped_with_the_mod
 def test_folk_is_restated_as_often_as_real_folk_and_the_other_styles_are_left_as_drawn():
     assert repeat_share_for("folk") == REAL_REPEAT_SHARES["folk"]
     assert [repeat_share_for(style) for style in ("renaissance", "classical", "chorale", "other", "any")] == [0.0] * 5
+
+
+def test_sequences_are_restated_one_by_one_and_guidance_0_ignoring_the_style_restates_nothing():
+    sequences = torch.stack([torch.stack([A, A + 0.01, B, B + 0.02]), torch.stack([A, B, C, C + 0.01])])
+    restated = restate_phrases(sequences, "folk", 2.0)  # round(0.37 * 3) = 1 copy per sequence: its nearest
+    assert torch.equal(restated[0], torch.stack([A, A, B, B + 0.02])) and torch.equal(restated[1, 3], C)
+    assert torch.equal(restate_phrases(sequences, "folk", 0.0), sequences)
+    assert torch.equal(restate_phrases(sequences, "renaissance", 2.0), sequences)
