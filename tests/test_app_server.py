@@ -156,9 +156,10 @@ def test_watching_draws_the_estimates_on_the_roll_while_its_progress_bar_counts_
         page.get_by_label(SAMPLERS[1]).check()
         page.locator("#watch input").check()
         page.locator("#generate").click()
-        page.wait_for_function(f"{roll_text}.includes('denoising: the melody as estimated after step')",
-                               timeout=60_000)
-        during = page.evaluate(roll_text)
+        # An estimate and the next progress message reach the page separately: wait for a moment that shows both.
+        during = page.wait_for_function(
+            f"(() => {{ const text = {roll_text}; return text.includes('denoising: the melody as estimated after step')"
+            " && text.includes('Sampling: step') && text; })()", timeout=60_000).json_value()
         page.locator("#stop").click()
         browser.close()
     assert "Sampling: step" in during and "of 1000" in during, "the one progress bar, on the roll, counts the steps"
