@@ -20,16 +20,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--windowed", action="store_true",
                         help="for long pieces: slide overlapping 64-bar windows instead of one long sample")
     parser.add_argument("--temperature", type=float, default=1.0, help="MDN sampling temperature")
-    parser.add_argument("--no-repeats", dest="repeats", action="store_false",
-                        help="leave the sampled phrases as drawn instead of restating the style's share of them "
-                             "(core.repeats)")
+    parser.add_argument("--no-phrasing", dest="phrasing", action="store_false",
+                        help="leave the sampled phrases as drawn instead of shaping them as real tunes of the style "
+                             "do (folk: restated, core.repeats; renaissance: registers joined, core.registers)")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
         pipeline = MelodyPipeline(args.model_dir)
         request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
                                     steps=args.steps, style=args.style or pipeline.default_style(),
-                                    guidance=args.guidance, windowed=args.windowed, temperature=args.temperature, repeats=args.repeats,
+                                    guidance=args.guidance, windowed=args.windowed, temperature=args.temperature, phrasing=args.phrasing,
                                     tempo_bpm=args.tempo, program=args.program)
         started = time.perf_counter()
         result = pipeline.generate(request, ProgressBar("sampling"))[0]

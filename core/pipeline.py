@@ -50,6 +50,7 @@ from core.mdn import load_mdn
 from core.melody import has_notes, padded_length, split_into_chunks, validate_melody
 from core.midi_io import melody_to_pretty_midi
 from core.noise import seeded_generators
+from core.registers import join_registers, joins_registers
 from core.repeats import restate_phrases
 from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
@@ -71,7 +72,7 @@ class MelodyResult:
     seed: int
     melody: np.ndarray  # (T,) int8 tokens, T = bars * 16
     midi: pretty_midi.PrettyMIDI
-    latents: torch.Tensor  # (K, D) normalized latents, K = bars / 2
+    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before any register joining), K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
 
 
@@ -134,21 +135,22 @@ class SamplingOptions:
 class GenerationRequest(SamplingOptions, RenderOptions):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
-    instead of attending over the whole length. `repeats` restates phrases as often as real
-    melodies of the style do: that share of latents, the nearest to an earlier one, become exact
-    copies of it (`core.repeats`). (The sampler's x0 estimates along the way reach the
+    instead of attending over the whole length. `phrasing` shapes phrases as real melodies of the
+    style do: folk restates them (that share of latents, the nearest to an earlier one, become
+    exact copies of it: `core.repeats`), renaissance joins their registers (each decoded 2-bar
+    phrase moved by octaves so the line moves on from where it was: `core.registers`). (The sampler's x0 estimates along the way reach the
     `callback` of `MelodyPipeline.generate`.)"""
 
     bars: int = DEFAULT_BARS
     windowed: bool = False
-    repeats: bool = True
+    phrasing: bool = True
 
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
         RenderOptions.__post_init__(self)
         chunks_for_bars(self.bars)
-        if not isinstance(self.repeats, bool):
-            raise ValueError(f"repeats must be true or false, got {self.repeats!r}")
+        if not isinstance(self.phrasing, bool):
+            raise ValueError(f"phrasing must be true or false, got {self.phrasing!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,6 +292,19 @@ class MelodyPipeline:
         chunks, rests = self.decode(latents.reshape(n * k, d))  # (N * K, 32), (N * K,)
         return [join_chunks(chunks[i * k : (i + 1) * k], rests[i * k : (i + 1) * k]) for i in range(n)]
 
+    def decode_phrased(self, latents: torch.Tensor, style: str,
+                       guidance: float) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
+        """(S, K, D) sequences sampled for `style` at `guidance`, decoded with their phrases shaped as
+        real melodies of the style are (`GenerationRequest.phrasing`): restated where the style
+        calls for it (`core.repeats`), then with their registers joined where it calls for that
+        (`core.registers`). Returns the (S, K, D) restated latents and, per sequence, its (K, 32)
+        chunks and (K,) rest flags."""
+        latents = restate_phrases(latents, style, guidance)
+        decoded = [self.decode(sequence) for sequence in latents]
+        if joins_registers(style, guidance):
+            decoded = [(join_registers(chunks), rests) for chunks, rests in decoded]
+        return latents, decoded
+
     @torch.no_grad()
     def encode(self, chunks: np.ndarray) -> torch.Tensor:
         """(K, 32) chunks -> (K, D) normalized latents (posterior means)."""
@@ -382,12 +397,13 @@ class MelodyPipeline:
         """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
         num_chunks = chunks_for_bars(sampling.bars)
         latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
-        if sampling.repeats:
-            latents = restate_phrases(latents, sampling.style, sampling.guidance)  # (S, K, D)
+        if sampling.phrasing:
+            latents, decoded = self.decode_phrased(latents, sampling.style, sampling.guidance)
+        else:
+            decoded = [self.decode(sequence) for sequence in latents]
         regenerated = np.ones(num_chunks, dtype=bool)
         results = []
-        for seed, sequence, render in zip(sampling.seeds, latents, renders):
-            chunks, rests = self.decode(sequence)
+        for seed, sequence, (chunks, rests), render in zip(sampling.seeds, latents, decoded, renders):
             results.append(self._result(seed, chunks, rests, sequence, regenerated, render))
         return results
 

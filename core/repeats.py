@@ -10,7 +10,7 @@ that earlier one, as many as the style's real share, so the melody restates thos
 note for note. It is a post-process of the sampled latents, not something the model learnt.
 
 Only folk is restated so far (`python -m eval_lab.sweep --style folk --bars 32 --guidance 2
---n 200 --repeats`: 2-bar patterns repeated, transposition allowed, 0.002 -> 0.401 against
+--n 200 --phrasing`: 2-bar patterns repeated, transposition allowed, 0.002 -> 0.401 against
 0.369 real, the other musicality figures unchanged). Generated renaissance lines already
 repeat such patterns more often than real ones (0.233 against 0.168), and restating them
 moves them further away (0.297), so they and the unmeasured styles are left as drawn.

@@ -50,7 +50,7 @@ MAX_BATCH = 8  # /generate requests sampled in one call
 MAX_VARIATIONS = 4  # more seeds "Variations and the baseline" may draw, beside the other model's take
 GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
                      "instrument": "Acoustic Grand Piano", "tempo": 120, "style": DEFAULT_STYLE, "guidance": DEFAULT_GUIDANCE,
-                     "repeats": True}
+                     "phrasing": True}
 GENERATE_INPUTS = tuple(GENERATE_DEFAULTS)  # the order of /generate's inputs: a result's settings
 
 
@@ -63,10 +63,10 @@ def program_for(instrument: str) -> int:
 def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                        steps: float | None = None, model: str = MODEL_LABELS[0],
                        instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
-                       guidance: float = DEFAULT_GUIDANCE, repeats: bool = True) -> GenerationRequest:
+                       guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True) -> GenerationRequest:
     """The widgets' values as a request, or a gr.Error that says which value to change."""
-    if not isinstance(repeats, bool):
-        raise gr.Error(f"Restate phrases must be true or false, got {repeats!r}.")
+    if not isinstance(phrasing, bool):
+        raise gr.Error(f"Shape phrases must be true or false, got {phrasing!r}.")
     if model not in MODEL_LABELS:
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
@@ -74,7 +74,7 @@ def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str
         return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
                                  seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
                                  sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
-                                 program=program_for(instrument), repeats=repeats, **style_choice(style, guidance))
+                                 program=program_for(instrument), phrasing=phrasing, **style_choice(style, guidance))
     except ValueError as error:
         raise gr.Error(str(error)) from error
 
@@ -86,11 +86,11 @@ def check_generation(data: Sequence) -> None:
 
 
 def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model: list, instrument: list,
-                      tempo: list, style: list, guidance: list, repeats: list) -> tuple[list, ...]:
+                      tempo: list, style: list, guidance: list, phrasing: list) -> tuple[list, ...]:
     """Batch handler of the API's /generate: each argument holds one value per request (see
     `generation_request`). Returns lists of (RollPlayer value, MIDI path, the settings as a URL
     query, the settings JSON path)."""
-    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, repeats))
+    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing))
     requests = [generation_request(*request_values) for request_values in values]
     outputs = []
     for request_values, request, (result,) in zip(values, requests, shared_pipeline().generate_batch(requests)):
@@ -107,7 +107,7 @@ def result_title(request: GenerationRequest, result: MelodyResult) -> str:
 def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                   steps: float | None = None, model: str = MODEL_LABELS[0],
                   instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
-                  guidance: float = DEFAULT_GUIDANCE, repeats: bool = True, watch: bool = False,
+                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, watch: bool = False,
                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
     """The page's Generate: one melody, with one progress bar over sampling, writing and audio.
 
@@ -119,7 +119,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
       sampler then stops at its next step);
     - the result with its MIDI and settings; then the result playing its audio.
     """
-    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, repeats)
+    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing)
     request = generation_request(*values)
     pipeline = shared_pipeline()
     total_steps = request.steps or default_steps(request.sampler, pipeline.schedule)
@@ -167,14 +167,14 @@ def estimate_roll(update: SamplerProgress, request: GenerationRequest) -> dict:
 def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                             steps: float | None = None, model: str = MODEL_LABELS[0],
                             instrument: str = "Acoustic Grand Piano", tempo: float = 120,
-                            style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, repeats: bool = True,
+                            style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
                             count: float = MAX_VARIATIONS, baseline: bool = True) -> tuple:
     """`count` (1 to MAX_VARIATIONS) more seeds (seed + 1, ...) with the same settings, sampled in one
     batched call, and with `baseline` the same seed from the other model (diffusion <-> TransformerMDN).
 
     Returns (MAX_VARIATIONS variation RollPlayer values, each playing its audio, then the baseline's,
     then the MIDI paths in the same order); None where a slot is not asked for."""
-    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, repeats)
+    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing)
     how_many = whole_number(count, "Variations", 1, MAX_VARIATIONS)
     first = request.seeds[0]
     seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, how_many + 1))
@@ -271,9 +271,10 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                                         "DDPM takes 1000 steps, several seconds")
                 steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps", info="more steps, slower and a little closer to DDPM")
-                repeats = gr.Checkbox(value=True, label="Restate phrases", elem_id="repeats",
-                                      info="folk: restate 2-bar phrases as often as real folk tunes do (37%); "
-                                           "off, or other styles: the model's phrases as drawn")
+                phrasing = gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id="phrasing",
+                                       info="folk: restate 2-bar phrases as often as real folk tunes do (37%); "
+                                            "renaissance: move phrases by octaves so the line moves on by step; "
+                                            "off, or other styles: the model's phrases as drawn")
                 model.render()
                 watch = gr.Checkbox(value=False, label="Watch it denoise", elem_id="watch",
                                     info="see the model's estimate of the melody change from pure noise to the "
@@ -309,7 +310,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
         control.change(sampling_controls, [model, sampler], [sampler, steps, watch], api_visibility="private",
                        queue=False)
     inputs = {"bars": bars, "seed": seed, "sampler": sampler, "steps": steps, "model": model, "instrument": instrument,
-              "tempo": tempo, "style": style, "guidance": guidance, "repeats": repeats}
+              "tempo": tempo, "style": style, "guidance": guidance, "phrasing": phrasing}
     ordered = [inputs[name] for name in GENERATE_INPUTS]
     api_generate.click(generate_melodies, ordered, [roll, midi_file, share_query, settings_download], batch=True,
                        max_batch_size=MAX_BATCH, api_name="generate", **HEAVY_WORK)
@@ -331,7 +332,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
          [DEFAULT_STYLE, DEFAULT_GUIDANCE, DEFAULT_BARS, 0, SAMPLERS[0], fast_steps, MODEL_LABELS[1], "Flute", 110, True,
           False],
          ["renaissance", DEFAULT_GUIDANCE, 64, 7, SAMPLERS[0], 50, MODEL_LABELS[0], "Church Organ", 80, True, False]],
-        [style, guidance, bars, seed, sampler, steps, model, instrument, tempo, repeats, watch],
+        [style, guidance, bars, seed, sampler, steps, model, instrument, tempo, phrasing, watch],
         label="Examples: click one to hear it (it sets every control, the advanced ones included)",
         example_labels=["A folk tune on the flute, watching it denoise", "The same seed from the TransformerMDN baseline",
                         "64 bars of Renaissance polyphony's top line, on the organ"])

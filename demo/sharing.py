@@ -1,7 +1,7 @@
 """Shareable, replayable results: a generation's settings as JSON and as the page URL's query.
 
 Every /generate result carries its settings (the model bundle's fingerprint, seed, bars,
-style, style strength, sampler, steps, model, instrument, tempo, restated phrases). The page writes them into
+style, style strength, sampler, steps, model, instrument, tempo, phrase shaping). The page writes them into
 its address bar; opening that address, or uploading the JSON file, sets the controls and
 generates again: the same bundle gives the identical MIDI.
 """
@@ -16,10 +16,10 @@ import gradio as gr
 
 from demo.outputs import fresh_output_path, shared_pipeline
 
-SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "repeats")
+SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "phrasing")
 NUMBER_FIELDS = ("bars", "seed", "steps", "tempo", "guidance")
-BOOLEAN_FIELDS = {"repeats": {"true": True, "1": True, "false": False, "0": False}}
-ADDED_LATER = {"repeats": False}  # fields that older settings lack: what their results were made with
+BOOLEAN_FIELDS = {"phrasing": {"true": True, "1": True, "false": False, "0": False}}
+ADDED_LATER = {"phrasing": False}  # fields that older settings lack: what their results were made with
 MAX_SETTINGS_BYTES = 4096  # a settings file is a few hundred bytes
 
 

@@ -28,8 +28,7 @@ import pandas as pd
 from core.constants import BARS_PER_CHUNK
 from core.melody_cache import MelodyCache
 from core.musicality import musicality
-from core.pipeline import MelodyPipeline
-from core.repeats import restate_phrases
+from core.pipeline import MelodyPipeline, join_chunks
 from eval_lab.run import EvalConfig, Evaluator, add_corpus_options
 
 IN_SCALE_TARGET = 0.95
@@ -52,10 +51,10 @@ def targets_met(generated: dict[str, float], real: dict[str, float]) -> dict[str
 
 
 def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
-          guidances: Sequence[float], models: Sequence[str], n: int, repeats: bool = False) -> pd.DataFrame:
+          guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False) -> pd.DataFrame:
     """One row per (style, bars, model, guidance) plus one "real" row per (style, bars); with
-    `repeats`, also a row "MODEL + repeats" of the same melodies with the style's share of
-    phrases restated (`core.repeats`, as the app and the CLIs generate by default)."""
+    `phrasing`, also a row "MODEL + phrasing" of the same melodies with their phrases shaped as
+    the app and the CLIs generate them by default (`MelodyPipeline.decode_phrased`)."""
     rows = []
     for style, bar_count in itertools.product(styles, bars):
         evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, length=bar_count // BARS_PER_CHUNK))
@@ -63,11 +62,12 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
         rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"), **real})
         for model, guidance in itertools.product(models, guidances):  # the same seeds for every guidance
             latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance)
-            variants = {model: latents_sampled}
-            if repeats:
-                variants[f"{model} + repeats"] = restate_phrases(latents_sampled, style, guidance)
-            for system, sampled in variants.items():
-                scores = musicality(pipeline.decode_melodies(sampled))
+            variants = {model: pipeline.decode_melodies(latents_sampled)}
+            if phrasing:
+                _restated, decoded = pipeline.decode_phrased(latents_sampled, style, guidance)
+                variants[f"{model} + phrasing"] = [join_chunks(chunks, rests) for chunks, rests in decoded]
+            for system, melodies in variants.items():
+                scores = musicality(melodies)
                 met = targets_met(scores, real)
                 rows.append({"style": style, "bars": bar_count, "system": system, "guidance": guidance, **scores,
                              **{f"meets_{name}": value for name, value in met.items()},
@@ -83,13 +83,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--guidance", nargs="+", type=float, default=[0.0, 1.0, 2.0, 3.0])
     parser.add_argument("--models", nargs="+", choices=("diffusion", "mdn"), default=["diffusion"])
     parser.add_argument("--n", type=int, default=64, help="melodies per setting (default 64)")
-    parser.add_argument("--repeats", action="store_true",
-                        help="also score each setting with the style's share of phrases restated (core.repeats)")
+    parser.add_argument("--phrasing", action="store_true",
+                        help="also score each setting with its phrases shaped as generation does by default "
+                             "(folk restated: core.repeats; renaissance registers joined: core.registers)")
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     try:
         table = sweep(MelodyPipeline(args.model), args.latents, MelodyCache.load(args.data), args.style, args.bars,
-                      args.guidance, args.models, args.n, args.repeats)
+                      args.guidance, args.models, args.n, args.phrasing)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     columns = ["style", "bars", "system", "guidance", "notes_per_bar", "silent_bar_share", "leap_share",

@@ -204,30 +204,30 @@ def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the
 
     _roll, midi_path, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96,
                                                           "renaissance", 1.5, False)
-    assert "bars=12" in query and "style=renaissance" in query and "repeats=False" in query and "bundle=" in query
+    assert "bars=12" in query and "style=renaissance" in query and "phrasing=False" in query and "bundle=" in query
     for replayed in (replay_query("?" + query), replay_file(settings_path)):
         named = dict(zip(GENERATE_INPUTS, replayed))
-        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["repeats"] is False
+        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["phrasing"] is False
         again = generate_one(*replayed)[1]
         assert Path(again).read_bytes() == Path(midi_path).read_bytes()
-    older = replay_query("?" + query.replace("&repeats=False", ""))
-    assert dict(zip(GENERATE_INPUTS, older))["repeats"] is False, "links from before phrases were restated"
+    older = replay_query("?" + query.replace("&phrasing=False", ""))
+    assert dict(zip(GENERATE_INPUTS, older))["phrasing"] is False, "links from before phrases were shaped"
 
 
-def test_restating_phrases_copies_the_styles_share_of_latents_and_can_be_turned_off():
+def test_folk_phrasing_restates_the_styles_share_of_latents_and_can_be_turned_off():
     from core.repeats import repeat_share
     from demo.outputs import shared_pipeline
 
     request = GenerationRequest(bars=32, seeds=(0, 1, 2, 3))
     restated = torch.stack([result.latents for result in shared_pipeline().generate(request)])
     as_drawn = torch.stack([result.latents for result in shared_pipeline().generate(
-        dataclasses.replace(request, repeats=False))])
+        dataclasses.replace(request, phrasing=False))])
     assert repeat_share(restated) == pytest.approx(0.37, abs=0.04) and repeat_share(as_drawn) == 0.0
     copied = (restated != as_drawn).any(-1)  # (4, 16)
     assert copied.float().mean() == pytest.approx(0.37, abs=0.04), "only the copies differ"
-    _roll, off_midi, query, _settings = generate_one(32, 0, repeats=False)
+    _roll, off_midi, query, _settings = generate_one(32, 0, phrasing=False)
     _roll, on_midi, *_ = generate_one(32, 0)
-    assert Path(off_midi).read_bytes() != Path(on_midi).read_bytes() and "repeats=False" in query
+    assert Path(off_midi).read_bytes() != Path(on_midi).read_bytes() and "phrasing=False" in query
 
 
 def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
@@ -240,9 +240,9 @@ def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
     with pytest.raises(gr.Error, match="bars must be a number"):
         replay_query("bundle=x&bars=eight&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
                      "&style=folk&guidance=2")
-    with pytest.raises(gr.Error, match="repeats must be true or false"):
+    with pytest.raises(gr.Error, match="phrasing must be true or false"):
         replay_query("bundle=x&bars=8&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
-                     "&style=folk&guidance=2&repeats=maybe")
+                     "&style=folk&guidance=2&phrasing=maybe")
     garbage = tmp_path / "settings.json"
     garbage.write_text("[1, 2]")
     with pytest.raises(gr.Error, match="not a settings file"):

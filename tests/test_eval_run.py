@@ -1,8 +1,9 @@
-"""Specification of the evaluation protocol's seeding and its scoring of degenerate sets."""
+"""Specification of the evaluation protocol's seeding, its scoring of degenerate sets and the musicality sweep."""
 
 import numpy as np
 import pytest
 
+from core.bundle import DEFAULT_MODEL_DIR
 from eval_lab.metrics import NoFramePairsError, overlap_stats
 from eval_lab.run import EvalConfig, system_seeds
 from eval_lab.sweep import TARGETS, targets_met
@@ -39,3 +40,20 @@ def test_the_musicality_targets_compare_a_setting_with_real_melodies():
     off = {"in_scale_share": 0.94, "notes_per_bar": 5.0, "silent_bar_share": 0.08, "leap_share": 0.09,
            "transposed_pattern_share": 0.14}
     assert targets_met(off, real) == dict.fromkeys(TARGETS, False)
+
+
+def test_the_sweep_scores_each_setting_as_drawn_and_with_its_phrases_shaped_against_real_melodies():
+    from core.melody_cache import MelodyCache
+    from core.pipeline import MelodyPipeline
+    from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
+    from eval_lab.sweep import sweep
+
+    latents, melodies = sample_paths(BUNDLED_SAMPLE_DIR)
+    table = sweep(MelodyPipeline(DEFAULT_MODEL_DIR), latents, MelodyCache.load(melodies), ["renaissance"], [64],
+                  [2.0], ["diffusion"], n=4, phrasing=True).set_index("system")
+    assert list(table.index) == ["real held-out", "diffusion", "diffusion + phrasing"]
+    drawn, shaped = table.loc["diffusion"], table.loc["diffusion + phrasing"]
+    assert shaped.leap_share < drawn.leap_share / 2, "renaissance phrases are joined by octaves"
+    for unchanged in ("notes_per_bar", "silent_bar_share", "in_scale_share", "transposed_pattern_share"):
+        assert shaped[unchanged] == drawn[unchanged], f"octave moves keep {unchanged}"
+    assert shaped.targets_met >= drawn.targets_met

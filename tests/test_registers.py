@@ -1,0 +1,77 @@
+"""Specification of `core.registers`: each decoded 2-bar phrase moves by whole octaves so that the
+line moves on from where the previous phrase ended, as real renaissance voice parts do."""
+
+import numpy as np
+import pytest
+
+from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH, NO_EVENT, STEPS_PER_CHUNK
+from core.melody import melody_from_notes, notes_from_melody, split_into_chunks
+from core.registers import join_registers, joins_registers
+
+
+def phrases(*pitch_lines: list[int]) -> np.ndarray:
+    """(K, 32) chunks, the k-th playing pitch_lines[k] as equal notes (an empty list: a silent chunk)."""
+    chunks = np.full((len(pitch_lines), STEPS_PER_CHUNK), NO_EVENT, dtype=np.int8)
+    for chunk, pitches in zip(chunks, pitch_lines):
+        if pitches:
+            length = STEPS_PER_CHUNK // len(pitches)
+            starts = np.arange(len(pitches)) * length
+            chunk[:] = melody_from_notes(starts, starts + length, np.array(pitches))
+    return chunks
+
+
+def pitch_lines(chunks: np.ndarray) -> list[list[int]]:
+    return [notes_from_melody(chunk)[2].tolist() for chunk in chunks]
+
+
+def test_a_phrase_placed_an_octave_off_moves_back_beside_its_neighbours():
+    drawn = phrases([60, 62], [76, 74], [64, 65])  # 62 -> 76 and 74 -> 64: leaps of a ninth and more
+    assert pitch_lines(join_registers(drawn)) == [[60, 62], [64, 62], [64, 65]]
+
+
+def test_phrases_that_already_meet_within_a_fifth_stay_as_drawn():
+    drawn = phrases([60, 64], [67, 65], [60, 59])  # boundary intervals 3 and 5
+    assert np.array_equal(join_registers(drawn), drawn)
+
+
+def test_rhythm_holds_and_note_offs_are_kept_only_pitches_move():
+    drawn = phrases([60, 62], [76, 74])
+    joined = join_registers(drawn)
+    moved = drawn >= FIRST_NOTE_TOKEN
+    assert np.array_equal(joined[~moved], drawn[~moved])
+    assert np.array_equal(joined[moved] - drawn[moved], np.array([0, 0, -12, -12]))
+
+
+def test_a_leap_across_a_silent_phrase_is_joined_and_the_silence_stays():
+    drawn = phrases([60, 62], [], [75, 74])
+    assert pitch_lines(join_registers(drawn)) == [[60, 62], [], [63, 62]]
+
+
+def test_a_boundary_leap_beyond_a_fifth_is_worth_an_octave_and_a_fifth_is_not():
+    assert pitch_lines(join_registers(phrases([60], [68]))) == [[60], [56]], "a minor sixth becomes a third down"
+    assert np.array_equal(join_registers(phrases([60], [67])), phrases([60], [67]))
+    # moving the fourth phrase alone would open a leap after it: the fewer phrases on one side move together
+    assert pitch_lines(join_registers(phrases([60], [62], [64], [78, 76], [74]))) == [
+        [60], [62], [64], [66, 64], [62]]
+
+
+def test_on_equal_cost_the_earlier_phrase_keeps_its_register_and_the_later_one_follows():
+    assert pitch_lines(join_registers(phrases([40], [54, 40]))) == [[40], [42, 28]]
+
+
+def test_a_shift_that_would_leave_the_pitch_range_is_never_chosen():
+    # moving the second phrase down would put its low note under MIN_PITCH: the first moves up instead
+    assert pitch_lines(join_registers(phrases([40], [54, MIN_PITCH + 4]))) == [[52], [54, MIN_PITCH + 4]]
+
+
+def test_a_melody_with_fewer_than_two_voiced_phrases_is_returned_unchanged():
+    for drawn in (phrases([], []), phrases([60], [])):
+        assert join_registers(drawn) is drawn
+    with pytest.raises(ValueError, match=r"shape \(K, 32\)"):
+        join_registers(split_into_chunks(phrases([60])[0]).reshape(-1))
+
+
+def test_only_renaissance_is_joined_and_guidance_0_ignoring_the_style_joins_nothing():
+    assert joins_registers("renaissance", 2.0)
+    assert not joins_registers("renaissance", 0.0)
+    assert not joins_registers("folk", 2.0) and not joins_registers("any", 2.0)
