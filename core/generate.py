@@ -20,9 +20,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--windowed", action="store_true",
                         help="for long pieces: slide overlapping 64-bar windows instead of one long sample")
     parser.add_argument("--temperature", type=float, default=1.0, help="MDN sampling temperature")
-    parser.add_argument("--no-phrasing", dest="phrasing", action="store_false",
-                        help="leave the sampled phrases as drawn instead of shaping them as real tunes of the style "
-                             "do (folk: restated, core.repeats; renaissance: registers joined, core.registers)")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:

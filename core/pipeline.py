@@ -51,7 +51,7 @@ from core.melody import has_notes, padded_length, split_into_chunks, validate_me
 from core.midi_io import melody_to_pretty_midi
 from core.noise import seeded_generators
 from core.registers import join_registers, joins_registers
-from core.repeats import restate_phrases
+from core.repeats import kept_sources, restate_phrases
 from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
 from core.transformer import ANY_STYLE
@@ -132,7 +132,19 @@ class SamplingOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class GenerationRequest(SamplingOptions, RenderOptions):
+class PhrasingOptions:
+    """Whether the decoded phrases are shaped as real melodies of the requested style are
+    (`MelodyPipeline.decode_sequences`): folk restates them, renaissance joins their registers."""
+
+    phrasing: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.phrasing, bool):
+            raise ValueError(f"phrasing must be true or false, got {self.phrasing!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
     instead of attending over the whole length. `phrasing` shapes phrases as real melodies of the
@@ -143,18 +155,16 @@ class GenerationRequest(SamplingOptions, RenderOptions):
 
     bars: int = DEFAULT_BARS
     windowed: bool = False
-    phrasing: bool = True
 
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
         RenderOptions.__post_init__(self)
+        PhrasingOptions.__post_init__(self)
         chunks_for_bars(self.bars)
-        if not isinstance(self.phrasing, bool):
-            raise ValueError(f"phrasing must be true or false, got {self.phrasing!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
-class InfillRequest(SamplingOptions, RenderOptions):
+class InfillRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     """Regenerate the 1-based inclusive bar range(s) of `melody` (T,) tokens, keeping the rest.
 
     Ranges are rounded outward to 2-bar latents; kept chunks are copied note for note.
@@ -163,6 +173,8 @@ class InfillRequest(SamplingOptions, RenderOptions):
     paper's baselines. resample: extra RePaint rounds per step (smoother joins).
     extend_bars: an even number of silent bars appended to the melody (after its last 2-bar
     latent) before infilling; regenerating them continues the melody (`continuation`).
+    phrasing: as for `GenerationRequest`, on the regenerated bars only: they may restate the
+    kept bars (note for note) and move by octaves to meet them.
     """
 
     melody: np.ndarray
@@ -174,6 +186,7 @@ class InfillRequest(SamplingOptions, RenderOptions):
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
         RenderOptions.__post_init__(self)
+        PhrasingOptions.__post_init__(self)
         _check_choice("method", self.method, INFILL_METHODS)
         if self.model != "diffusion":
             raise ValueError(f"infilling uses the diffusion model (or method='interpolation' / 'prior'), "
@@ -292,17 +305,32 @@ class MelodyPipeline:
         chunks, rests = self.decode(latents.reshape(n * k, d))  # (N * K, 32), (N * K,)
         return [join_chunks(chunks[i * k : (i + 1) * k], rests[i * k : (i + 1) * k]) for i in range(n)]
 
-    def decode_phrased(self, latents: torch.Tensor, style: str,
-                       guidance: float) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
-        """(S, K, D) sequences sampled for `style` at `guidance`, decoded with their phrases shaped as
-        real melodies of the style are (`GenerationRequest.phrasing`): restated where the style
-        calls for it (`core.repeats`), then with their registers joined where it calls for that
-        (`core.registers`). Returns the (S, K, D) restated latents and, per sequence, its (K, 32)
-        chunks and (K,) rest flags."""
-        latents = restate_phrases(latents, style, guidance)
-        decoded = [self.decode(sequence) for sequence in latents]
-        if joins_registers(style, guidance):
-            decoded = [(join_registers(chunks), rests) for chunks, rests in decoded]
+    def decode_sequences(self, latents: torch.Tensor, style: str, guidance: float, phrasing: bool,
+                         known_chunks: np.ndarray | None = None,
+                         regenerate: np.ndarray | None = None) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
+        """(S, K, D) sequences sampled for `style` at `guidance` -> (the (S, K, D) latents the melodies
+        come from; per sequence, its (K, 32) chunks and (K,) rest flags).
+
+        Infilling passes the melody's (K, 32) `known_chunks` and the (K,) bool `regenerate` mask:
+        kept chunks are the melody's own notes. With `phrasing`, the phrases are shaped as real
+        melodies of the style are: restated where the style calls for it (`core.repeats`; only
+        regenerated latents become copies, and a copy of a kept latent plays that chunk's own
+        notes), then their registers joined where it calls for that (`core.registers`; only
+        regenerated chunks move)."""
+        regenerate = np.ones(latents.shape[1], dtype=bool) if regenerate is None else regenerate
+        if phrasing:
+            latents = restate_phrases(latents, style, guidance, movable=torch.from_numpy(regenerate))
+        join = phrasing and joins_registers(style, guidance)
+        decoded = []
+        for sequence in latents:
+            chunks, rests = self.decode(sequence)
+            if known_chunks is not None:
+                source = kept_sources(sequence, torch.from_numpy(~regenerate)).numpy()  # (K,)
+                chunks[source >= 0] = known_chunks[source[source >= 0]]
+                rests &= source < 0
+            if join:
+                chunks = join_registers(chunks, regenerate)
+            decoded.append((chunks, rests))
         return latents, decoded
 
     @torch.no_grad()
@@ -397,10 +425,7 @@ class MelodyPipeline:
         """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
         num_chunks = chunks_for_bars(sampling.bars)
         latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
-        if sampling.phrasing:
-            latents, decoded = self.decode_phrased(latents, sampling.style, sampling.guidance)
-        else:
-            decoded = [self.decode(sequence) for sequence in latents]
+        latents, decoded = self.decode_sequences(latents, sampling.style, sampling.guidance, sampling.phrasing)
         regenerated = np.ones(num_chunks, dtype=bool)
         results = []
         for seed, sequence, (chunks, rests), render in zip(sampling.seeds, latents, decoded, renders):
@@ -416,12 +441,10 @@ class MelodyPipeline:
         regenerate = chunk_mask_for_bars(request.bars_to_regenerate, len(chunks))
         latents = self.infill_latents(request, self.encode(chunks), regenerate, request.method, request.resample,
                                       callback)
-        results = []
-        for seed, sequence in zip(request.seeds, latents):
-            decoded, rests = self.decode(sequence)
-            out_chunks = np.where(regenerate[:, None], decoded, chunks)
-            results.append(self._result(seed, out_chunks, regenerate & rests, sequence, regenerate, request))
-        return results
+        latents, decoded = self.decode_sequences(latents, request.style, request.guidance, request.phrasing,
+                                                 chunks, regenerate)
+        return [self._result(seed, out_chunks, rests, sequence, regenerate, request)
+                for seed, sequence, (out_chunks, rests) in zip(request.seeds, latents, decoded)]
 
     def _result(self, seed: int, chunks: np.ndarray, rests: np.ndarray, latents: torch.Tensor,
                 regenerated: np.ndarray, render: RenderOptions) -> MelodyResult:

@@ -30,6 +30,8 @@ from demo.outputs import (
     checked_tempo,
     diffusion_available,
     model_name_of,
+    phrasing_choice,
+    phrasing_input,
     play_preview,
     progress_reporter,
     publish,
@@ -65,8 +67,6 @@ def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str
                        instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
                        guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True) -> GenerationRequest:
     """The widgets' values as a request, or a gr.Error that says which value to change."""
-    if not isinstance(phrasing, bool):
-        raise gr.Error(f"Shape phrases must be true or false, got {phrasing!r}.")
     if model not in MODEL_LABELS:
         raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
@@ -74,7 +74,8 @@ def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str
         return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
                                  seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
                                  sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
-                                 program=program_for(instrument), phrasing=phrasing, **style_choice(style, guidance))
+                                 program=program_for(instrument), **phrasing_choice(phrasing),
+                                 **style_choice(style, guidance))
     except ValueError as error:
         raise gr.Error(str(error)) from error
 
@@ -271,10 +272,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                                         "DDPM takes 1000 steps, several seconds")
                 steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps", info="more steps, slower and a little closer to DDPM")
-                phrasing = gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id="phrasing",
-                                       info="folk: restate 2-bar phrases as often as real folk tunes do (37%); "
-                                            "renaissance: move phrases by octaves so the line moves on by step; "
-                                            "off, or other styles: the model's phrases as drawn")
+                phrasing = phrasing_input("phrasing")
                 model.render()
                 watch = gr.Checkbox(value=False, label="Watch it denoise", elem_id="watch",
                                     info="see the model's estimate of the melody change from pure noise to the "

@@ -27,6 +27,8 @@ from demo.outputs import (
     SAMPLERS,
     checked_tempo,
     audio_preview,
+    phrasing_choice,
+    phrasing_input,
     play_infill,
     progress_reporter,
     publish,
@@ -77,13 +79,13 @@ def source_melody(source: str, midi: str | None, example: str, line: float, last
 
 def source_and_options(midi: str | None, seed: float, source: str, example: str, line: float, sampler: str,
                        steps: float | None, instrument: str, tempo: float, last_melody: np.ndarray | None,
-                       style: str, guidance: float) -> tuple[np.ndarray, dict]:
+                       style: str, guidance: float, phrasing: bool) -> tuple[np.ndarray, dict]:
     """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a gr.Error."""
     melody = source_melody(source, midi, example, line, last_melody)
     sampler_name, steps_value = sampler_choice(sampler, steps)
     return melody, dict(seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), sampler=sampler_name, steps=steps_value,
                         tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
-                        **style_choice(style, guidance))
+                        **style_choice(style, guidance), **phrasing_choice(phrasing))
 
 
 def answer_infill(melody: np.ndarray, request_of: Callable[[], InfillRequest], stem: str, title: str,
@@ -104,10 +106,10 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
                   example: str = next(iter(EXAMPLES), ""), line: float = 1, method: str = "Diffusion",
                   sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = "Acoustic Grand Piano",
                   tempo: float = 120, last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
-                  guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()):
+                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, progress=gr.Progress()):
     """Regenerate `bars` of the chosen melody: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance)
+                                         last_melody, style, guidance, phrasing)
     if method not in METHODS:
         raise gr.Error(f"Unknown method {method!r}; choose one of: {', '.join(METHODS)}.")
     return answer_infill(
@@ -120,10 +122,10 @@ def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 
                     example: str = next(iter(EXAMPLES), ""), line: float = 1, sampler: str = SAMPLERS[0],
                     steps: float | None = None, instrument: str = "Acoustic Grand Piano", tempo: float = 120,
                     last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
-                    guidance: float = DEFAULT_GUIDANCE, progress=gr.Progress()):
+                    guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, progress=gr.Progress()):
     """Continue the chosen melody by `add_bars` new bars: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance)
+                                         last_melody, style, guidance, phrasing)
     count = whole_number(add_bars, "Bars to add", MIN_BARS, MAX_BARS)
     return answer_infill(melody, lambda: continuation(melody, count, **options), "continued",
                          f"{count} new bars (shaded)", progress)
@@ -194,6 +196,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
                                    info="Fast: 20 steps of DPM-Solver++; the paper's DDPM takes 1000 steps")
                 steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps")
+                phrasing = phrasing_input("infill-phrasing")
             original_preview, result_preview = gr.State(None), gr.State(None)
         with gr.Column(scale=2):
             first_example = next(iter(EXAMPLES), None)
@@ -212,7 +215,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)
     first_answer = [roll, midi_file, original_preview, result_preview]
     common = [seed, source, example, line]
-    after = [sampler, steps, instrument, tempo, last_melody, style, guidance]
+    after = [sampler, steps, instrument, tempo, last_melody, style, guidance, phrasing]
     for button, handler, inputs, name in ((go_button, infill_melody, [midi, bars, *common, method, *after], "infill"),
                                           (continue_button, continue_melody, [midi, add_bars, *common, *after],
                                            "continue")):

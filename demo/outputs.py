@@ -214,6 +214,21 @@ def style_inputs(model: gr.Radio | None = None, render_strength: bool = True) ->
     return style, guidance
 
 
+def phrasing_input(elem_id: str) -> gr.Checkbox:
+    """The switch of `PhrasingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
+    return gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id=elem_id,
+                       info="folk: restate 2-bar phrases as often as real folk tunes do (37%); renaissance: move "
+                            "phrases by octaves so the line moves on by step; off, or other styles: the model's "
+                            "phrases as drawn")
+
+
+def phrasing_choice(phrasing: bool) -> dict:
+    """The phrasing checkbox as the pipeline's keyword argument, or a gr.Error."""
+    if not isinstance(phrasing, bool):
+        raise gr.Error(f"Shape phrases must be true or false, got {phrasing!r}.")
+    return {"phrasing": phrasing}
+
+
 def strength_control(style: str, model: str = MODEL_LABELS[0]):
     """The Style strength slider, usable only where it changes something: a style other than
     "any", sampled by the diffusion model (the TransformerMDN takes the label or not)."""

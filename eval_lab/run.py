@@ -143,17 +143,23 @@ class Evaluator:
         systems[f"diffusion fast-{fast_steps}"] = self.sampled("fast", steps=fast_steps)
         return systems
 
-    def infilling(self) -> dict[str, torch.Tensor]:
-        known = self.sequences.gather(self.held_out_rows, self.k)  # (N, k, D)
+    def infill_mask(self) -> np.ndarray:
+        """(k,) bool: the middle half of a window, regenerated; its first and last quarter kept."""
         regenerate = np.zeros(self.k, dtype=bool)
         regenerate[self.config.kept_each_side : -self.config.kept_each_side] = True
-        systems = {}
-        for method in INFILL_METHODS:
-            system = f"infill: {method}"
-            systems[system] = self.in_batches(system, lambda seeds, start, m=method: self.pipeline.infill_latents(
-                self.options(seeds, steps=self.config.fast_steps), known[start : start + len(seeds)],
-                regenerate, m))
-        systems["infill: held-out (truth)"] = known
+        return regenerate
+
+    def infilled(self, system: str, method: str, **options) -> torch.Tensor:
+        """(N, k, D): the held-out windows with their middle half infilled by `method` (`options` as
+        for `options`)."""
+        known = self.sequences.gather(self.held_out_rows, self.k)  # (N, k, D)
+        return self.in_batches(system, lambda seeds, start: self.pipeline.infill_latents(
+            self.options(seeds, **options), known[start : start + len(seeds)], self.infill_mask(), method))
+
+    def infilling(self) -> dict[str, torch.Tensor]:
+        systems = {f"infill: {method}": self.infilled(f"infill: {method}", method, steps=self.config.fast_steps)
+                   for method in INFILL_METHODS}
+        systems["infill: held-out (truth)"] = self.sequences.gather(self.held_out_rows, self.k)
         return systems
 
     def quality_curve(self, reference) -> pd.DataFrame:

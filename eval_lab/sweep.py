@@ -26,6 +26,7 @@ from typing import Sequence
 import pandas as pd
 
 from core.constants import BARS_PER_CHUNK
+from core.melody import split_into_chunks
 from core.melody_cache import MelodyCache
 from core.musicality import musicality
 from core.pipeline import MelodyPipeline, join_chunks
@@ -51,21 +52,32 @@ def targets_met(generated: dict[str, float], real: dict[str, float]) -> dict[str
 
 
 def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
-          guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False) -> pd.DataFrame:
+          guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False,
+          infill: bool = False) -> pd.DataFrame:
     """One row per (style, bars, model, guidance) plus one "real" row per (style, bars); with
-    `phrasing`, also a row "MODEL + phrasing" of the same melodies with their phrases shaped as
-    the app and the CLIs generate them by default (`MelodyPipeline.decode_phrased`)."""
+    `infill`, also a row "diffusion infill" per guidance: the real windows with their middle half
+    infilled; with `phrasing`, also a row "SYSTEM + phrasing" of the same melodies with their
+    phrases shaped as the app and the CLIs make them by default (`MelodyPipeline.decode_sequences`)."""
     rows = []
     for style, bar_count in itertools.product(styles, bars):
         evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, length=bar_count // BARS_PER_CHUNK))
-        real = musicality(evaluator.raw_melodies(evaluator.held_out_rows))
+        real_melodies = evaluator.raw_melodies(evaluator.held_out_rows)
+        real = musicality(real_melodies)
         rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"), **real})
+        shapes = (False, True) if phrasing else (False,)
         for model, guidance in itertools.product(models, guidances):  # the same seeds for every guidance
             latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance)
-            variants = {model: pipeline.decode_melodies(latents_sampled)}
-            if phrasing:
-                _restated, decoded = pipeline.decode_phrased(latents_sampled, style, guidance)
-                variants[f"{model} + phrasing"] = [join_chunks(chunks, rests) for chunks, rests in decoded]
+            variants = {}
+            for shaped in shapes:
+                _used, decoded = pipeline.decode_sequences(latents_sampled, style, guidance, shaped)
+                variants[model + " + phrasing" * shaped] = [join_chunks(chunks, rests) for chunks, rests in decoded]
+            if infill and model == "diffusion":
+                filled = evaluator.infilled("sweep infill", "diffusion", guidance=guidance)  # (N, k, D)
+                for shaped in shapes:
+                    variants["diffusion infill" + " + phrasing" * shaped] = [
+                        join_chunks(*pipeline.decode_sequences(sequence[None], style, guidance, shaped,
+                                                               split_into_chunks(melody), evaluator.infill_mask())[1][0])
+                        for sequence, melody in zip(filled, real_melodies)]
             for system, melodies in variants.items():
                 scores = musicality(melodies)
                 met = targets_met(scores, real)
@@ -86,11 +98,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--phrasing", action="store_true",
                         help="also score each setting with its phrases shaped as generation does by default "
                              "(folk restated: core.repeats; renaissance registers joined: core.registers)")
+    parser.add_argument("--infill", action="store_true",
+                        help="also score the real windows with their middle half infilled by the diffusion model")
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     try:
         table = sweep(MelodyPipeline(args.model), args.latents, MelodyCache.load(args.data), args.style, args.bars,
-                      args.guidance, args.models, args.n, args.phrasing)
+                      args.guidance, args.models, args.n, args.phrasing, args.infill)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     columns = ["style", "bars", "system", "guidance", "notes_per_bar", "silent_bar_share", "leap_share",

@@ -17,10 +17,12 @@ import torch
 from core.bundle import DEFAULT_MODEL_DIR
 from core.constants import FIRST_NOTE_TOKEN
 from core.generate import main as generate_cli
-from core.melody import has_notes
+from core.melody import has_notes, split_into_chunks
+from core.melody_cache import MelodyCache
 from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes
 from core.musicality import musicality
-from core.pipeline import DEFAULT_BARS, GenerationRequest, MelodyPipeline
+from core.pipeline import DEFAULT_BARS, GenerationRequest, InfillRequest, MelodyPipeline
+from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
 from tests.test_app import generate_one
 from train.presets import preset
 
@@ -114,3 +116,37 @@ def test_renaissance_lines_move_on_by_step_between_phrases_with_their_notes_only
         moved = joined_melody.astype(int) - drawn_melody.astype(int)  # (T,) token differences
         assert set(np.unique(moved)) <= {-12, 0, 12}, "only whole octaves"
         assert np.array_equal(moved != 0, (moved != 0) & (drawn_melody >= FIRST_NOTE_TOKEN)), "only note onsets"
+
+
+def heldout_melody(style: str, bars: int) -> np.ndarray:
+    """The first `bars` bars of the first track of `style` in the held-out sample shipped with the model."""
+    cache = MelodyCache.load(sample_paths(BUNDLED_SAMPLE_DIR)[1])
+    track = next(track for track in np.flatnonzero(cache.track_styles() == style)
+                 if cache.track_melody(track).size >= bars * 16)
+    return cache.track_melody(track)[: bars * 16]
+
+
+def test_infilled_folk_bars_restate_kept_phrases_note_for_note_and_every_kept_bar_stays(pipeline):
+    melody = heldout_melody("folk", 32)
+    request = InfillRequest(melody=melody, bars_to_regenerate=((9, 24),), seeds=(0, 1, 2, 3), style="folk")
+    original = split_into_chunks(melody)  # (16, 32)
+    kept = np.r_[0:4, 12:16]
+    for phrasing, least, most in ((True, 1, 32), (False, 0, 0)):
+        copies = 0
+        for result in pipeline.infill(dataclasses.replace(request, phrasing=phrasing)):
+            chunks = split_into_chunks(result.melody)
+            assert np.array_equal(chunks[kept], original[kept])
+            copies += sum((chunks[i] == original[kept]).all(axis=1).any() for i in range(4, 12))
+        assert least <= copies <= most, f"phrasing={phrasing}: {copies} regenerated chunks play a kept one"
+
+
+def test_infilled_renaissance_bars_move_by_octaves_to_meet_the_kept_ones(pipeline):
+    melody = heldout_melody("renaissance", 64)
+    request = InfillRequest(melody=melody, bars_to_regenerate=((17, 48),), seeds=(0, 1, 2, 3), style="renaissance")
+    joined = [result.melody for result in pipeline.infill(request)]
+    drawn = [result.melody for result in pipeline.infill(dataclasses.replace(request, phrasing=False))]
+    assert musicality(joined)["leap_share"] < musicality(drawn)["leap_share"]
+    for joined_melody, drawn_melody in zip(joined, drawn):
+        moved = joined_melody.astype(int) - drawn_melody.astype(int)  # (T,)
+        assert set(np.unique(moved)) <= {-12, 0, 12}
+        assert not moved[: 16 * 16].any() and not moved[48 * 16 :].any(), "the kept bars stay"

@@ -42,7 +42,7 @@ def test_the_musicality_targets_compare_a_setting_with_real_melodies():
     assert targets_met(off, real) == dict.fromkeys(TARGETS, False)
 
 
-def test_the_sweep_scores_each_setting_as_drawn_and_with_its_phrases_shaped_against_real_melodies():
+def test_the_sweep_scores_each_setting_drawn_infilled_and_with_its_phrases_shaped_against_real_melodies():
     from core.melody_cache import MelodyCache
     from core.pipeline import MelodyPipeline
     from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
@@ -50,10 +50,13 @@ def test_the_sweep_scores_each_setting_as_drawn_and_with_its_phrases_shaped_agai
 
     latents, melodies = sample_paths(BUNDLED_SAMPLE_DIR)
     table = sweep(MelodyPipeline(DEFAULT_MODEL_DIR), latents, MelodyCache.load(melodies), ["renaissance"], [64],
-                  [2.0], ["diffusion"], n=4, phrasing=True).set_index("system")
-    assert list(table.index) == ["real held-out", "diffusion", "diffusion + phrasing"]
-    drawn, shaped = table.loc["diffusion"], table.loc["diffusion + phrasing"]
-    assert shaped.leap_share < drawn.leap_share / 2, "renaissance phrases are joined by octaves"
-    for unchanged in ("notes_per_bar", "silent_bar_share", "in_scale_share", "transposed_pattern_share"):
-        assert shaped[unchanged] == drawn[unchanged], f"octave moves keep {unchanged}"
-    assert shaped.targets_met >= drawn.targets_met
+                  [2.0], ["diffusion"], n=4, phrasing=True, infill=True).set_index("system")
+    assert list(table.index) == ["real held-out", "diffusion", "diffusion + phrasing", "diffusion infill",
+                                 "diffusion infill + phrasing"]
+    for system in ("diffusion", "diffusion infill"):
+        drawn, shaped = table.loc[system], table.loc[f"{system} + phrasing"]
+        assert shaped.leap_share < drawn.leap_share, f"{system}: renaissance phrases are joined by octaves"
+        for unchanged in ("notes_per_bar", "silent_bar_share", "in_scale_share"):
+            assert shaped[unchanged] == drawn[unchanged], f"{system}: octave moves keep {unchanged}"
+        assert shaped.targets_met >= drawn.targets_met
+    assert table.loc["diffusion", "leap_share"] > 2 * table.loc["diffusion + phrasing", "leap_share"]

@@ -64,6 +64,16 @@ def test_a_shift_that_would_leave_the_pitch_range_is_never_chosen():
     assert pitch_lines(join_registers(phrases([40], [54, MIN_PITCH + 4]))) == [[52], [54, MIN_PITCH + 4]]
 
 
+def test_when_infilling_only_the_regenerated_phrases_move_to_meet_the_kept_ones():
+    drawn = phrases([60, 62], [76, 74], [64])
+    kept_first = np.array([False, True, True])  # the first phrase was regenerated
+    assert pitch_lines(join_registers(drawn, movable=kept_first)) == [[60, 62], [64, 62], [64]]
+    only_first = np.array([True, False, False])
+    assert pitch_lines(join_registers(drawn, movable=only_first)) == [[72, 74], [76, 74], [64]]
+    with pytest.raises(ValueError, match="one flag per chunk"):
+        join_registers(drawn, movable=np.ones(2, dtype=bool))
+
+
 def test_a_melody_with_fewer_than_two_voiced_phrases_is_returned_unchanged():
     for drawn in (phrases([], []), phrases([60], [])):
         assert join_registers(drawn) is drawn

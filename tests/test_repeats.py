@@ -8,6 +8,7 @@ from core.bundle import DEFAULT_MODEL_DIR
 from core.latent_sequences import LatentSequences
 from core.repeats import (
     REAL_REPEAT_SHARES,
+    kept_sources,
     nearest_earlier,
     repeat_share,
     repeat_share_for,
@@ -41,6 +42,15 @@ def test_a_copy_of_a_copy_is_the_original():
     assert source.tolist()[1:] == [0, 1] and nearest[0] == float("inf")
     snapped = snap_repeats(latents, share=0.9, max_distance=1.0)
     assert torch.equal(snapped, torch.stack([A, A, A]))
+
+
+def test_when_infilling_only_the_regenerated_latents_become_copies_and_they_may_copy_kept_ones():
+    latents = torch.stack([A, A + 0.01, B, A + 0.02, B + 0.04])  # kept, kept, kept, regenerated, regenerated
+    movable = torch.tensor([False, False, False, True, True])
+    snapped = snap_repeats(latents, share=0.5, max_distance=1.0, movable=movable)  # round(0.5 * 2) = 1 copy
+    assert torch.equal(snapped[:3], latents[:3]), "kept latents stay, though A + 0.01 lies nearest to A"
+    assert torch.equal(snapped[3], A + 0.01) and torch.equal(snapped[4], B + 0.04), "the nearer regenerated one"
+    assert torch.equal(kept_sources(snapped, ~movable), torch.tensor([0, 1, 2, 1, -1]))
 
 
 def test_share_zero_changes_nothing_and_a_full_share_is_refused():
