@@ -43,7 +43,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                              f"conditional model, above 1 = classifier-free guidance (default {DEFAULT_GUIDANCE:g})")
     parser.add_argument("--no-phrasing", dest="phrasing", action="store_false",
                         help="leave the sampled phrases as drawn instead of shaping them as real tunes of the style "
-                             "do (folk: restated, core.repeats; renaissance: registers joined, core.registers)")
+                             "do (folk: restated, core.repeats; folk and renaissance: kept in key, core.tonality; "
+                             "renaissance: registers joined, core.registers)")
     parser.add_argument("--program", type=int, default=DEFAULT_PROGRAM, help="General MIDI program 0..127")
     parser.add_argument("--tempo", type=float, default=DEFAULT_TEMPO_BPM, help="beats per minute")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR, help="model directory")

@@ -126,14 +126,25 @@ def _leap_share(notes: _Notes) -> float:
     return float((np.abs(np.diff(notes.pitches)) > LEAP_SEMITONES).mean())
 
 
+def _major_scales() -> np.ndarray:
+    scale = np.zeros(12, dtype=bool)
+    scale[list(MAJOR_SCALE_PITCH_CLASSES)] = True
+    return np.stack([np.roll(scale, tonic) for tonic in range(12)])  # (12 tonics, 12 classes)
+
+
+MAJOR_SCALES = _major_scales()  # (12, 12) bool: row t holds the pitch classes of the major scale on tonic t
+
+
+def notes_in_each_scale(pitches: np.ndarray) -> np.ndarray:
+    """(N,) MIDI pitches -> (12,) how many of them lie in the major scale on each tonic (MAJOR_SCALES'
+    rows; a minor or modal melody counts in its relative major)."""
+    return MAJOR_SCALES @ np.bincount(np.asarray(pitches) % 12, minlength=12)
+
+
 def _in_scale_share(notes: _Notes) -> float:
     if notes.pitches.size == 0:
         return float("nan")
-    counts = np.bincount(notes.pitches % 12, minlength=12)  # (12,) notes per pitch class
-    scale = np.zeros(12, dtype=bool)
-    scale[list(MAJOR_SCALE_PITCH_CLASSES)] = True
-    in_rotation = np.stack([np.roll(scale, tonic) for tonic in range(12)])  # (12 tonics, 12 classes)
-    return float((in_rotation @ counts).max() / notes.pitches.size)
+    return float(notes_in_each_scale(notes.pitches).max() / notes.pitches.size)
 
 
 def _pattern_share(notes: _Notes, transposed: bool) -> float:

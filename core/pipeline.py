@@ -52,6 +52,7 @@ from core.midi_io import melody_to_pretty_midi
 from core.noise import seeded_generators
 from core.registers import join_registers, joins_registers
 from core.repeats import kept_sources, restate_phrases
+from core.tonality import keep_in_key, keeps_key
 from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
 from core.schedule import NoiseSchedule
 from core.transformer import ANY_STYLE
@@ -134,7 +135,8 @@ class SamplingOptions:
 @dataclass(frozen=True, kw_only=True)
 class PhrasingOptions:
     """Whether the decoded phrases are shaped as real melodies of the requested style are
-    (`MelodyPipeline.decode_sequences`): folk restates them, renaissance joins their registers."""
+    (`MelodyPipeline.decode_sequences`): folk restates them, folk and renaissance keep them in
+    the melody's key, renaissance joins their registers."""
 
     phrasing: bool = True
 
@@ -149,8 +151,10 @@ class GenerationRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
     instead of attending over the whole length. `phrasing` shapes phrases as real melodies of the
     style do: folk restates them (that share of latents, the nearest to an earlier one, become
-    exact copies of it: `core.repeats`), renaissance joins their registers (each decoded 2-bar
-    phrase moved by octaves so the line moves on from where it was: `core.registers`). (The sampler's x0 estimates along the way reach the
+    exact copies of it: `core.repeats`), folk and renaissance bring phrases that wander into
+    another key back to the melody's (`core.tonality`), renaissance joins their registers (each
+    decoded 2-bar phrase moved by octaves so the line moves on from where it was:
+    `core.registers`). (The sampler's x0 estimates along the way reach the
     `callback` of `MelodyPipeline.generate`.)"""
 
     bars: int = DEFAULT_BARS
@@ -315,11 +319,14 @@ class MelodyPipeline:
         kept chunks are the melody's own notes. With `phrasing`, the phrases are shaped as real
         melodies of the style are: restated where the style calls for it (`core.repeats`; only
         regenerated latents become copies, and a copy of a kept latent plays that chunk's own
-        notes), then their registers joined where it calls for that (`core.registers`; only
-        regenerated chunks move)."""
+        notes), then the phrases that wander into another key brought back to the melody's key
+        (`core.tonality`; the kept chunks count towards the key but never change), then their
+        registers joined (`core.registers`; only regenerated chunks move), each where the style
+        calls for it."""
         regenerate = np.ones(latents.shape[1], dtype=bool) if regenerate is None else regenerate
         if phrasing:
             latents = restate_phrases(latents, style, guidance, movable=torch.from_numpy(regenerate))
+        in_key = phrasing and keeps_key(style, guidance)
         join = phrasing and joins_registers(style, guidance)
         decoded = []
         for sequence in latents:
@@ -328,6 +335,8 @@ class MelodyPipeline:
                 source = kept_sources(sequence, torch.from_numpy(~regenerate)).numpy()  # (K,)
                 chunks[source >= 0] = known_chunks[source[source >= 0]]
                 rests &= source < 0
+            if in_key:
+                chunks = keep_in_key(chunks, regenerate)
             if join:
                 chunks = join_registers(chunks, regenerate)
             decoded.append((chunks, rests))

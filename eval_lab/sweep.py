@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=64, help="melodies per setting (default 64)")
     parser.add_argument("--phrasing", action="store_true",
                         help="also score each setting with its phrases shaped as generation does by default "
-                             "(folk restated: core.repeats; renaissance registers joined: core.registers)")
+                             "(MelodyPipeline.decode_sequences)")
     parser.add_argument("--infill", action="store_true",
                         help="also score the real windows with their middle half infilled by the diffusion model")
     parser.add_argument("--csv", type=Path, help="also write the table here")

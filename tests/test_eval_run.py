@@ -56,7 +56,8 @@ def test_the_sweep_scores_each_setting_drawn_infilled_and_with_its_phrases_shape
     for system in ("diffusion", "diffusion infill"):
         drawn, shaped = table.loc[system], table.loc[f"{system} + phrasing"]
         assert shaped.leap_share < drawn.leap_share, f"{system}: renaissance phrases are joined by octaves"
-        for unchanged in ("notes_per_bar", "silent_bar_share", "in_scale_share"):
-            assert shaped[unchanged] == drawn[unchanged], f"{system}: octave moves keep {unchanged}"
+        assert shaped.in_scale_share > drawn.in_scale_share, f"{system}: and brought back into the key"
+        for unchanged in ("notes_per_bar", "silent_bar_share"):
+            assert shaped[unchanged] == drawn[unchanged], f"{system}: moving pitches keeps {unchanged}"
         assert shaped.targets_met >= drawn.targets_met
     assert table.loc["diffusion", "leap_share"] > 2 * table.loc["diffusion + phrasing", "leap_share"]

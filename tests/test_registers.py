@@ -4,24 +4,10 @@ line moves on from where the previous phrase ended, as real renaissance voice pa
 import numpy as np
 import pytest
 
-from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH, NO_EVENT, STEPS_PER_CHUNK
-from core.melody import melody_from_notes, notes_from_melody, split_into_chunks
+from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH
+from core.melody import split_into_chunks
 from core.registers import join_registers, joins_registers
-
-
-def phrases(*pitch_lines: list[int]) -> np.ndarray:
-    """(K, 32) chunks, the k-th playing pitch_lines[k] as equal notes (an empty list: a silent chunk)."""
-    chunks = np.full((len(pitch_lines), STEPS_PER_CHUNK), NO_EVENT, dtype=np.int8)
-    for chunk, pitches in zip(chunks, pitch_lines):
-        if pitches:
-            length = STEPS_PER_CHUNK // len(pitches)
-            starts = np.arange(len(pitches)) * length
-            chunk[:] = melody_from_notes(starts, starts + length, np.array(pitches))
-    return chunks
-
-
-def pitch_lines(chunks: np.ndarray) -> list[list[int]]:
-    return [notes_from_melody(chunk)[2].tolist() for chunk in chunks]
+from tests.chunk_factory import phrases, pitch_lines
 
 
 def test_a_phrase_placed_an_octave_off_moves_back_beside_its_neighbours():
