@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.melody_cache import save_npz_atomically, select_tracks
+from core.melody_cache import open_versioned_npz, save_npz_atomically, select_tracks
 
 FORMAT_VERSION = 2
 _ARRAY_FIELDS = ("latents", "track_offsets", "track_split", "track_styles")
@@ -51,14 +51,8 @@ class LatentSequences:
 
     @classmethod
     def load(cls, path: str | Path) -> "LatentSequences":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no encoded latents at {path}; make them with `python -m train.encode`")
-        with np.load(path, allow_pickle=False) as data:
-            version = int(data["format_version"]) if "format_version" in data else 1
-            if version != FORMAT_VERSION:
-                raise ValueError(f"{path} has latents format {version}, this code reads {FORMAT_VERSION}; "
-                                 "encode again with `python -m train.encode`")
+        with open_versioned_npz(path, "encoded latents", FORMAT_VERSION, "python -m train.encode",
+                                unversioned=1) as data:
             return cls(vae_sha256=str(data["vae_sha256"]), codec_sha256=str(data["codec_sha256"]),
                        **{name: data[name] for name in _ARRAY_FIELDS})
 

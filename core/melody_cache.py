@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -37,6 +39,23 @@ def save_npz_atomically(path: str | Path, **arrays: np.ndarray) -> None:
     temporary = path.with_name(path.name + ".tmp.npz")
     np.savez_compressed(temporary, **arrays)
     os.replace(temporary, path)
+
+
+@contextmanager
+def open_versioned_npz(path: str | Path, what: str, version: int, remake: str,
+                       unversioned: int | None = None) -> Iterator[np.lib.npyio.NpzFile]:
+    """Open the `.npz` at `path` (no pickles) if its `format_version` is `version`; else a
+    FileNotFoundError or ValueError that names `what` it should hold and the command that
+    `remake`s it. `unversioned`: the version of files written before the field existed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}; make it with `{remake}`")
+    with np.load(path, allow_pickle=False) as data:
+        found = int(data["format_version"]) if "format_version" in data or unversioned is None else unversioned
+        if found != version:
+            raise ValueError(f"{path} has {what} format {found}, this code reads {version}; make it again with "
+                             f"`{remake}`")
+        yield data
 
 
 def select_tracks(track_split: np.ndarray, track_styles, split: str | None, style: str | None) -> np.ndarray:
@@ -135,18 +154,7 @@ class MelodyCache:
 
     @classmethod
     def load(cls, path: str | Path) -> "MelodyCache":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no melody cache at {path}; build one with `python -m train.prepare_data`"
-            )
-        with np.load(path, allow_pickle=False) as data:
-            version = int(data["format_version"])
-            if version != FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} has cache format {version}, this code reads {FORMAT_VERSION}; "
-                    "rebuild it with `python -m train.prepare_data`"
-                )
+        with open_versioned_npz(path, "melody cache", FORMAT_VERSION, "python -m train.prepare_data") as data:
             return cls(
                 source=str(data["source"]),
                 eval_fraction=float(data["eval_fraction"]),

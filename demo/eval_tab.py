@@ -12,9 +12,8 @@ from core.limits import MAX_SEEDS_PER_REQUEST
 from demo.outputs import HEAVY_WORK, shared_pipeline, whole_number
 from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
 from eval_lab.report import build_figures, readable_tables
-from eval_lab.run import EvalConfig, read_run_config, run
+from eval_lab.run import RESULTS_DIR, EvalConfig, read_run_config, run
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "eval_lab" / "results"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 LATENTS_PATH, CACHE_PATH = DATA_DIR / "latents_music21.npz", DATA_DIR / "music21.npz"
 SAMPLE_LATENTS_PATH, SAMPLE_CACHE_PATH = sample_paths(BUNDLED_SAMPLE_DIR)

@@ -26,9 +26,8 @@ from core.constants import STEPS_PER_CHUNK
 from core.latent_sequences import LatentSequences
 from core.melody_cache import SPLIT_NAMES, MelodyCache
 from core.transformer import ANY_STYLE
-from eval_lab.run import EvalConfig, read_run_config
+from eval_lab.run import RESULTS_DIR, EvalConfig, read_run_config
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BUNDLED_SAMPLE_DIR = DEFAULT_MODEL_DIR / "heldout"
 LATENTS_NAME, MELODIES_NAME = "latents.npz", "melodies.npz"
 TRACKS_PER_SPLIT = 32

@@ -46,6 +46,8 @@ from core.samplers import default_steps
 from core.transformer import ANY_STYLE
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
 
+RESULTS_DIR = Path(__file__).resolve().parent / "results"  # the committed runs, one folder each
+
 SAMPLES_PER_SYSTEM = 3
 
 

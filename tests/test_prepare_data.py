@@ -103,3 +103,17 @@ def test_missing_input_directory_is_a_clear_cli_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         prepare_data(["--source", "midi", "--out", str(tmp_path / "c.npz")])
     assert "needs --input DIR" in capsys.readouterr().err
+
+
+def test_a_missing_or_outdated_corpus_file_is_refused_with_the_command_that_remakes_it(tmp_path):
+    from core.latent_sequences import LatentSequences
+
+    with pytest.raises(FileNotFoundError, match="no melody cache at .*`python -m train.prepare_data`"):
+        MelodyCache.load(tmp_path / "absent.npz")
+    np.savez(tmp_path / "future.npz", format_version=99)
+    with pytest.raises(ValueError, match="melody cache format 99, this code reads 1; make it again with "
+                                         "`python -m train.prepare_data`"):
+        MelodyCache.load(tmp_path / "future.npz")
+    np.savez(tmp_path / "unversioned.npz", vae_sha256="x")  # written before latents files had a version
+    with pytest.raises(ValueError, match="encoded latents format 1, this code reads 2; .*`python -m train.encode`"):
+        LatentSequences.load(tmp_path / "unversioned.npz")
