@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from core.transformer import ANY_STYLE
 from demo.roll_player import roll_value, with_audio
 
 # one folder per app process, inside Gradio's cache so that Gradio serves the files without copying them
-OUTPUT_DIR = Path(get_upload_folder()) / f"latent-melodies-{os.getpid()}"
+OUTPUT_PREFIX = "latent-melodies-"
+OUTPUT_DIR = Path(get_upload_folder()) / f"{OUTPUT_PREFIX}{os.getpid()}"
 PREVIEW_SAMPLE_RATE = 22_050  # audio previews: half the CD rate halves synthesis and encoding (0.68 MB per 64 bars)
 OUTPUT_MAX_AGE_S = 3600
 OUTPUT_MAX_BYTES = 200 * 2**20  # past this, the oldest results are removed first
@@ -73,8 +75,37 @@ def clean_output_folder(folder: Path, max_age_s: float = OUTPUT_MAX_AGE_S, max_b
         total -= size
 
 
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_abandoned_output_folders(parent: Path) -> list[Path]:
+    """Remove the `latent-melodies-<pid>` folders under `parent` whose app process has ended (a
+    restarted Space leaves its last process's files behind); return the folders removed."""
+    removed = []
+    for folder in parent.glob(f"{OUTPUT_PREFIX}*"):
+        pid = folder.name.removeprefix(OUTPUT_PREFIX)
+        if folder.is_dir() and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+@functools.lru_cache(maxsize=1)
+def _remove_abandoned_once() -> None:
+    remove_abandoned_output_folders(OUTPUT_DIR.parent)
+
+
 def fresh_output_path(stem: str, suffix: str) -> Path:
-    """A new, empty file `stem-<random><suffix>` in OUTPUT_DIR, after cleaning it (`clean_output_folder`)."""
+    """A new, empty file `stem-<random><suffix>` in OUTPUT_DIR, after cleaning it (`clean_output_folder`;
+    the first call of a process also removes the folders of ended processes)."""
+    _remove_abandoned_once()
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     clean_output_folder(OUTPUT_DIR)
     handle = tempfile.NamedTemporaryFile(dir=OUTPUT_DIR, prefix=f"{stem}-", suffix=suffix, delete=False)

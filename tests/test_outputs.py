@@ -1,6 +1,7 @@
 """Files the app hands out: fresh paths per request, stale ones cleaned up, safe under concurrency."""
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -56,6 +57,19 @@ def test_each_app_process_writes_into_its_own_output_folder_inside_gradios_cache
     assert outputs.OUTPUT_DIR.name == f"latent-melodies-{os.getpid()}"
     assert outputs.OUTPUT_DIR.parent == Path(get_upload_folder()), \
         "Gradio serves files of its cache folder as they are, without a second copy outside the byte budget"
+
+
+def test_the_output_folders_of_ended_app_processes_are_removed_and_the_others_kept(tmp_path):
+    child = subprocess.Popen(["true"])
+    child.wait()  # ended and reaped: no process has its pid now
+    ended_pid = child.pid
+    folders = {name: tmp_path / name for name in (f"latent-melodies-{ended_pid}", f"latent-melodies-{os.getpid()}",
+                                                   "latent-melodies-notes", "gradio-upload")}
+    for folder in folders.values():
+        folder.mkdir()
+        (folder / "melody.mid").write_bytes(b"MThd")
+    assert outputs.remove_abandoned_output_folders(tmp_path) == [folders[f"latent-melodies-{ended_pid}"]]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(set(folders) - {f"latent-melodies-{ended_pid}"})
 
 
 def test_audio_longer_than_the_renderer_allows_is_refused_with_what_to_do_instead(tmp_path, monkeypatch):
