@@ -320,7 +320,8 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
     running = [go_button.click(**start).then(**live)]
     for trigger, handler, source in ((url_replay.click, replay_query, share_query), (replay_upload.upload,
                                                                                      replay_file, replay_upload)):
-        replayed = trigger(handler, source, ordered, api_visibility="private", queue=False,
+        # queued, so that a link or file that cannot be replayed shows its gr.Error message on the page
+        replayed = trigger(handler, source, ordered, api_visibility="private", show_progress="hidden",
                            js="(query) => location.search" if handler is replay_query else None)
         running.append(replayed.success(**start).then(**live))
     fast_steps = default_steps("fast", shared_pipeline().schedule)

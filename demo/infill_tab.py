@@ -187,7 +187,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
                 continue_button = gr.Button("Continue the melody", elem_id="continue")
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
-            with gr.Accordion("Advanced", open=False):
+            with gr.Accordion("Advanced", open=False, elem_id="infill-advanced"):
                 guidance.render()
                 method = gr.Radio(list(METHODS), value="Diffusion", label="How to fill the bars",
                                   info="the diffusion model, or the paper's baselines: a blend of the bordering "

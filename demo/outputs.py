@@ -248,10 +248,9 @@ def style_inputs(model: gr.Radio | None = None, render_strength: bool = True) ->
 def phrasing_input(elem_id: str) -> gr.Checkbox:
     """The switch of `PhrasingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
     return gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id=elem_id,
-                       info="folk: restate 2-bar phrases as often as real folk tunes do (37%); folk and "
-                            "renaissance: bring phrases that wander into another key back; renaissance: move "
-                            "phrases by octaves so the line moves on by step; off, or other styles: the model's "
-                            "phrases as drawn")
+                       info="folk: repeat some phrases, as folk tunes do; folk and renaissance: keep every "
+                            "phrase in the melody's key; renaissance: move phrases up or down an octave so the "
+                            "line flows smoothly. Off (or other styles): the model's raw output")
 
 
 def phrasing_choice(phrasing: bool) -> dict:

@@ -107,6 +107,22 @@ def test_a_results_address_replays_it_to_the_identical_midi_bytes(server_url, cl
     assert address == f"?{query}", "the replayed result carries the same settings"
 
 
+def test_an_address_that_cannot_be_replayed_says_why_and_leaves_the_controls_usable(server_url):
+    from playwright.sync_api import sync_playwright
+
+    query = ("bundle=x&bars=8&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120&style=folk"
+             "&guidance=2&phrasing=maybe")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server_url}?{query}")
+        page.wait_for_function("document.body.innerText.includes(\"phrasing must be true or false, got 'maybe'\")",
+                               timeout=30_000)
+        page.locator("#generate").click()
+        page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
+        browser.close()
+
+
 def test_on_a_phone_generate_is_in_view_and_the_result_is_scrolled_to(server_url):
     from playwright.sync_api import sync_playwright
 
