@@ -202,12 +202,14 @@ function follow() {
   requestAnimationFrame(follow);
 }
 
-function focus() {  // a new value: bring its shaded or selected bars into view
+function focus() {  // a new value: bring its shaded or selected bars into view, whole where they fit
   const v = props.value;
   const span = v && ((v.shaded && v.shaded[0]) || v.selection);
   if (!span) return;
-  const box = scroller(), x = (span[0] - 1) * v.steps_per_bar * pixels();
-  if (x < box.scrollLeft || x > box.scrollLeft + box.clientWidth - 60) box.scrollLeft = Math.max(0, x - 40);
+  const box = scroller(), barWidth = v.steps_per_bar * pixels();
+  const x = (span[0] - 1) * barWidth, end = span[1] * barWidth;
+  const margin = Math.max(0, Math.min(40, (box.clientWidth - (end - x)) / 2));  // what room is left, up to 40 px
+  if (x < box.scrollLeft || end > box.scrollLeft + box.clientWidth) box.scrollLeft = Math.max(0, x - margin);
 }
 
 watch('value', () => { draw(); focus(); });

@@ -54,6 +54,12 @@ def test_the_player_plays_a_file_of_gradios_cache_by_its_url_and_names_pitches()
     assert [note_name(p) for p in (21, 60, 61, 108)] == ["A0", "C4", "C#4", "C8"]
 
 
+def shaded_result() -> dict:
+    """32 bars of one note per bar, bars 17-24 regenerated."""
+    melody = melody_from_notes(np.arange(0, 512, 16), np.arange(8, 520, 16), np.full(32, 67))
+    return roll_value(melody, 120, regenerated=np.arange(16) // 4 == 2, title="bars 17-24 regenerated")
+
+
 @pytest.fixture(scope="module")
 def page_with_a_roll():
     """A page holding one selectable RollPlayer, filled with 8 bars and their audio by a button."""
@@ -68,6 +74,7 @@ def page_with_a_roll():
         roll = RollPlayer(selectable=True, elem_id="roll")
         bars = gr.Textbox(elem_id="bars")
         gr.Button("fill", elem_id="fill").click(fill, None, roll)
+        gr.Button("shade", elem_id="shade").click(shaded_result, None, roll)
         roll.change(lambda value: selected_bars(value) or gr.skip(), roll, bars)
     port = free_local_port()
     app.launch(server_port=port, prevent_thread_lock=True, quiet=True)
@@ -115,3 +122,14 @@ def test_dragging_across_the_bar_numbers_selects_whole_latents(page_with_a_roll)
     page.wait_for_function("document.querySelector('#bars textarea').value !== ''", timeout=10_000)
     assert page.locator("#bars textarea").input_value() == "3-6", "bars 3-5 widened to the 2-bar latents 3-6"
     assert page.locator("#roll .roll-selection").count() == 1
+
+
+def test_a_new_result_scrolls_its_regenerated_bars_into_view_whole(page_with_a_roll):
+    page = page_with_a_roll
+    page.locator("#shade").click()
+    page.wait_for_selector("#roll .roll-shaded", state="attached", timeout=30_000)
+    left, width = page.evaluate("(() => { const box = document.querySelector('#roll .roll-scroll');"
+                                " return [box.scrollLeft, box.clientWidth]; })()")
+    bar = 16 * 5
+    assert width < 24 * bar, "the roll is narrower than the melody"
+    assert left <= 16 * bar and left + width >= 24 * bar, "bars 17-24 are on screen, all of them"
