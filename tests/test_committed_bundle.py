@@ -102,6 +102,9 @@ def test_default_folk_melodies_keep_their_key_and_fill_their_bars(pipeline):
     assert 4.0 <= scores["notes_per_bar"] <= 9.0
     assert scores["leap_share"] <= 0.1
     assert scores["transposed_pattern_share"] >= 0.25, "they restate phrases (real folk: 0.37)"
+    for result in results:  # as in real folk tunes, a phrase never comes right after itself
+        chunks = split_into_chunks(result.melody)
+        assert not any(np.array_equal(chunks[i], chunks[i - 1]) and has_notes(chunks[i]) for i in range(1, len(chunks)))
 
 
 def test_renaissance_lines_keep_their_key_and_move_on_by_step_between_phrases(pipeline):
