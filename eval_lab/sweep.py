@@ -23,7 +23,9 @@ import itertools
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
+import torch
 
 from core.constants import BARS_PER_CHUNK
 from core.melody import split_into_chunks
@@ -51,6 +53,22 @@ def targets_met(generated: dict[str, float], real: dict[str, float]) -> dict[str
     }
 
 
+def system_name(system: str, shaped: bool) -> str:
+    return f"{system} + phrasing" if shaped else system
+
+
+def infilled_melodies(pipeline: MelodyPipeline, filled: torch.Tensor, real_melodies: Sequence[np.ndarray],
+                      regenerate: np.ndarray, style: str, guidance: float, shaped: bool) -> list[np.ndarray]:
+    """The real melodies with their `regenerate` (k,) latents infilled, `filled` (N, k, D), decoded
+    as `MelodyPipeline.infill` decodes them: the kept bars note for note."""
+    melodies = []
+    for sequence, melody in zip(filled, real_melodies):
+        _used, [(chunks, rests)] = pipeline.decode_sequences(sequence[None], style, guidance, shaped,
+                                                             split_into_chunks(melody), regenerate)
+        melodies.append(join_chunks(chunks, rests))
+    return melodies
+
+
 def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
           guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False,
           infill: bool = False) -> pd.DataFrame:
@@ -70,14 +88,12 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
             variants = {}
             for shaped in shapes:
                 _used, decoded = pipeline.decode_sequences(latents_sampled, style, guidance, shaped)
-                variants[model + " + phrasing" * shaped] = [join_chunks(chunks, rests) for chunks, rests in decoded]
+                variants[system_name(model, shaped)] = [join_chunks(chunks, rests) for chunks, rests in decoded]
             if infill and model == "diffusion":
                 filled = evaluator.infilled("sweep infill", "diffusion", guidance=guidance)  # (N, k, D)
                 for shaped in shapes:
-                    variants["diffusion infill" + " + phrasing" * shaped] = [
-                        join_chunks(*pipeline.decode_sequences(sequence[None], style, guidance, shaped,
-                                                               split_into_chunks(melody), evaluator.infill_mask())[1][0])
-                        for sequence, melody in zip(filled, real_melodies)]
+                    variants[system_name("diffusion infill", shaped)] = infilled_melodies(
+                        pipeline, filled, real_melodies, evaluator.infill_mask(), style, guidance, shaped)
             for system, melodies in variants.items():
                 scores = musicality(melodies)
                 met = targets_met(scores, real)
