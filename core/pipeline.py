@@ -73,7 +73,7 @@ class MelodyResult:
     seed: int
     melody: np.ndarray  # (T,) int8 tokens, T = bars * 16
     midi: pretty_midi.PrettyMIDI
-    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before any register joining), K = bars / 2
+    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before key keeping and register joining), K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
 
 
@@ -150,8 +150,8 @@ class GenerationRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
     instead of attending over the whole length. `phrasing` shapes phrases as real melodies of the
-    style do: folk restates them (that share of latents, the nearest to an earlier one, become
-    exact copies of it: `core.repeats`), folk and renaissance bring phrases that wander into
+    style do: folk restates them (that share of latents, the nearest to one 4, 8 or 16 bars back,
+    become exact copies of it: `core.repeats`), folk and renaissance bring phrases that wander into
     another key back to the melody's (`core.tonality`), renaissance joins their registers (each
     decoded 2-bar phrase moved by octaves so the line moves on from where it was:
     `core.registers`). (The sampler's x0 estimates along the way reach the
@@ -178,7 +178,7 @@ class InfillRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     extend_bars: an even number of silent bars appended to the melody (after its last 2-bar
     latent) before infilling; regenerating them continues the melody (`continuation`).
     phrasing: as for `GenerationRequest`, on the regenerated bars only: they may restate the
-    kept bars (note for note) and move by octaves to meet them.
+    kept bars (note for note), come back to the melody's key and move by octaves to meet them.
     """
 
     melody: np.ndarray
