@@ -73,7 +73,7 @@ class MelodyResult:
     seed: int
     melody: np.ndarray  # (T,) int8 tokens, T = bars * 16
     midi: pretty_midi.PrettyMIDI
-    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before key keeping and register joining), K = bars / 2
+    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before key and registers), K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
 
 
@@ -310,8 +310,8 @@ class MelodyPipeline:
         return [join_chunks(chunks[i * k : (i + 1) * k], rests[i * k : (i + 1) * k]) for i in range(n)]
 
     def decode_sequences(self, latents: torch.Tensor, style: str, guidance: float, phrasing: bool,
-                         known_chunks: np.ndarray | None = None,
-                         regenerate: np.ndarray | None = None) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
+                         known_chunks: np.ndarray | None = None, regenerate: np.ndarray | None = None,
+                         ) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
         """(S, K, D) sequences sampled for `style` at `guidance` -> (the (S, K, D) latents the melodies
         come from; per sequence, its (K, 32) chunks and (K,) rest flags).
 
