@@ -36,9 +36,10 @@ def similarity_figure(similarity: np.ndarray) -> go.Figure:
     figure = go.Figure(go.Heatmap(z=similarity, x=bars, y=bars, zmin=-1, zmax=1, colorscale="RdBu_r",
                                   colorbar={"title": "cosine"},
                                   hovertemplate="bars %{x} and %{y}: %{z:.2f}<extra></extra>"))
-    figure.update_layout(title="Self-similarity of the 2-bar latents (64 bars = the training length)",
+    # two short lines, so that the title fits a phone's width
+    figure.update_layout(title="Which 2-bar phrases are alike<br><sub>cosine of their latents; trained on 64 bars</sub>",
                          height=460, xaxis={"title": "bar"}, yaxis={"title": "bar", "autorange": "reversed"},
-                         margin={"l": 50, "r": 10, "t": 40, "b": 40})
+                         margin={"l": 50, "r": 10, "t": 60, "b": 40})
     return figure
 
 
