@@ -26,8 +26,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         pipeline = MelodyPipeline(args.model_dir)
         request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
                                     steps=args.steps, style=args.style or pipeline.default_style(),
-                                    guidance=args.guidance, windowed=args.windowed, temperature=args.temperature, phrasing=args.phrasing,
-                                    tempo_bpm=args.tempo, program=args.program)
+                                    guidance=args.guidance, windowed=args.windowed, temperature=args.temperature,
+                                    phrasing=args.phrasing, tempo_bpm=args.tempo, program=args.program)
         started = time.perf_counter()
         result = pipeline.generate(request, ProgressBar("sampling"))[0]
     except (FileNotFoundError, ValueError) as error:

@@ -42,8 +42,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         melody = melodies[args.line - 1].melody
         options = dict(seeds=(args.seed,), method=args.method, sampler=args.sampler, steps=args.steps,
                        resample=args.resample, style=args.style or pipeline.default_style(), guidance=args.guidance,
-                       phrasing=args.phrasing,
-                       tempo_bpm=args.tempo, program=args.program)
+                       phrasing=args.phrasing, tempo_bpm=args.tempo, program=args.program)
         if args.extend is not None:
             request = continuation(melody, args.extend, **options)
         else:

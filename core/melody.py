@@ -118,6 +118,17 @@ def has_notes(melody: np.ndarray) -> bool:
     return bool((np.asarray(melody) >= FIRST_NOTE_TOKEN).any())
 
 
+def movable_chunks(chunks: np.ndarray, movable: np.ndarray | None) -> np.ndarray:
+    """Check that `chunks` is (K, 32) and `movable` one flag per chunk; return `movable` as (K,)
+    bool, all True when None (the chunks a phrase-shaping step may change)."""
+    if chunks.ndim != 2 or chunks.shape[1] != STEPS_PER_CHUNK:
+        raise ValueError(f"chunks must have shape (K, {STEPS_PER_CHUNK}), got {chunks.shape}")
+    movable = np.ones(len(chunks), dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
+    if movable.shape != (len(chunks),):
+        raise ValueError(f"movable must hold one flag per chunk ({len(chunks)}), got shape {movable.shape}")
+    return movable
+
+
 def split_into_chunks(melody: np.ndarray) -> np.ndarray:
     """(T,) melody with T a multiple of 32 -> (T // 32, 32) 2-bar chunks."""
     melody = validate_melody(melody)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.constants import FIRST_NOTE_TOKEN, NUM_TOKENS, STEPS_PER_CHUNK
+from core.constants import FIRST_NOTE_TOKEN, NUM_TOKENS
+from core.melody import movable_chunks
 
 JOINED_STYLES = ("renaissance",)  # the styles whose melodies joining brings closer to real ones (see above)
 OCTAVE_SHIFTS = np.array([0, -1, 1])  # octaves a phrase may move; on equal cost the first listed wins
@@ -43,11 +44,7 @@ def join_registers(chunks: np.ndarray, movable: np.ndarray | None = None) -> np.
     infilling moves only the regenerated ones, to meet the kept ones). A shift that would leave
     the token range is never chosen; chunks without notes stay and are skipped (the phrases
     around them are joined)."""
-    if chunks.ndim != 2 or chunks.shape[1] != STEPS_PER_CHUNK:
-        raise ValueError(f"chunks must have shape (K, {STEPS_PER_CHUNK}), got {chunks.shape}")
-    movable = np.ones(len(chunks), dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
-    if movable.shape != (len(chunks),):
-        raise ValueError(f"movable must hold one flag per chunk ({len(chunks)}), got shape {movable.shape}")
+    movable = movable_chunks(chunks, movable)
     onsets = [chunk[chunk >= FIRST_NOTE_TOKEN].astype(np.int64) for chunk in chunks]
     voiced = [index for index, notes in enumerate(onsets) if notes.size]
     if len(voiced) < 2:

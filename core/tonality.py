@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.constants import FIRST_NOTE_TOKEN, MAX_PITCH, MIN_PITCH, STEPS_PER_CHUNK
-from core.melody import pitch_to_token, token_to_pitch
+from core.constants import FIRST_NOTE_TOKEN, MAX_PITCH, MIN_PITCH
+from core.melody import movable_chunks, pitch_to_token, token_to_pitch
 from core.musicality import MAJOR_SCALES, notes_in_each_scale
 
 KEY_KEEPING_STYLES = ("folk", "renaissance")
@@ -38,11 +38,7 @@ def keep_in_key(chunks: np.ndarray, movable: np.ndarray | None = None) -> np.nda
     scale strictly better than the melody's best one moved a semitone onto the melody's scale.
     movable: (K,) bool (default all; infilling moves only the regenerated chunks, and the kept
     ones count towards the melody's key)."""
-    if chunks.ndim != 2 or chunks.shape[1] != STEPS_PER_CHUNK:
-        raise ValueError(f"chunks must have shape (K, {STEPS_PER_CHUNK}), got {chunks.shape}")
-    movable = np.ones(len(chunks), dtype=bool) if movable is None else np.asarray(movable, dtype=bool)
-    if movable.shape != (len(chunks),):
-        raise ValueError(f"movable must hold one flag per chunk ({len(chunks)}), got shape {movable.shape}")
+    movable = movable_chunks(chunks, movable)
     onsets = chunks >= FIRST_NOTE_TOKEN  # (K, 32)
     if not onsets.any():
         return chunks
