@@ -73,13 +73,14 @@ class TransformerDenoiser(nn.Module):
         self.out = nn.Linear(c.mlp_dims, c.data_dims)
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor, padding: torch.Tensor | None = None,
-                style: torch.Tensor | None = None) -> torch.Tensor:
+                style: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, K, D) noisy latents; noise_level: (B,) sqrt(alpha_bar) -> predicted eps (B, K, D).
 
         padding: (B, K) bool, True where x is padding (its outputs there mean nothing);
-        style: (B,) long style indices (`TrunkConfig.style_index`), None = unconditional.
+        style: (B,) long style indices (`TrunkConfig.style_index`), None = unconditional;
+        positions: (B, K, 2) long places in the tune (`core.transformer`), None = x is whole tunes.
         """
-        h = self.to_mlp(self.trunk_norm(self.trunk(x, padding, style)))  # (B, K, mlp_dims)
+        h = self.to_mlp(self.trunk_norm(self.trunk(x, padding, style, positions)))  # (B, K, mlp_dims)
         for film, block in zip(self.films, self.blocks):
             h = block(h, *film(noise_level))
         return self.out(self.out_norm(h))
@@ -94,24 +95,42 @@ class GuidedDenoiser(nn.Module):
     the denoiser (x, noise_level), so every sampler takes it.
     """
 
-    def __init__(self, denoiser: TransformerDenoiser, style: torch.Tensor, guidance: float):
+    def __init__(self, denoiser: TransformerDenoiser, style: torch.Tensor, guidance: float,
+                 place: tuple[int, int] | None = None):
         super().__init__()
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
         self.denoiser, self.guidance = denoiser, guidance
         self.register_buffer("style", style.long(), persistent=False)  # (B,)
+        self.place = place  # (first latent, tune length) of windows cut from longer tunes; None: x is whole tunes
         self.config = denoiser.config
+
+    def placed(self, first: int, total: int) -> "GuidedDenoiser":
+        """This denoiser for windows that start at latent `first` of tunes `total` latents long
+        (windowed long sampling): the model hears each latent's real place in the tune."""
+        return GuidedDenoiser(self.denoiser, self.style, self.guidance, (first, total))
+
+    def positions_for(self, x: torch.Tensor) -> torch.Tensor | None:
+        """(B, K, 2) places of x's latents in their tune, or None for whole tunes."""
+        if self.place is None:
+            return None
+        first, total = self.place
+        window = torch.arange(first, first + x.shape[1], device=x.device)
+        places = torch.stack([window, (total - 1 - window).clamp(min=0)], dim=-1)  # (K, 2)
+        return places[None].expand(x.shape[0], -1, -1)
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
         """x: (B, K, D), noise_level: (B,) -> guided eps (B, K, D); one network call for guidance
         0, 1 or no styled row, else one call on the doubled batch."""
         unconditional = torch.full_like(self.style, UNCONDITIONAL)
+        places = self.positions_for(x)
         if self.guidance == 0 or bool((self.style == UNCONDITIONAL).all()):
-            return self.denoiser(x, noise_level, style=unconditional)
+            return self.denoiser(x, noise_level, style=unconditional, positions=places)
         if self.guidance == 1:
-            return self.denoiser(x, noise_level, style=self.style)
+            return self.denoiser(x, noise_level, style=self.style, positions=places)
         both = self.denoiser(torch.cat([x, x]), torch.cat([noise_level, noise_level]),
-                             style=torch.cat([unconditional, self.style]))
+                             style=torch.cat([unconditional, self.style]),
+                             positions=None if places is None else torch.cat([places, places]))
         eps_free, eps_styled = both.chunk(2)
         return eps_free + self.guidance * (eps_styled - eps_free)
 

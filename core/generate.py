@@ -7,6 +7,7 @@ import time
 from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
+from core.keys import KEY_NAMES
 from core.pipeline import DEFAULT_BARS, GenerationRequest, MelodyPipeline
 
 
@@ -20,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--windowed", action="store_true",
                         help="for long pieces: slide overlapping 64-bar windows instead of one long sample")
     parser.add_argument("--temperature", type=float, default=1.0, help="MDN sampling temperature")
+    parser.add_argument("--key", help=f"major key of the melody ({', '.join(KEY_NAMES)}; a minor tune takes its "
+                                      "relative major, e.g. C for A minor); default: the style's own, e.g. D for folk")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
@@ -27,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
                                     steps=args.steps, style=args.style or pipeline.default_style(),
                                     guidance=args.guidance, windowed=args.windowed, temperature=args.temperature,
-                                    phrasing=args.phrasing, tempo_bpm=args.tempo, program=args.program)
+                                    phrasing=args.phrasing, key=args.key, tempo_bpm=args.tempo,
+                                    program=args.program)
         started = time.perf_counter()
         result = pipeline.generate(request, ProgressBar("sampling"))[0]
     except (FileNotFoundError, ValueError) as error:

@@ -13,6 +13,7 @@ MAX_TEMPO_BPM = 300.0
 MAX_PROGRAM = 127  # General MIDI programs 0..127
 MAX_SEED = 2**31 - 1
 MAX_STEPS = 1000  # sampler steps (the schedule's length bounds them too)
+APP_FAST_STEPS = (5, 200)  # the app's Steps slider for the fast sampler, and its admission check
 MAX_SEEDS_PER_REQUEST = 64  # melodies made by one batched call
 MAX_RESAMPLE = 10  # extra RePaint rounds per infilling step
 MAX_TEMPERATURE = 10.0  # TransformerMDN sampling temperature

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from core.checkpoint import load_checkpoint
 from core.noise import Generators, multinomial, randn
 from core.samplers import ProgressCallback, SamplerProgress
-from core.transformer import TransformerTrunk, TrunkConfig
+from core.transformer import TransformerTrunk, TrunkConfig, sequence_lengths, whole_tune_positions
 
 LOG_SIGMA_RANGE = (-7.0, 2.0)
 
@@ -68,18 +68,22 @@ class TransformerMDN(nn.Module):
         self.mixture = nn.Linear(c.mlp_dims, c.components * (1 + 2 * c.data_dims))
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
-                style: torch.Tensor | None = None) -> Mixture:
+                style: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> Mixture:
         """x: (B, K, D) sequence -> mixture over x[:, j] given x[:, :j], for every j.
 
         padding: (B, K) bool, True at padded positions (at the end; causal attention alone
         keeps them from real positions, the mask keeps it so for any layout); style: (B,)
-        long style indices, None = unconditional.
+        long style indices, None = unconditional; positions: (B, K, 2) long places in the
+        tune of the latents x[:, j] being predicted (`core.transformer`), None = x is whole tunes.
         """
         batch, length, dims = x.shape
+        if positions is None and self.config.tune_positions:
+            positions = whole_tune_positions(sequence_lengths(padding, batch, length, x.device), length)
         shifted = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # (B, K, D)
         # input j holds latent j - 1, so it is padding where latent j - 1 is
         shifted_padding = None if padding is None else torch.cat([torch.zeros_like(padding[:, :1]), padding[:, :-1]], dim=1)
-        params = self.mixture(self.head(self.trunk(shifted, shifted_padding, style)))  # (B, K, M * (1 + 2D))
+        hidden = self.trunk(shifted, shifted_padding, style, positions)  # (B, K, C)
+        params = self.mixture(self.head(hidden))  # (B, K, M * (1 + 2D))
         m = self.config.components
         logits = params[..., :m]
         means, log_sigmas = params[..., m:].reshape(batch, length, m, 2, dims).unbind(dim=3)
@@ -108,7 +112,10 @@ class TransformerMDN(nn.Module):
         out = torch.zeros(batch, 0, dims, device=device)
         for position in range(length):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
-            mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1), style=style)
+            indices = torch.arange(position - context.shape[1], position + 1, device=device)  # latents read
+            places = torch.stack([indices, length - 1 - indices], dim=-1)[None].expand(batch, -1, -1)  # (B, C + 1, 2)
+            mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1), style=style,
+                           positions=places)
             logits = mixture.logits[:, -1] / temperature  # (B, M)
             chosen = multinomial(torch.softmax(logits, -1), generator).to(device)
             rows = torch.arange(batch, device=device)

@@ -24,6 +24,7 @@ from typing import Iterator
 import numpy as np
 
 from core.constants import CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
+from core.keys import normalizing_shift, transpose_melody
 from core.melody import MELODY_DTYPE, rest_chunk_mask
 from core.styles import style_of
 
@@ -178,12 +179,17 @@ class MelodyCache:
         """Indices of the tracks in `split` ("train", "eval" or None for all) of `style` (None: all)."""
         return select_tracks(self.item_split[self.track_items], self.track_styles, split, style)
 
-    def chunks(self, split: str | None = None, style: str | None = None) -> np.ndarray:
-        """All 2-bar chunks of the tracks in `split` (and `style`): (N, 32) int8."""
+    def chunks(self, split: str | None = None, style: str | None = None, key_normalized: bool = False) -> np.ndarray:
+        """All 2-bar chunks of the tracks in `split` (and `style`): (N, 32) int8.
+
+        key_normalized: each track moved so that its best-fitting major scale is C
+        (`core.keys.normalizing_shift`), as a key-normalized VAE is trained and fed."""
         tracks = self.track_indices(split, style)
         if tracks.size == 0:
             return np.zeros((0, STEPS_PER_CHUNK), dtype=MELODY_DTYPE)
         parts = [self.track_melody(t) for t in tracks]
+        if key_normalized:
+            parts = [transpose_melody(part, normalizing_shift(part)) for part in parts]
         return np.concatenate(parts).reshape(-1, STEPS_PER_CHUNK)  # (N, 32)
 
     def chunks_per_track(self, split: str | None = None, style: str | None = None) -> np.ndarray:

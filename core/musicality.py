@@ -248,3 +248,92 @@ def musicality(melodies: Sequence[np.ndarray]) -> dict[str, float]:
     if len(melodies) == 0:
         raise ValueError("melodies must hold at least one melody")
     return average_scores([melody_scores(m, f"melodies[{i}]") for i, m in enumerate(melodies)])
+
+
+# -- interval profile -----------------------------------------------------------------------
+
+INTERVAL_CLASSES = {  # name -> inclusive range of |interval| in semitones
+    "repeated_share": (0, 0),
+    "step_share": (1, 2),
+    "skip_share": (3, 4),
+    "larger_share": (5, LEAP_SEMITONES),
+    "leap_share": (LEAP_SEMITONES + 1, 127),
+}
+INTERVAL_PROFILE_NAMES: tuple[str, ...] = (*INTERVAL_CLASSES, "run_note_share")
+RUN_NOTES = 3  # a run: this many or more consecutive notes on one pitch
+
+
+def interval_profile(melody: np.ndarray) -> dict[str, float]:
+    """How a (T,) melody moves from note to note: the share of its melodic intervals that are
+    repeated notes (0 semitones), steps (1-2), skips (3-4), larger ones (5-7) and leaps (> 7),
+    and the share of its notes that lie in runs of RUN_NOTES or more notes on one pitch.
+    All NaN with fewer than two notes. Keys: `INTERVAL_PROFILE_NAMES`."""
+    pitches = _read_notes(melody).pitches
+    if pitches.size < 2:
+        return dict.fromkeys(INTERVAL_PROFILE_NAMES, float("nan"))
+    sizes = np.abs(np.diff(pitches))  # (N - 1,)
+    profile = {name: float(((sizes >= low) & (sizes <= high)).mean()) for name, (low, high) in INTERVAL_CLASSES.items()}
+    run_starts = np.flatnonzero(np.concatenate([[True], sizes != 0]))  # first note of each same-pitch run
+    run_lengths = np.diff(np.append(run_starts, pitches.size))
+    profile["run_note_share"] = float(run_lengths[run_lengths >= RUN_NOTES].sum() / pitches.size)
+    return profile
+
+
+def average_interval_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
+    """`interval_profile` of each melody, averaged over those with two notes or more (NaN if none)."""
+    if len(melodies) == 0:
+        raise ValueError("melodies must hold at least one melody")
+    table = np.array([[interval_profile(m)[name] for name in INTERVAL_PROFILE_NAMES] for m in melodies])  # (M, 6)
+    defined = ~np.isnan(table[:, 0])
+    if not defined.any():
+        return dict.fromkeys(INTERVAL_PROFILE_NAMES, float("nan"))
+    return {name: float(value) for name, value in zip(INTERVAL_PROFILE_NAMES, table[defined].mean(axis=0))}
+
+
+# -- cadences ---------------------------------------------------------------------------------
+
+# Krumhansl-Kessler key profiles (probe-tone ratings), tonic first
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+PHRASE_BARS = 4  # a phrase ends every this many bars (bars 4, 8, 12, ...)
+CADENCE_NAMES = ("last_note_tonic", "phrase_end_tonic_share", "mid_phrase_tonic_share")
+
+
+def tonic_of(notes: _Notes) -> int:
+    """Pitch class of the tonic of the best-correlating of the 24 Krumhansl-Kessler keys, from the
+    notes' duration-weighted pitch-class histogram."""
+    weights = np.bincount(notes.pitches % 12, weights=notes.ends - notes.starts, minlength=12)  # (12,)
+    profiles = [np.roll(profile, tonic) for profile in (KK_MAJOR, KK_MINOR) for tonic in range(12)]  # 24 x (12,)
+    scores = [np.corrcoef(weights, profile)[0, 1] if weights.std() > 0 else 0.0 for profile in profiles]
+    return int(np.argmax(scores)) % 12
+
+
+def cadence_profile(melody: np.ndarray) -> dict[str, float]:
+    """Where a (T,) melody comes to rest on its tonic (key: `tonic_of`): whether its last note is
+    the tonic (1 or 0), and the share of phrase-ending bars (every PHRASE_BARS-th) and of the
+    other bars whose longest note (the last of equally long ones) is the tonic (bars without an onset left out; NaN where no
+    bar counts). All NaN without notes. Keys: `CADENCE_NAMES`."""
+    notes = _read_notes(melody)
+    if notes.pitches.size == 0:
+        return dict.fromkeys(CADENCE_NAMES, float("nan"))
+    tonic = tonic_of(notes)
+    on_tonic = notes.pitches % 12 == tonic  # (N,)
+    bar_of = notes.starts // STEPS_PER_BAR
+    ends, mids = [], []
+    for bar in np.unique(bar_of):
+        inside = np.flatnonzero(bar_of == bar)
+        lengths = notes.ends[inside] - notes.starts[inside]
+        longest = inside[len(inside) - 1 - np.argmax(lengths[::-1])]  # the last of the longest
+        (ends if (bar + 1) % PHRASE_BARS == 0 else mids).append(bool(on_tonic[longest]))
+    share = lambda flags: float(np.mean(flags)) if flags else float("nan")  # noqa: E731
+    return {"last_note_tonic": float(on_tonic[-1]), "phrase_end_tonic_share": share(ends),
+            "mid_phrase_tonic_share": share(mids)}
+
+
+def average_cadence_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
+    """`cadence_profile` of each melody, each figure averaged over the melodies that define it."""
+    if len(melodies) == 0:
+        raise ValueError("melodies must hold at least one melody")
+    table = np.array([[cadence_profile(m)[name] for name in CADENCE_NAMES] for m in melodies])  # (M, 3)
+    return {name: float(np.nanmean(column)) if (~np.isnan(column)).any() else float("nan")
+            for name, column in zip(CADENCE_NAMES, table.T)}

@@ -31,6 +31,7 @@ from core.constants import (
     STEPS_PER_BAR,
 )
 from core.denoiser import GuidedDenoiser, load_denoiser
+from core.keys import normalizing_shift, parse_key, style_key, transpose_melody, transpose_to_key
 from core.latent_baselines import interpolate_gaps, prior_latents
 from core.latents import LatentCodec
 from core.limits import (
@@ -154,17 +155,22 @@ class GenerationRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     become exact copies of it: `core.repeats`), folk and renaissance bring phrases that wander into
     another key back to the melody's (`core.tonality`), renaissance joins their registers (each
     decoded 2-bar phrase moved by octaves so the line moves on from where it was:
-    `core.registers`). (The sampler's x0 estimates along the way reach the
-    `callback` of `MelodyPipeline.generate`.)"""
+    `core.registers`). `key` moves the finished melody so that its best-fitting major scale is
+    that key; None leaves a key-normalized model's melodies in their style's key
+    (`core.keys.style_key`) and other models' melodies as drawn. (The sampler's x0 estimates
+    along the way reach the `callback` of `MelodyPipeline.generate`.)"""
 
     bars: int = DEFAULT_BARS
     windowed: bool = False
+    key: str | None = None  # major key name ("D", "Eb"): the melody's best-fitting scale; None: the style's own
 
     def __post_init__(self) -> None:
         SamplingOptions.__post_init__(self)
         RenderOptions.__post_init__(self)
         PhrasingOptions.__post_init__(self)
         chunks_for_bars(self.bars)
+        if self.key is not None:
+            parse_key(self.key)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +185,8 @@ class InfillRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     latent) before infilling; regenerating them continues the melody (`continuation`).
     phrasing: as for `GenerationRequest`, on the regenerated bars only: they may restate the
     kept bars (note for note), come back to the melody's key and move by octaves to meet them.
+    A key-normalized model works on the melody moved into C and the result is moved back, so
+    the new bars are in the melody's own key and the kept bars are its own notes.
     """
 
     melody: np.ndarray
@@ -436,10 +444,22 @@ class MelodyPipeline:
         latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
         latents, decoded = self.decode_sequences(latents, sampling.style, sampling.guidance, sampling.phrasing)
         regenerated = np.ones(num_chunks, dtype=bool)
+        tonic = self.output_tonic(sampling)
         results = []
         for seed, sequence, (chunks, rests), render in zip(sampling.seeds, latents, decoded, renders):
+            if tonic is not None:
+                chunks = transpose_to_key(chunks.reshape(-1), tonic).reshape(chunks.shape)
             results.append(self._result(seed, chunks, rests, sequence, regenerated, render))
         return results
+
+    def output_tonic(self, request: GenerationRequest) -> int | None:
+        """Pitch class of the key a generated melody is moved to; None: left as drawn. Guidance 0
+        ignores the style, its key included."""
+        if request.key is not None:
+            return parse_key(request.key)
+        if not self.vae.config.key_normalized:
+            return None
+        return parse_key(style_key(request.style if request.guidance > 0 else ANY_STYLE))
 
     def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """The request's melody with the chosen bars regenerated, one result per seed."""
@@ -448,12 +468,18 @@ class MelodyPipeline:
         padded[: melody.size] = melody
         chunks = split_into_chunks(padded)  # (K, 32)
         regenerate = chunk_mask_for_bars(request.bars_to_regenerate, len(chunks))
-        latents = self.infill_latents(request, self.encode(chunks), regenerate, request.method, request.resample,
-                                      callback)
+        shift = normalizing_shift(padded) if self.vae.config.key_normalized else 0  # into the model's key ...
+        in_model_key = split_into_chunks(transpose_melody(padded, shift))  # (K, 32)
+        latents = self.infill_latents(request, self.encode(in_model_key), regenerate, request.method,
+                                      request.resample, callback)
         latents, decoded = self.decode_sequences(latents, request.style, request.guidance, request.phrasing,
-                                                 chunks, regenerate)
-        return [self._result(seed, out_chunks, rests, sequence, regenerate, request)
-                for seed, sequence, (out_chunks, rests) in zip(request.seeds, latents, decoded)]
+                                                 in_model_key, regenerate)
+        results = []
+        for seed, sequence, (out_chunks, rests) in zip(request.seeds, latents, decoded):
+            out_chunks = transpose_melody(out_chunks.reshape(-1), -shift).reshape(out_chunks.shape)  # ... and back
+            out_chunks[~regenerate] = chunks[~regenerate]  # kept bars note for note
+            results.append(self._result(seed, out_chunks, rests, sequence, regenerate, request))
+        return results
 
     def _result(self, seed: int, chunks: np.ndarray, rests: np.ndarray, latents: torch.Tensor,
                 regenerated: np.ndarray, render: RenderOptions) -> MelodyResult:

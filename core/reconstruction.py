@@ -5,13 +5,14 @@ A note matches when its onset step and pitch agree; rest chunks are left to the 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from core.constants import FIRST_NOTE_TOKEN
-from core.melody import rest_chunk_mask
+from core.keys import normalizing_shift, transpose_melody
+from core.melody import rest_chunk_mask, split_into_chunks
 from core.melody_cache import MelodyCache
 from core.vae import MusicVAE
 
@@ -30,6 +31,32 @@ def reconstruct(vae: MusicVAE, chunks: np.ndarray, batch_size: int = 512,
         mu, _ = vae.encode(tokens)
         outputs.append(vae.decode(latent_map(mu) if latent_map else mu).cpu().numpy())
     return np.concatenate(outputs) if outputs else np.zeros((0, chunks.shape[1]), np.int64)
+
+
+def reconstruct_melodies(vae: MusicVAE, melodies: Sequence[np.ndarray],
+                         latent_map: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[np.ndarray]:
+    """Greedy reconstructions of whole melodies, each (T,) with T a multiple of 32 -> (T,) int64,
+    all chunks decoded in shared batches.
+
+    A key-normalized VAE gets each melody moved into C and its reconstruction moved back; rest
+    chunks stay as they are (silence by rule). latent_map: as for `reconstruct`."""
+    shifts = [normalizing_shift(melody) if vae.config.key_normalized else 0 for melody in melodies]
+    chunked = [split_into_chunks(transpose_melody(melody, shift)).astype(np.int64)
+               for melody, shift in zip(melodies, shifts)]  # (K_i, 32) each
+    if not chunked:
+        return []
+    chunks = np.concatenate(chunked)  # (sum K_i, 32)
+    sounding = ~rest_chunk_mask(chunks)
+    if sounding.any():
+        chunks[sounding] = reconstruct(vae, chunks[sounding], latent_map=latent_map)
+    parts = np.split(chunks, np.cumsum([len(c) for c in chunked])[:-1])
+    return [transpose_melody(part.reshape(-1), -shift).astype(np.int64) for part, shift in zip(parts, shifts)]
+
+
+def reconstruct_melody(vae: MusicVAE, melody: np.ndarray,
+                       latent_map: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
+    """`reconstruct_melodies` of one (T,) melody -> (T,) int64."""
+    return reconstruct_melodies(vae, [melody], latent_map)[0]
 
 
 def reconstruction_scores(original: np.ndarray, reconstructed: np.ndarray) -> dict[str, float]:
@@ -53,9 +80,11 @@ def reconstruction_scores(original: np.ndarray, reconstructed: np.ndarray) -> di
 
 
 def held_out_chunks(cache: MelodyCache, split: str, count: int, style: str | None = None,
-                    seed: int = 0) -> np.ndarray:
-    """Up to `count` non-rest chunks of a cache split (and style), a fixed random sample: (n, 32)."""
-    chunks = cache.chunks(split, style)
+                    seed: int = 0, key_normalized: bool = False) -> np.ndarray:
+    """Up to `count` non-rest chunks of a cache split (and style), a fixed random sample: (n, 32).
+
+    key_normalized: chunks of tracks moved into C, as a key-normalized VAE sees them."""
+    chunks = cache.chunks(split, style, key_normalized)
     chunks = chunks[~rest_chunk_mask(chunks)]
     order = np.random.default_rng(seed).permutation(len(chunks))[:count]
     return chunks[np.sort(order)]

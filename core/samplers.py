@@ -302,8 +302,10 @@ def sample_windowed(
     """A very long sequence (B, length, D) from overlapping windows of `window` latents.
 
     The first window is sampled freely; each next window keeps its first `overlap` latents
-    from the previous one and infills the rest, so the whole piece stays continuous. The
-    callback hears once per window, with the sequence so far (B, <= length, D) as x0.
+    from the previous one and infills the rest, so the whole piece stays continuous. A model
+    that can be told where a window stands in the tune (`placed(first, total)`, as
+    `GuidedDenoiser`) is, so that only the last window ends the piece. The callback hears once
+    per window, with the sequence so far (B, <= length, D) as x0.
     """
     if not 0 < overlap < window:
         raise ValueError(f"overlap must lie in 1..{window - 1}, got {overlap}")
@@ -311,7 +313,8 @@ def sample_windowed(
         raise ValueError(f"length {length} is shorter than the window {window}; sample it in one piece")
     device = next(model.parameters()).device
     shape = (batch, window, data_dims)
-    pieces = sampler(model, schedule, initial_noise(shape, generator, device), generator, steps).latents
+    at = (lambda first: model.placed(first, length)) if hasattr(model, "placed") else (lambda first: model)
+    pieces = sampler(at(0), schedule, initial_noise(shape, generator, device), generator, steps).latents
     windows_total = 1 + -(-(length - window) // (window - overlap))
     if callback is not None:
         callback(SamplerProgress(1, windows_total, pieces))
@@ -320,7 +323,8 @@ def sample_windowed(
     for done in range(2, windows_total + 1):
         known = torch.zeros(shape, device=device)
         known[:, :overlap] = pieces[:, -overlap:]
-        filled = infill(sampler, model, schedule, initial_noise(shape, generator, device), known, mask, generator,
+        first = pieces.shape[1] - overlap  # where this window starts in the piece
+        filled = infill(sampler, at(first), schedule, initial_noise(shape, generator, device), known, mask, generator,
                         steps).latents
         pieces = torch.cat([pieces, filled[:, overlap:]], dim=1)  # (B, so far, D)
         if callback is not None:

@@ -5,6 +5,13 @@ lengths is padded at the end and comes with a key-padding mask, so that padded p
 never reach real ones. A model trained with style labels adds a learnt embedding of the
 label to every position; label 0 is "no style" (the unconditional model of classifier-free
 guidance, Ho & Salimans 2022), labels 1.. are `TrunkConfig.style_labels` in order.
+
+A model with `tune_positions` also sees where each latent stands in its tune, so that it can
+learn how tunes open, where their phrases end and how they close: learnt embeddings of its
+distance from the tune's first latent and from its last (in latents, POSITION_CLASSES - 1
+standing for that many or more) and of its place in an 8-bar phrase (distance from the
+start modulo PHRASE_LATENTS). Positions come as a (B, K, 2) long tensor of (from start,
+from end); without one, each sequence is taken to be a whole tune (its real positions).
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from torch import nn
 
 ANY_STYLE = "any"  # the label a user gives for no style
 UNCONDITIONAL = 0  # the style index of "no style"
+POSITION_CLASSES = 33  # distances 0..31 latents from a tune's start or end, and 32: that far or further
+PHRASE_LATENTS = 4  # latents in an 8-bar phrase
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class TrunkConfig:
     res_blocks: int = 2
     dropout: float = 0.1
     styles: str = ""  # comma-separated style labels the model is conditioned on; "" = none
+    tune_positions: bool = False  # sees each latent's distance from its tune's start and end (not in the paper)
 
     @property
     def style_labels(self) -> tuple[str, ...]:
@@ -47,6 +57,21 @@ class TrunkConfig:
             known = ", ".join((*self.style_labels, ANY_STYLE))
             raise ValueError(f"style must be one of {known}, got {label!r}")
         return 1 + self.style_labels.index(label)
+
+
+def whole_tune_positions(lengths: torch.Tensor, span: int) -> torch.Tensor:
+    """Positions of tunes that are whole sequences: lengths (B,) long, padded to `span` ->
+    (B, span, 2) long (from start, from end), zero at padded places."""
+    from_start = torch.arange(span, device=lengths.device)[None, :].expand(len(lengths), span)  # (B, K)
+    from_end = (lengths[:, None] - 1 - from_start).clamp(min=0)
+    return torch.stack([from_start, from_end], dim=-1)
+
+
+def sequence_lengths(padding: torch.Tensor | None, batch: int, span: int, device: torch.device) -> torch.Tensor:
+    """(B,) real lengths of sequences padded at the end to `span`; padding: (B, K) bool or None."""
+    if padding is None:
+        return torch.full((batch,), span, dtype=torch.long, device=device)
+    return span - padding.long().sum(dim=1)
 
 
 def sinusoidal_encoding(positions: torch.Tensor, channels: int) -> torch.Tensor:
@@ -73,20 +98,34 @@ class TransformerTrunk(nn.Module):
         c = config
         self.model_dims = c.model_dims
         self.causal = causal
+        self.tune_positions = c.tune_positions
         self.input_projection = nn.Linear(c.data_dims, c.model_dims)
         layer = nn.TransformerEncoderLayer(c.model_dims, c.heads, c.transformer_mlp_dims, c.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.layers = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
         labels = c.style_labels
         self.style_embedding = nn.Embedding(1 + len(labels), c.model_dims) if labels else None
+        if c.tune_positions:
+            self.start_embedding = nn.Embedding(POSITION_CLASSES, c.model_dims)
+            self.end_embedding = nn.Embedding(POSITION_CLASSES, c.model_dims)
+            self.phrase_embedding = nn.Embedding(PHRASE_LATENTS, c.model_dims)
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
-                style: torch.Tensor | None = None) -> torch.Tensor:
+                style: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, K, D); padding: (B, K) bool, True at padded positions (None = none);
-        style: (B,) long style indices (None = unconditional)."""
+        style: (B,) long style indices (None = unconditional); positions: (B, K, 2) long
+        (from start, from end) in the tune, None = each sequence a whole tune (only read with
+        `tune_positions`)."""
         length = x.shape[1]
-        positions = sinusoidal_encoding(torch.arange(length, device=x.device), self.model_dims)  # (K, C)
-        h = self.input_projection(x) + positions  # (B, K, C)
+        h = self.input_projection(x) + sinusoidal_encoding(torch.arange(length, device=x.device),
+                                                           self.model_dims)  # (B, K, C)
+        if self.tune_positions:
+            if positions is None:
+                positions = whole_tune_positions(sequence_lengths(padding, x.shape[0], length, x.device), length)
+            far = POSITION_CLASSES - 1
+            h = (h + self.start_embedding(positions[..., 0].clamp(0, far))
+                 + self.end_embedding(positions[..., 1].clamp(0, far))
+                 + self.phrase_embedding(positions[..., 0] % PHRASE_LATENTS))
         if self.style_embedding is not None:
             if style is None:
                 style = torch.full((x.shape[0],), UNCONDITIONAL, dtype=torch.long, device=x.device)

@@ -32,6 +32,7 @@ class VAEConfig:
     decoder_size: int = 2048
     decoder_layers: int = 3
     z_size: int = 512
+    key_normalized: bool = False  # trained on melodies moved into C (`core.keys`); callers move theirs there too
 
 
 @dataclass

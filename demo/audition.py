@@ -8,6 +8,8 @@ script gets the audio of a MIDI file the app made.
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 import pretty_midi
 
@@ -16,12 +18,26 @@ from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.melody import pitch_range
 from core.midi_io import ExtractedMelody, MidiInputError
 from core.upload_reader import read_melody_lines
-from demo.outputs import HEAVY_WORK, melody_audio
+from demo.outputs import HEAVY_WORK, melody_audio, shown
 from demo.roll_player import RollPlayer, note_name, roll_value, with_audio
 
+MAX_LISTED_LINES = 40  # melody lines listed in the table (a file may hold over a thousand)
+MAX_CELL_CHARS = 40  # characters of a track name shown
+MARKDOWN_MARKS = set("\\`*_{}[]()#+-.!|<>~")
 GM_PROGRAMS = {"Acoustic Grand Piano": 0, "Vibraphone": 11, "Church Organ": 19, "Nylon Guitar": 24,
                "Violin": 40, "String Ensemble": 48, "Trumpet": 56, "Alto Sax": 65, "Oboe": 68,
                "Flute": 73, "Lead (square)": 80}
+
+
+def markdown_cell(text: str) -> str:
+    """Text from a file shown as plain text in a Markdown table cell: at most MAX_CELL_CHARS
+    characters, HTML escaped, and Markdown's own marks (table bars, emphasis, links, code)
+    backslash-escaped, so that a track name can never become markup or script."""
+    text = " ".join(str(text).split())
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "…"
+    text = html.escape(text, quote=True)
+    return "".join(f"\\{character}" if character in MARKDOWN_MARKS else character for character in text)
 
 
 def uploaded_melody_lines(midi_path: str | None, line: int) -> list[ExtractedMelody]:
@@ -49,15 +65,18 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     the audio's path for download).
     """
     if program_name not in GM_PROGRAMS:
-        raise gr.Error(f"Unknown instrument {program_name!r}; choose one of: {', '.join(GM_PROGRAMS)}.")
+        raise gr.Error(f"Unknown instrument {shown(program_name)}; choose one of: {', '.join(GM_PROGRAMS)}.")
     melodies = uploaded_melody_lines(midi_path, line)
     rows = ["| Line | Track | Instrument | Bars | Range |", "|---|---|---|---|---|"]
-    for number, melody in enumerate(melodies, start=1):
+    for number, melody in enumerate(melodies[:MAX_LISTED_LINES], start=1):
         low, high = pitch_range(melody.melody)
         bars = melody.melody.size // STEPS_PER_BAR
         instrument = pretty_midi.program_to_instrument_name(melody.program)
-        rows.append(f"| {number} | {melody.name or '(none)'} | {instrument} | {bars} | {note_name(low)} to "
-                    f"{note_name(high)} |")
+        rows.append(f"| {number} | {markdown_cell(melody.name or '(none)')} | {instrument} | {bars} | "
+                    f"{note_name(low)} to {note_name(high)} |")
+    if len(melodies) > MAX_LISTED_LINES:
+        rows.append(f"\n{len(melodies) - MAX_LISTED_LINES} more lines not listed (choose them by number, up to "
+                    f"{len(melodies)}).")
     chosen = melodies[line - 1].melody
     audio_path = melody_audio(chosen, tempo_bpm, GM_PROGRAMS[program_name])
     roll = roll_value(chosen, tempo_bpm, title=f"line {line}, as the models would hear it")

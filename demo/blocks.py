@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gradio as gr
 
 from core.limits import MAX_UPLOAD_BYTES
@@ -57,7 +59,9 @@ def build_app() -> gr.Blocks:
 
 def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:
     """Serve `app`: one queue with the admission rules of `QueueGate` (a cap per client, input
-    checks before batching), and no `/gradio_api/run/` route around it (api_open=False)."""
+    checks before batching), and no `/gradio_api/run/` route around it (api_open=False). Uvicorn
+    trusts no forwarded header unless FORWARDED_ALLOW_IPS is set (`demo.queue_gate` has the rule)."""
+    os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     app.queue(max_size=QUEUE_SIZE, api_open=False)
     QueueGate(app, {generate_melodies.__name__: check_generation}).install()
     app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, css=APP_CSS, js=APP_JS, **kwargs)

@@ -73,15 +73,15 @@ def quick_evaluation(n: float = 8, name: str | None = None, progress=gr.Progress
     corpus = rerun_corpus()
     if corpus is None:
         raise gr.Error(QUICK_RERUN_MISSING)
-    out = Path(tempfile.mkdtemp(prefix="eval-"))
     setting = read_run_config(RESULTS_DIR / name) if name in result_sets() else {}
     config = EvalConfig(n=count, batch_size=count, **{key: setting[key] for key in ("style", "length", "guidance")
                                                      if key in setting})
-    try:
-        run(shared_pipeline(), *corpus, out, config)
-    except (FileNotFoundError, ValueError) as error:
-        raise gr.Error(str(error)) from error
-    return run_outputs(out)
+    with tempfile.TemporaryDirectory(prefix="eval-") as out:  # removed once its tables and charts are read
+        try:
+            run(shared_pipeline(), *corpus, Path(out), config)
+        except (FileNotFoundError, ValueError) as error:
+            raise gr.Error(str(error)) from error
+        return run_outputs(Path(out))
 
 
 QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_music21.npz and data/music21.npz) or "
@@ -108,7 +108,7 @@ def build_eval_tab() -> None:
     names = result_sets()
     chosen = gr.Dropdown(names, value=names[0] if names else None, label="Style and length evaluated")
     committed = result_widgets(committed_outputs(chosen.value))
-    chosen.change(committed_outputs, [chosen], committed, api_visibility="private")
+    chosen.change(committed_outputs, [chosen], committed, api_visibility="private", queue=False)
     with gr.Accordion("Recompute quickly (small N)", open=False):
         available = rerun_corpus() is not None
         gr.Markdown(rerun_description())

@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 import gradio as gr
 import numpy as np
 
-from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
+from core.limits import APP_FAST_STEPS, MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
 from core.pipeline import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, MelodyResult, join_chunks
 from core.samplers import SamplerProgress, default_steps
 from demo.audition import GM_PROGRAMS
@@ -27,8 +27,11 @@ from demo.outputs import (
     MODEL_LABELS,
     SAMPLERS,
     SAMPLING_SHARE,
+    STYLE_KEY,
     checked_tempo,
     diffusion_available,
+    key_choice,
+    key_input,
     model_name_of,
     phrasing_choice,
     phrasing_input,
@@ -38,6 +41,7 @@ from demo.outputs import (
     render_preview,
     sampler_choice,
     shared_pipeline,
+    shown,
     style_choice,
     style_inputs,
     whole_number,
@@ -52,29 +56,30 @@ MAX_BATCH = 8  # /generate requests sampled in one call
 MAX_VARIATIONS = 4  # more seeds "Variations and the baseline" may draw, beside the other model's take
 GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
                      "instrument": "Acoustic Grand Piano", "tempo": 120, "style": DEFAULT_STYLE, "guidance": DEFAULT_GUIDANCE,
-                     "phrasing": True}
+                     "phrasing": True, "key": STYLE_KEY}
 GENERATE_INPUTS = tuple(GENERATE_DEFAULTS)  # the order of /generate's inputs: a result's settings
 
 
 def program_for(instrument: str) -> int:
     if instrument not in GM_PROGRAMS:
-        raise gr.Error(f"Unknown instrument {instrument!r}; choose one of: {', '.join(GM_PROGRAMS)}.")
+        raise gr.Error(f"Unknown instrument {shown(instrument)}; choose one of: {', '.join(GM_PROGRAMS)}.")
     return GM_PROGRAMS[instrument]
 
 
 def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                        steps: float | None = None, model: str = MODEL_LABELS[0],
                        instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
-                       guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True) -> GenerationRequest:
+                       guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
+                       key: str = STYLE_KEY) -> GenerationRequest:
     """The widgets' values as a request, or a gr.Error that says which value to change."""
     if model not in MODEL_LABELS:
-        raise gr.Error(f"Unknown model {model!r}; choose one of: {', '.join(MODEL_LABELS)}.")
+        raise gr.Error(f"Unknown model {shown(model)}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
     try:
         return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
                                  seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
                                  sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
-                                 program=program_for(instrument), **phrasing_choice(phrasing),
+                                 program=program_for(instrument), **phrasing_choice(phrasing), **key_choice(key),
                                  **style_choice(style, guidance))
     except ValueError as error:
         raise gr.Error(str(error)) from error
@@ -87,11 +92,11 @@ def check_generation(data: Sequence) -> None:
 
 
 def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model: list, instrument: list,
-                      tempo: list, style: list, guidance: list, phrasing: list) -> tuple[list, ...]:
+                      tempo: list, style: list, guidance: list, phrasing: list, key: list) -> tuple[list, ...]:
     """Batch handler of the API's /generate: each argument holds one value per request (see
     `generation_request`). Returns lists of (RollPlayer value, MIDI path, the settings as a URL
     query, the settings JSON path)."""
-    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing))
+    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key))
     requests = [generation_request(*request_values) for request_values in values]
     outputs = []
     for request_values, request, (result,) in zip(values, requests, shared_pipeline().generate_batch(requests)):
@@ -108,7 +113,7 @@ def result_title(request: GenerationRequest, result: MelodyResult) -> str:
 def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                   steps: float | None = None, model: str = MODEL_LABELS[0],
                   instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
-                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, watch: bool = False,
+                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, key: str = STYLE_KEY, watch: bool = False,
                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
     """The page's Generate: one melody, with one progress bar over sampling, writing and audio.
 
@@ -120,7 +125,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
       sampler then stops at its next step);
     - the result with its MIDI and settings; then the result playing its audio.
     """
-    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing)
+    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key)
     request = generation_request(*values)
     pipeline = shared_pipeline()
     total_steps = request.steps or default_steps(request.sampler, pipeline.schedule)
@@ -169,13 +174,13 @@ def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler
                             steps: float | None = None, model: str = MODEL_LABELS[0],
                             instrument: str = "Acoustic Grand Piano", tempo: float = 120,
                             style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
-                            count: float = MAX_VARIATIONS, baseline: bool = True) -> tuple:
+                            key: str = STYLE_KEY, count: float = MAX_VARIATIONS, baseline: bool = True) -> tuple:
     """`count` (1 to MAX_VARIATIONS) more seeds (seed + 1, ...) with the same settings, sampled in one
     batched call, and with `baseline` the same seed from the other model (diffusion <-> TransformerMDN).
 
     Returns (MAX_VARIATIONS variation RollPlayer values, each playing its audio, then the baseline's,
     then the MIDI paths in the same order); None where a slot is not asked for."""
-    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing)
+    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key)
     how_many = whole_number(count, "Variations", 1, MAX_VARIATIONS)
     first = request.seeds[0]
     seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, how_many + 1))
@@ -265,12 +270,13 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                 stop_button = gr.Button("Stop", variant="stop", elem_id="stop", scale=1)
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
+            key = key_input("key")
             with gr.Accordion("Advanced", open=False, elem_id="generate-advanced"):
                 guidance.render()
                 sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler",
                                    info="Fast: 20 steps of DPM-Solver++, a fraction of a second; the paper's "
                                         "DDPM takes 1000 steps, several seconds")
-                steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
+                steps = gr.Slider(*APP_FAST_STEPS, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps", info="more steps, slower and a little closer to DDPM")
                 phrasing = phrasing_input("phrasing")
                 model.render()
@@ -308,7 +314,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
         control.change(sampling_controls, [model, sampler], [sampler, steps, watch], api_visibility="private",
                        queue=False)
     inputs = {"bars": bars, "seed": seed, "sampler": sampler, "steps": steps, "model": model, "instrument": instrument,
-              "tempo": tempo, "style": style, "guidance": guidance, "phrasing": phrasing}
+              "tempo": tempo, "style": style, "guidance": guidance, "phrasing": phrasing, "key": key}
     ordered = [inputs[name] for name in GENERATE_INPUTS]
     api_generate.click(generate_melodies, ordered, [roll, midi_file, share_query, settings_download], batch=True,
                        max_batch_size=MAX_BATCH, api_name="generate", **HEAVY_WORK)

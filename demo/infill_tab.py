@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 import gradio as gr
 import numpy as np
 
-from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
+from core.limits import APP_FAST_STEPS, MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
 from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges
 from core.samplers import default_steps
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
@@ -25,8 +25,8 @@ from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
     SAMPLERS,
-    checked_tempo,
     audio_preview,
+    checked_tempo,
     phrasing_choice,
     phrasing_input,
     play_infill,
@@ -34,6 +34,7 @@ from demo.outputs import (
     publish,
     sampler_choice,
     shared_pipeline,
+    shown,
     style_choice,
     style_inputs,
     whole_number,
@@ -55,7 +56,7 @@ def melody_from_file(path: str | None, line: int) -> np.ndarray:
 def example_melody(name: str) -> np.ndarray:
     """(T,) tokens of a bundled example's first melody line (read once per process)."""
     if name not in EXAMPLES:
-        raise gr.Error(f"Unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}.")
+        raise gr.Error(f"Unknown example {shown(name)}; choose one of: {', '.join(EXAMPLES)}.")
     melody = melody_from_file(str(EXAMPLES[name]), 1)
     melody.setflags(write=False)
     return melody
@@ -74,7 +75,7 @@ def source_melody(source: str, midi: str | None, example: str, line: float, last
         return example_melody(example)
     if source == "Uploaded MIDI":
         return melody_from_file(midi, line_number)
-    raise gr.Error(f"Unknown melody source {source!r}; choose one of: {', '.join(SOURCES)}.")
+    raise gr.Error(f"Unknown melody source {shown(source)}; choose one of: {', '.join(SOURCES)}.")
 
 
 def source_and_options(midi: str | None, seed: float, source: str, example: str, line: float, sampler: str,
@@ -111,7 +112,7 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
                                          last_melody, style, guidance, phrasing)
     if method not in METHODS:
-        raise gr.Error(f"Unknown method {method!r}; choose one of: {', '.join(METHODS)}.")
+        raise gr.Error(f"Unknown method {shown(method)}; choose one of: {', '.join(METHODS)}.")
     return answer_infill(
         melody, lambda: InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
                                       method=METHODS[method], **options),
@@ -194,7 +195,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
                                        "phrases (interpolation) or random phrases (prior)")
                 sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler",
                                    info="Fast: 20 steps of DPM-Solver++; the paper's DDPM takes 1000 steps")
-                steps = gr.Slider(5, 200, value=default_steps("fast", shared_pipeline().schedule), step=1,
+                steps = gr.Slider(*APP_FAST_STEPS, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps")
                 phrasing = phrasing_input("infill-phrasing")
             original_preview, result_preview = gr.State(None), gr.State(None)

@@ -17,7 +17,8 @@ from gradio.utils import get_upload_folder
 
 from core.audio import render_midi, write_ogg
 from core.bundle import DEFAULT_MODEL_DIR, read_manifest
-from core.limits import MAX_GUIDANCE, MAX_STEPS, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from core.keys import KEY_NAMES
+from core.limits import APP_FAST_STEPS, MAX_GUIDANCE, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult, RenderOptions
 from core.samplers import ProgressCallback, SamplerProgress
@@ -35,6 +36,8 @@ HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over al
 # every handler that samples, decodes or renders joins this one concurrency group
 HEAVY_WORK = {"concurrency_id": "heavy-work", "concurrency_limit": HEAVY_CONCURRENCY}
 MODEL_LABELS = ["Diffusion", "TransformerMDN (baseline)"]  # labels of the Model radio
+STYLE_KEY = "the style's own"  # the Key control's default: D for folk, F for renaissance, ... (core.keys)
+KEY_CHOICES = [STYLE_KEY, *KEY_NAMES]
 SAMPLERS = ["Fast", "DDPM, 1000 steps (paper)"]  # labels of the Sampler radio: "fast" and "ddpm"
 STYLE_HINT = ("folk: folk tunes and reels; renaissance: Palestrina-era voice parts; chorale: Bach chorale melodies; "
               "classical: themes from classical scores; other: the rest of the corpus; any: the model chooses")
@@ -179,6 +182,21 @@ def play_infill(original: AudioPreview | None, result: AudioPreview | None, roll
     return None if original is None else render_preview(original), played, path
 
 
+MAX_SHOWN_CHARS = 40  # of a refused value quoted back in a message
+
+
+def shown(value) -> str:
+    """A refused API value as a message quotes it: its repr cut to MAX_SHOWN_CHARS, with its kind
+    when that is not what was asked for (text, a list, ...), so that a huge or odd value never
+    fills a message or the log."""
+    text = repr(value)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = text[: MAX_SHOWN_CHARS - 3] + "..."
+    kinds = {str: "text", list: "a list", dict: "an object", bool: "true/false"}
+    kind = next((name for cls, name in kinds.items() if isinstance(value, cls)), None)
+    return f"{text} ({kind})" if kind else text
+
+
 def is_number(value) -> bool:
     """True for an int or float (a raw API value may be anything; bool is not a number here)."""
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
@@ -186,9 +204,9 @@ def is_number(value) -> bool:
 
 def whole_number(value: float | None, name: str, low: int, high: int) -> int:
     """A number widget's value as an int in [low, high], or a gr.Error that says what to enter."""
-    if (not is_number(value) or not np.isfinite(value) or value != int(value)  # type: ignore[arg-type]
-            or not low <= value <= high):  # type: ignore[operator]
-        raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {value!r}.")
+    if (not is_number(value) or not low <= value <= high  # type: ignore[operator] (range first: 2**64 is no float64)
+            or not np.isfinite(value) or value != int(value)):  # type: ignore[arg-type]
+        raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {shown(value)}.")
     return int(value)
 
 
@@ -210,15 +228,15 @@ def progress_reporter(progress: gr.Progress) -> ProgressCallback:
 def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:
     """The Sampler radio and Steps slider as the pipeline's (sampler, steps); None steps: its default."""
     if sampler not in SAMPLERS:
-        raise gr.Error(f"Unknown sampler {sampler!r}; choose one of: {', '.join(SAMPLERS)}.")
+        raise gr.Error(f"Unknown sampler {shown(sampler)}; choose one of: {', '.join(SAMPLERS)}.")
     if sampler == SAMPLERS[1]:
         return "ddpm", None
-    return "fast", None if steps is None else whole_number(steps, "Steps", 1, MAX_STEPS)
+    return "fast", None if steps is None else whole_number(steps, "Steps", *APP_FAST_STEPS)
 
 
 def checked_tempo(tempo: float | None) -> float:
     if not is_number(tempo) or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:  # type: ignore[operator]
-        raise gr.Error(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {tempo}.")
+        raise gr.Error(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {shown(tempo)}.")
     return float(tempo)
 
 
@@ -245,6 +263,21 @@ def style_inputs(model: gr.Radio | None = None, render_strength: bool = True) ->
     return style, guidance
 
 
+def key_input(elem_id: str) -> gr.Dropdown:
+    """The Key control of a generation (`GenerationRequest.key`); call inside a `gr.Blocks` context."""
+    return gr.Dropdown(KEY_CHOICES, value=STYLE_KEY, label="Key", elem_id=elem_id,
+                       info="the major key the melody ends up in (a minor tune: its relative major)")
+
+
+def key_choice(key: str | None) -> dict:
+    """The Key control as the pipeline's keyword argument (None: the style's own key), or a gr.Error."""
+    if key in (None, "", STYLE_KEY):
+        return {"key": None}
+    if key not in KEY_NAMES:
+        raise gr.Error(f"Key must be one of: {', '.join(KEY_CHOICES)}; got {shown(key)}.")
+    return {"key": key}
+
+
 def phrasing_input(elem_id: str) -> gr.Checkbox:
     """The switch of `PhrasingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
     return gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id=elem_id,
@@ -256,7 +289,7 @@ def phrasing_input(elem_id: str) -> gr.Checkbox:
 def phrasing_choice(phrasing: bool) -> dict:
     """The phrasing checkbox as the pipeline's keyword argument, or a gr.Error."""
     if not isinstance(phrasing, bool):
-        raise gr.Error(f"Shape phrases must be true or false, got {phrasing!r}.")
+        raise gr.Error(f"Shape phrases must be true or false, got {shown(phrasing)}.")
     return {"phrasing": phrasing}
 
 
@@ -275,7 +308,7 @@ def style_choice(style: str | None, guidance: float | None) -> dict:
     """The Style widgets as the pipeline's keyword arguments, or a gr.Error that lists the choices."""
     labels = style_labels()
     if style not in labels:
-        raise gr.Error(f"Unknown style {style!r}; choose one of: {', '.join(labels)}.")
+        raise gr.Error(f"Unknown style {shown(style)}; choose one of: {', '.join(labels)}.")
     if not is_number(guidance) or not 0 <= guidance <= MAX_GUIDANCE:  # type: ignore[operator]
-        raise gr.Error(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {guidance}.")
+        raise gr.Error(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {shown(guidance)}.")
     return {"style": style, "guidance": float(guidance)}

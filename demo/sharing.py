@@ -1,7 +1,7 @@
 """Shareable, replayable results: a generation's settings as JSON and as the page URL's query.
 
 Every /generate result carries its settings (the model bundle's fingerprint, seed, bars,
-style, style strength, sampler, steps, model, instrument, tempo, phrase shaping). The page writes them into
+style, style strength, sampler, steps, model, instrument, tempo, phrase shaping, key). The page writes them into
 its address bar; opening that address, or uploading the JSON file, sets the controls and
 generates again: the same bundle gives the identical MIDI.
 """
@@ -14,12 +14,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 
-from demo.outputs import fresh_output_path, shared_pipeline
+from demo.outputs import STYLE_KEY, fresh_output_path, shared_pipeline, shown
 
-SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "phrasing")
+SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "phrasing",
+                 "key")
 NUMBER_FIELDS = ("bars", "seed", "steps", "tempo", "guidance")
 BOOLEAN_FIELDS = {"phrasing": {"true": True, "1": True, "false": False, "0": False}}
-ADDED_LATER = {"phrasing": False}  # fields that older settings lack: what their results were made with
+ADDED_LATER = {"phrasing": False, "key": STYLE_KEY}  # fields that older settings lack: what their results were made with
 MAX_SETTINGS_BYTES = 4096  # a settings file is a few hundred bytes
 
 
@@ -62,12 +63,12 @@ def parse_settings(raw: dict) -> dict:
             try:
                 settings[name] = float(value) if "." in value or "e" in value.lower() else int(value)
             except ValueError as error:
-                raise gr.Error(f"Setting {name} must be a number, got {value!r}.") from error
+                raise gr.Error(f"Setting {name} must be a number, got {shown(value)}.") from error
     for name, spellings in BOOLEAN_FIELDS.items():
         value = settings[name]
         if isinstance(value, str):
             if value.lower() not in spellings:
-                raise gr.Error(f"Setting {name} must be true or false, got {value!r}.")
+                raise gr.Error(f"Setting {name} must be true or false, got {shown(value)}.")
             settings[name] = spellings[value.lower()]
     if settings.get("bundle") != shared_pipeline().fingerprint:
         gr.Warning(f"These settings were made with model bundle {settings.get('bundle')!r}; this app runs "

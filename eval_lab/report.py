@@ -22,7 +22,8 @@ from eval_lab.run import read_run_config
 SELF_SIMILARITY = ["pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"]
 RAW = ["pitch_mu_oa", "pitch_var_oa", "duration_mu_oa", "duration_var_oa"]
 LATENT = ["frechet_distance", "mmd_rbf"]
-MUSICALITY = list(METRIC_NAMES)
+MUSICALITY = [*METRIC_NAMES, "repeated_share", "step_share", "last_note_tonic", "phrase_end_tonic_share"]
+TOLD_APART = "c2st_accuracy"  # how often a classifier tells a system's melodies from real ones (eval_lab.c2st)
 
 
 def load_results(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -35,7 +36,10 @@ def load_results(directory: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 HEADERS = {"system": "System", "pitch_consistency": "Pitch C", "pitch_variance": "Pitch Var",
            "duration_consistency": "Duration C", "duration_variance": "Duration Var",
            "frechet_distance": "Frechet distance", "mmd_rbf": "MMD",
-           **{name: label[0].upper() + label[1:] for name, label in METRIC_LABELS.items()}}
+           **{name: label[0].upper() + label[1:] for name, label in METRIC_LABELS.items()},
+           "repeated_share": "Intervals: repeated notes", "step_share": "Intervals: steps (1-2 semitones)",
+           "last_note_tonic": "Last note on the tonic", "phrase_end_tonic_share": "Phrase ends (bars 4, 8, ...) on the tonic",
+           TOLD_APART: "Told from real (C2ST accuracy, 0.5 is best)"}
 LOWER_IS_BETTER = set(LATENT)  # the rest of SELF_SIMILARITY + LATENT: higher is better; musicality: closest to real
 REFERENCE_ROWS = r"held-out|train \(GT\)"  # rows that are data, not systems (a regex): never marked best
 BEST_STYLE = "font-weight: 700; background-color: #e3f1e3"
@@ -46,7 +50,9 @@ def best_rows(table: pd.DataFrame, column: str) -> pd.Series:
     latent distances, and for musicality the closest to the real held-out melodies' value."""
     systems = ~table["system"].str.contains(REFERENCE_ROWS) & table[column].notna()
     values = table[column].where(systems)
-    if column in MUSICALITY:
+    if column == TOLD_APART:  # 0.5: the classifier cannot tell them from real melodies
+        values = -(values - 0.5).abs()
+    elif column in MUSICALITY:
         real = table.loc[table["system"].str.startswith("held-out (raw"), column]
         if real.empty:
             return pd.Series(False, index=table.index)
@@ -78,7 +84,7 @@ def readable_tables(directory: str | Path) -> dict[str, "pd.io.formats.style.Sty
     reference = table["system"].str.contains(REFERENCE_ROWS) & ~infill
     return {"unconditional": readable_table(table[~infill], SELF_SIMILARITY + LATENT),
             "infilling": readable_table(table[infill | reference], SELF_SIMILARITY + LATENT),
-            "musicality": readable_table(table, MUSICALITY),
+            "musicality": readable_table(table, [*MUSICALITY, TOLD_APART]),
             "raw": readable_table(table, RAW, mark_best=False)}
 
 

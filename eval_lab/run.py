@@ -14,7 +14,9 @@ interpolation between the bordering latents, diffusion. Every system's latents g
 the same codec inverse and VAE decoder, so the VAE's own errors are shared by all rows.
 Per system: pitch and duration consistency and variance against GT, the raw mu_OA and
 sigma^2_OA, FD and MMD of its normalized latents against the held-out latents, and the
-musicality metrics of its melodies (`core.musicality`). Also a
+musicality metrics, interval profile and cadences of its melodies (`core.musicality`), and the accuracy of a classifier
+telling them from the raw held-out melodies (`eval_lab.c2st`, 0.5 = indistinguishable; the raw
+row holds the real-vs-real control). Also a
 quality-versus-reverse-step curve of the DDPM sampler's x0 estimates. Writes results.json,
 results.csv, curve.csv, config.json and a few MIDI samples per system.
 """
@@ -40,15 +42,17 @@ from core.latent_sequences import LatentSequences
 from core.limits import MAX_SEED
 from core.melody_cache import MelodyCache
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.musicality import musicality
+from core.musicality import average_cadence_profile, average_interval_profile, musicality
 from core.pipeline import DEFAULT_GUIDANCE, INFILL_METHODS, MelodyPipeline, SamplingOptions
 from core.samplers import default_steps
 from core.transformer import ANY_STYLE
+from eval_lab.c2st import c2st
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"  # the committed runs, one folder each
 
 SAMPLES_PER_SYSTEM = 3
+THROUGH_THE_VAE = ("held-out through the VAE", "infill: held-out (truth)")  # the raw held-out windows, decoded
 
 
 def system_seeds(seed: int, system: str, start: int, count: int) -> tuple[int, ...]:
@@ -175,9 +179,13 @@ class Evaluator:
         return pd.DataFrame(rows)
 
     def scores(self, latents: torch.Tensor | None, reference, real: np.ndarray | None,
-               melodies: list[np.ndarray] | None = None) -> dict[str, float]:
+               melodies: list[np.ndarray] | None = None, real_melodies: list[np.ndarray] | None = None,
+               paired: bool = False) -> dict[str, float]:
         """Self-similarity against `reference` and musicality of the decoded `latents` (or of
-        `melodies` given as they are), and FD / MMD against `real` latents when both are given.
+        `melodies` given as they are), FD / MMD against `real` latents when both are given, and
+        the classifier two-sample accuracy against `real_melodies` when given (`eval_lab.c2st`,
+        `paired` when the melodies are the real ones through the VAE; for the real melodies
+        themselves, their real-vs-real control).
         A set whose melodies have too few notes for any frame pair scores NaN, not a crash."""
         melodies = self.pipeline.decode_melodies(latents) if melodies is None else melodies
         try:
@@ -185,10 +193,18 @@ class Evaluator:
         except NoFramePairsError:
             row = {"pairs": 0}
         row.update(musicality(melodies))
+        row.update(average_interval_profile(melodies))
+        row.update(average_cadence_profile(melodies))
         if real is not None and latents is not None:
             flat = latents.reshape(-1, latents.shape[-1]).numpy().astype(np.float64)
             row["frechet_distance"] = frechet_distance(real, flat)
             row["mmd_rbf"] = mmd_rbf(real[:4000], flat[:4000])
+        if real_melodies is not None:
+            try:
+                against_real, control = c2st(real_melodies, melodies, paired=paired)
+                row["c2st_accuracy"] = (control if melodies is real_melodies else against_real).accuracy
+            except ValueError:  # too few melodies for its folds (a quick rerun with a small N)
+                row["c2st_accuracy"] = float("nan")
         return row
 
 
@@ -201,10 +217,11 @@ def run(pipeline: MelodyPipeline, latents_path: Path, cache_path: Path, out: Pat
     reference = overlap_stats(pipeline.decode_melodies(systems["train (GT)"]))
     real = systems["held-out through the VAE"].reshape(-1, evaluator.sequences.data_dims).numpy().astype(np.float64)
     raw = evaluator.raw_melodies(evaluator.held_out_rows)
-    rows = [{"system": "held-out (raw melodies)", **evaluator.scores(None, reference, None, melodies=raw)}]
+    rows = [{"system": "held-out (raw melodies)", **evaluator.scores(None, reference, None, raw, raw)}]
     (out / "samples").mkdir(parents=True, exist_ok=True)
     for name, latents in tqdm(systems.items(), desc="scoring"):
-        rows.append({"system": name, **evaluator.scores(latents, reference, real)})
+        rows.append({"system": name, **evaluator.scores(latents, reference, real, real_melodies=raw,
+                                                        paired=name in THROUGH_THE_VAE)})
         slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
         for index, melody in enumerate(pipeline.decode_melodies(latents[:SAMPLES_PER_SYSTEM])):
             (out / "samples" / f"{slug}_{index}.mid").write_bytes(pretty_midi_to_bytes(melody_to_pretty_midi(melody)))

@@ -15,9 +15,9 @@ from core.latent_sequences import LatentSequences
 from core.melody import pitch_to_token
 from core.pipeline import GenerationRequest
 from core.midi_io import extract_melodies
-from demo.audition import describe_and_render
+from demo.audition import MAX_LISTED_LINES, describe_and_render
 from demo.roll_player import roll_value
-from demo.outputs import PREVIEW_SAMPLE_RATE, play_infill
+from demo.outputs import PREVIEW_SAMPLE_RATE, STYLE_KEY, play_infill
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 
@@ -36,6 +36,25 @@ def test_uploaded_song_lists_its_lines_and_plays_the_chosen_one(tmp_path):
     assert audio_path.endswith(".ogg") and rate == PREVIEW_SAMPLE_RATE == 22_050
     assert samples.size == round((4.0 + 1.0) * rate)  # 2 bars at 120 BPM + tail
     assert abs(samples).max() > 0.3
+
+
+def test_track_names_from_a_file_show_as_plain_text_and_never_as_markup(tmp_path):
+    path = tmp_path / "hostile.mid"
+    path.write_bytes(midi_bytes([instrument([note(0, 4, 60)], name="<img src=x onerror=alert(1)>"),
+                                 instrument([note(0, 4, 62)], name="a|b **bold** [link](http://x) " + "z" * 80)]))
+    table, _, _ = describe_and_render(str(path), "Flute", 120, 1)
+    assert "<img" not in table and "&lt;img src=x onerror=alert\\(1\\)&gt;" in table
+    second = table.splitlines()[3]
+    assert "a\\|b \\*\\*bold\\*\\* \\[link\\]" in second and "**" not in second and "](" not in second
+    assert second.count("z") < 40  # a long name is cut short
+
+
+def test_a_file_with_very_many_lines_lists_the_first_forty_and_says_how_many_more(tmp_path):
+    path = tmp_path / "many.mid"
+    path.write_bytes(midi_bytes([instrument([note(0, 4, 60 + index % 12)], program=index % 100) for index in range(60)]))
+    table, _, _ = describe_and_render(str(path), "Flute", 120, 60)
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + MAX_LISTED_LINES
+    assert "20 more lines not listed" in table
 
 
 @pytest.mark.parametrize(
@@ -203,15 +222,17 @@ def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the
     from demo.generate_tab import GENERATE_INPUTS, replay_file, replay_query
 
     _roll, midi_path, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96,
-                                                          "renaissance", 1.5, False)
+                                                          "renaissance", 1.5, False, "Eb")
     assert "bars=12" in query and "style=renaissance" in query and "phrasing=False" in query and "bundle=" in query
+    assert "key=Eb" in query
     for replayed in (replay_query("?" + query), replay_file(settings_path)):
         named = dict(zip(GENERATE_INPUTS, replayed))
-        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["phrasing"] is False
+        assert named["seed"] == 21 and named["guidance"] == 1.5 and named["phrasing"] is False and named["key"] == "Eb"
         again = generate_one(*replayed)[1]
         assert Path(again).read_bytes() == Path(midi_path).read_bytes()
-    older = replay_query("?" + query.replace("&phrasing=False", ""))
+    older = replay_query("?" + query.replace("&phrasing=False", "").replace("&key=Eb", ""))
     assert dict(zip(GENERATE_INPUTS, older))["phrasing"] is False, "links from before phrases were shaped"
+    assert dict(zip(GENERATE_INPUTS, older))["key"] == STYLE_KEY, "links from before the key could be chosen"
 
 
 def test_folk_phrasing_restates_the_styles_share_of_latents_and_can_be_turned_off():

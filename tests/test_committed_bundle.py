@@ -17,6 +17,7 @@ import torch
 from core.bundle import DEFAULT_MODEL_DIR
 from core.constants import FIRST_NOTE_TOKEN
 from core.generate import main as generate_cli
+from core.keys import best_tonic, melody_pitches, parse_key, transpose_to_key
 from core.melody import has_notes, split_into_chunks
 from core.melody_cache import MelodyCache
 from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes
@@ -29,12 +30,11 @@ from train.presets import preset
 PINNED = {
     # sampler: (first 4 values of latent 0, first 32 tokens of the melody), 16 bars, seed 0, default steps,
     # default style (folk) and guidance (2)
-    "ddim": ([-0.3455, -0.4695, -0.0978, 0.2351],
-             [45, 0, 0, 0, 52, 0, 0, 0, 50, 0, 50, 50, 50, 0, 50, 0, 55, 0, 55, 0, 55, 0, 55, 55, 57, 57, 55, 55, 55, 52,
-              50, 50]),
-    "dpmpp_2m": ([-0.3426, -0.4795, -0.0985, 0.2309],
-                 [45, 0, 0, 0, 52, 0, 0, 0, 50, 0, 50, 50, 50, 0, 50, 0, 55, 0, 0, 55, 55, 0, 55, 55, 57, 55, 55, 55, 55,
-                  52, 52, 50]),
+    "ddim": ([-0.4061, 0.1591, 0.0218, -0.2494],
+             [67, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 57, 0, 59, 59, 62, 0, 0, 0, 64, 0, 0, 59, 57, 0, 0, 0, 59, 0, 59, 0]),
+    "dpmpp_2m": ([-0.3899, 0.1809, 0.0178, -0.2412],
+                 [67, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 57, 0, 59, 59, 62, 0, 0, 0, 62, 0, 0, 59, 57, 0, 0, 0, 59, 0, 59,
+                  0]),
 }
 
 
@@ -108,15 +108,14 @@ def test_default_folk_melodies_keep_their_key_and_fill_their_bars(pipeline):
 
 
 def test_renaissance_lines_keep_their_key_and_move_on_by_step_between_phrases(pipeline):
-    """64-bar renaissance lines on 8 seeds: drawn, 16% of their intervals leap past a fifth (real
-    voice parts: 1.5%), most where one 2-bar phrase meets the next, and 0.81 of their notes lie in
-    the line's best scale (real: 0.965); shaped, their phrases are joined by octaves and brought
-    back into the key by semitones, and their rhythm stays."""
+    """64-bar renaissance lines on 8 seeds: drawn, many of their intervals leap past a fifth (real
+    voice parts: 1.5%), most where one 2-bar phrase meets the next; shaped, their phrases are
+    joined by octaves and brought into the key by semitones, and their rhythm stays."""
     request = GenerationRequest(bars=64, style="renaissance", seeds=tuple(range(8)))
     joined = [result.melody for result in pipeline.generate(request)]
     drawn = [result.melody for result in pipeline.generate(dataclasses.replace(request, phrasing=False))]
-    assert musicality(drawn)["leap_share"] >= 0.12 and musicality(drawn)["in_scale_share"] <= 0.85
-    assert musicality(joined)["leap_share"] <= 0.06 and musicality(joined)["in_scale_share"] >= 0.95
+    assert musicality(joined)["leap_share"] <= min(0.06, musicality(drawn)["leap_share"] / 2)
+    assert musicality(joined)["in_scale_share"] >= max(0.95, musicality(drawn)["in_scale_share"])
     for joined_melody, drawn_melody in zip(joined, drawn):
         moved = joined_melody.astype(int) - drawn_melody.astype(int)  # (T,) token differences
         assert set(np.unique(moved)) <= OCTAVE_AND_KEY_MOVES
@@ -156,3 +155,24 @@ def test_infilled_renaissance_bars_move_by_octaves_and_semitones_to_meet_the_kep
         moved = joined_melody.astype(int) - drawn_melody.astype(int)  # (T,)
         assert set(np.unique(moved)) <= OCTAVE_AND_KEY_MOVES
         assert not moved[: 16 * 16].any() and not moved[48 * 16 :].any(), "the kept bars stay"
+
+
+def test_a_requested_key_is_the_best_fitting_scale_of_every_melody(pipeline, tmp_path):
+    for key, tonic in (("D", 2), ("Eb", 3), ("A", 9)):
+        for result in pipeline.generate(GenerationRequest(bars=16, seeds=(0, 1, 2), key=key)):
+            assert best_tonic(melody_pitches(result.melody)) == tonic
+    generate_cli(["--bars", "16", "--key", "D", "--out", str(tmp_path / "d.mid")])
+    (line,) = extract_melodies(load_midi_file(tmp_path / "d.mid"))
+    assert best_tonic(melody_pitches(line.melody)) == 2
+
+
+def test_an_upload_in_e_flat_is_infilled_in_e_flat_with_every_kept_note_identical(pipeline):
+    melody = transpose_to_key(heldout_melody("folk", 16), parse_key("Eb"))
+    request = InfillRequest(melody=melody, bars_to_regenerate=((5, 8),), seeds=(0, 1, 2), style="folk")
+    original = split_into_chunks(melody)
+    for result in pipeline.infill(request):
+        chunks = split_into_chunks(result.melody)
+        assert np.array_equal(chunks[[0, 1, 4, 5, 6, 7]], original[[0, 1, 4, 5, 6, 7]])
+        assert best_tonic(melody_pitches(result.melody)) == 3
+        new_notes = melody_pitches(chunks[2:4].reshape(-1))
+        assert np.isin(new_notes % 12, [3, 5, 7, 8, 10, 0, 2]).mean() >= 0.85, "the new bars are in E-flat too"

@@ -5,6 +5,7 @@ import torch
 
 from core.denoiser import DenoiserConfig, GuidedDenoiser, TransformerDenoiser
 from core.schedule import NoiseSchedule
+from core.transformer import sequence_lengths, whole_tune_positions
 
 SCHEDULE = NoiseSchedule.linear()
 
@@ -103,3 +104,35 @@ def test_a_model_without_labels_refuses_a_style():
     assert model(x, torch.rand(1), style=torch.tensor([0])).shape == (1, 3, 4)
     with pytest.raises(ValueError, match="trained without style labels"):
         model(x, torch.rand(1), style=torch.tensor([1]))
+
+
+def test_a_model_with_tune_positions_hears_where_a_span_stands_and_defaults_to_a_whole_tune():
+    torch.manual_seed(0)
+    model = TransformerDenoiser(DenoiserConfig(data_dims=3, model_dims=16, layers=1, heads=2, transformer_mlp_dims=16,
+                                               mlp_dims=16, film_dims=8, dropout=0.0, tune_positions=True)).eval()
+    x, level = torch.randn(1, 5, 3), torch.tensor([0.5])
+    whole = torch.tensor([[[j, 4 - j] for j in range(5)]])
+    middle = torch.tensor([[[j + 3, 20 - j] for j in range(5)]])  # the same 5 latents cut from a longer tune
+    with torch.no_grad():
+        assert torch.equal(model(x, level), model(x, level, positions=whole))
+        assert not torch.allclose(model(x, level, positions=whole), model(x, level, positions=middle))
+        far = torch.tensor([[[j + 40, j + 50] for j in range(5)]])  # beyond the classes: the "far" embedding
+        assert torch.equal(model(x, level, positions=far), model(x, level, positions=far + 100))
+
+
+def test_positions_of_padded_whole_tunes_count_from_each_tunes_own_end():
+    padding = torch.tensor([[False, False, False], [False, False, True]])
+    positions = whole_tune_positions(sequence_lengths(padding, 2, 3, padding.device), 3)
+    assert positions.tolist() == [[[0, 2], [1, 1], [2, 0]], [[0, 1], [1, 0], [2, 0]]]
+
+
+def test_a_placed_guided_denoiser_tells_the_model_where_its_window_stands():
+    torch.manual_seed(0)
+    model = TransformerDenoiser(DenoiserConfig(data_dims=3, model_dims=16, layers=1, heads=2, transformer_mlp_dims=16,
+                                               mlp_dims=16, film_dims=8, dropout=0.0, tune_positions=True)).eval()
+    x, level = torch.randn(2, 4, 3), torch.tensor([0.5, 0.5])
+    guided = GuidedDenoiser(model, torch.zeros(2, dtype=torch.long), 0.0)
+    middle = torch.tensor([[[j + 6, 7 - j] for j in range(4)]] * 2)  # latents 6-9 of a 14-latent tune
+    with torch.no_grad():
+        assert torch.equal(guided(x, level), model(x, level))
+        assert torch.equal(guided.placed(6, 14)(x, level), model(x, level, positions=middle))

@@ -1,5 +1,6 @@
 """Specification of the TransformerMDN baseline (core.mdn)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -73,3 +74,14 @@ def test_the_mdn_samples_with_and_without_a_style_label():
     free = model.sample(1, 4, torch.Generator().manual_seed(0))
     assert styled.shape == free.shape == (1, 4, 3)
     assert not torch.equal(styled, free)
+
+
+def test_with_tune_positions_each_latent_is_drawn_knowing_how_far_the_tune_has_to_go():
+    torch.manual_seed(0)
+    model = TransformerMDN(dataclasses.replace(TINY, tune_positions=True)).eval()
+    short = model.sample(1, 3, torch.Generator().manual_seed(0))
+    long = model.sample(1, 6, torch.Generator().manual_seed(0))
+    assert not torch.allclose(short[:, 0], long[:, 0]), "the first latent of a 3-latent tune is not that of a 6-latent one"
+    x = torch.randn(1, 4, 3)
+    inside = torch.tensor([[[j + 2, 9 - j] for j in range(4)]])
+    assert not torch.allclose(model(x).means, model(x, positions=inside).means)

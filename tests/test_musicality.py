@@ -11,10 +11,15 @@ import pytest
 
 from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH, NO_EVENT, NOTE_OFF, STEPS_PER_BAR
 from core.musicality import (
+    INTERVAL_PROFILE_NAMES,
     METRIC_LABELS,
     METRIC_NAMES,
     MusicalityScores,
+    average_cadence_profile,
+    average_interval_profile,
+    cadence_profile,
     in_scale_share,
+    interval_profile,
     leap_share,
     longest_silence_bars,
     melody_scores,
@@ -337,3 +342,39 @@ def test_cli_help_runs_as_a_module():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "--midi" in result.stdout and "--per-file" in result.stdout
+
+
+def test_interval_profile_sorts_each_interval_into_its_class_and_counts_runs_of_three():
+    tune = melody([(4 * i, 4, p) for i, p in enumerate([C4, C4, C4, D4, E4, E4, G4, C5 + 7])], bars=2)
+    profile = interval_profile(tune)
+    assert list(profile) == list(INTERVAL_PROFILE_NAMES)
+    # intervals 0, 0, 2, 2, 0, 3, 12: three repeats, two steps, one skip, one leap
+    assert profile["repeated_share"] == pytest.approx(3 / 7)
+    assert profile["step_share"] == pytest.approx(2 / 7)
+    assert profile["skip_share"] == pytest.approx(1 / 7)
+    assert profile["larger_share"] == 0.0
+    assert profile["leap_share"] == pytest.approx(1 / 7)
+    assert profile["run_note_share"] == pytest.approx(3 / 8)  # C4 C4 C4 is a run; E4 E4 is not
+
+
+def test_interval_profile_is_undefined_below_two_notes_and_averages_over_the_rest():
+    single = melody([(0, 4, C4)], bars=2)
+    assert all(math.isnan(value) for value in interval_profile(single).values())
+    steps = melody([(0, 4, C4), (4, 4, D4)], bars=2)
+    repeats = melody([(0, 4, C4), (4, 4, C4)], bars=2)
+    average = average_interval_profile([single, steps, repeats])
+    assert average["repeated_share"] == pytest.approx(0.5)
+    assert average["step_share"] == pytest.approx(0.5)
+
+
+def test_cadences_find_the_key_and_where_the_melody_rests_on_its_tonic():
+    # 8 bars of quarter notes in C major; bar 4 ends on G (a half close), bar 8 on C (a full close)
+    pitches = [C4, D4, E4, F4, G4, F4, E4, D4, C4, E4, G4, C5, C5, A4, A4, G4,
+               C4, D4, E4, F4, G4, A4, B4, C5, B4, A4, G4, F4, E4, D4, D4, C4]
+    tune = melody([(4 * i, 4, p) for i, p in enumerate(pitches)], bars=8)
+    assert cadence_profile(tune) == {"last_note_tonic": 1.0, "phrase_end_tonic_share": 0.5,
+                                     "mid_phrase_tonic_share": pytest.approx(2 / 6)}  # bars 3 and 6 end on C
+    in_g = melody([(4 * i, 4, p + 7) for i, p in enumerate(pitches)], bars=8)
+    assert cadence_profile(in_g) == cadence_profile(tune), "the key is found, not assumed"
+    assert all(math.isnan(v) for v in cadence_profile(melody([], bars=2)).values())
+    assert average_cadence_profile([tune, melody([], bars=2)])["last_note_tonic"] == 1.0

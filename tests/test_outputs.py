@@ -94,3 +94,14 @@ def test_sampling_fills_the_first_85_percent_of_one_bar_once_per_percent_and_the
     assert calls[-1] == (SAMPLING_SHARE, "Sampling: step 1000 of 1000")
     play_preview(None, None, lambda fraction, desc: calls.append((fraction, desc)))
     assert calls[-1] == (AUDIO_START, "Rendering the audio") and SAMPLING_SHARE < AUDIO_START < 1
+
+
+def test_a_refused_value_is_quoted_short_and_says_what_kind_it_is():
+    from demo.outputs import MAX_SHOWN_CHARS, checked_tempo, shown, whole_number
+
+    assert shown(2.5) == "2.5" and shown("120") == "'120' (text)" and shown([1]) == "[1] (a list)"
+    assert len(shown("x" * 10**6)) <= MAX_SHOWN_CHARS + len(" (text)")
+    with pytest.raises(gr.Error, match=r"Tempo must lie between 20 and 300 BPM, got '120' \(text\)"):
+        checked_tempo("120")
+    with pytest.raises(gr.Error, match="Bars must be a whole number from 2 to 256, got 18446744073709551616"):
+        whole_number(2**64, "Bars", 2, 256)

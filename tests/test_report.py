@@ -56,6 +56,8 @@ def test_the_best_system_is_the_highest_c_var_the_lowest_distance_and_the_closes
     assert best_rows(table, "pitch_consistency").tolist() == [False, False, False, True], "data rows never win"
     assert best_rows(table, "frechet_distance").tolist() == [False, False, True, False]
     assert best_rows(table, "notes_per_bar").tolist() == [False, False, True, False], "0.5 from the real 6.0"
+    table["c2st_accuracy"] = [0.5, None, 0.97, 0.62]  # the raw row holds the real-vs-real control
+    assert best_rows(table, "c2st_accuracy").tolist() == [False, False, False, True], "closest to 0.5 wins"
     styled = readable_table(table, ["pitch_consistency", "frechet_distance"])
     assert list(styled.data.columns) == ["System", "Pitch C", "Frechet distance"]
     assert styled.to_html().count(BEST_STYLE.split(";")[0]) == 1, "one rule lists the two best cells"

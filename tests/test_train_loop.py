@@ -108,6 +108,20 @@ def test_ema_weights_follow_the_moving_average_of_the_raw_weights(tmp_path):
         assert torch.allclose(value, 0.9 * initial[key] + 0.1 * raw[key], atol=1e-7)
 
 
+def test_a_new_run_can_start_from_the_weights_of_another_and_a_resumed_one_ignores_them(tmp_path):
+    runtime, task = setup_runtime("cpu"), ToyTask()
+    train(task, toy_config(steps=200), tmp_path / "first", False, runtime)
+    trained = load_file(str(tmp_path / "first" / "toy.safetensors"))
+    started, _ = train(task, toy_config(steps=0, eval_every=1), tmp_path / "second", False, runtime,
+                       init_from=tmp_path / "first")
+    assert all(torch.equal(value, trained[key]) for key, value in started.state_dict().items())
+    assert task.evaluate(started, 0)["eval_loss"] < 0.01 < initial_eval_loss(task)
+    train(task, toy_config(steps=2, eval_every=2, checkpoint_every=2), tmp_path / "third", False, runtime)
+    resumed, _ = train(task, toy_config(steps=2, eval_every=2, checkpoint_every=2), tmp_path / "third", True, runtime,
+                       init_from=tmp_path / "first")
+    assert not torch.equal(resumed.weight, trained["weight"]), "a resumed run keeps its own weights"
+
+
 def test_resuming_with_ema_a_run_trained_without_is_an_error(tmp_path):
     runtime = setup_runtime("cpu")
     train(ToyTask(), toy_config(steps=2, eval_every=2, checkpoint_every=2), tmp_path, False, runtime)

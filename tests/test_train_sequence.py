@@ -59,7 +59,7 @@ def test_the_paper_preset_trains_on_the_papers_linear_schedule():
 
 def test_diffusion_loss_of_a_perfect_noise_predictor_is_zero_whatever_it_says_at_padded_positions():
     class Cheater(torch.nn.Module):  # knows x0, so recovers the noise from x_t and the level
-        def forward(self, x_t, level, padding, style):
+        def forward(self, x_t, level, padding, style, positions):
             a = level.square()[:, None, None]
             eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
             return eps.masked_fill(padding[..., None], 100.0)
@@ -67,13 +67,13 @@ def test_diffusion_loss_of_a_perfect_noise_predictor_is_zero_whatever_it_says_at
     x0 = torch.rand(8, 4, 3) * 2 - 1
     padding = torch.zeros(8, 4, dtype=torch.bool)
     padding[:4, 2:] = True
-    batch = LatentBatch(x0, padding, torch.zeros(8, dtype=torch.long))
+    batch = LatentBatch(x0, padding, torch.zeros(8, dtype=torch.long), torch.zeros(8, 4, 2, dtype=torch.long))
     assert diffusion_loss(Cheater(), batch, NoiseSchedule.linear(), torch.Generator().manual_seed(0)).item() < 1e-6
 
 
 def test_the_mdn_loss_averages_over_real_latents_only():
     class Fixed(torch.nn.Module):  # one unit Gaussian at 0: NLL of a latent at 0 is D/2 log(2 pi)
-        def forward(self, x, padding, style):
+        def forward(self, x, padding, style, positions):
             shape = x.shape[:2]
             return Mixture(torch.zeros(*shape, 1), torch.zeros(*shape, 1, x.shape[-1]),
                            torch.zeros(*shape, 1, x.shape[-1]))
@@ -81,7 +81,8 @@ def test_the_mdn_loss_averages_over_real_latents_only():
     latents = torch.zeros(2, 3, 2)
     latents[0, 2] = 50.0  # a padded position: would dominate the mean if counted
     padding = torch.tensor([[False, False, True], [False, False, False]])
-    loss = mdn_loss(Fixed(), LatentBatch(latents, padding, torch.zeros(2, dtype=torch.long)))
+    loss = mdn_loss(Fixed(), LatentBatch(latents, padding, torch.zeros(2, dtype=torch.long),
+                                         torch.zeros(2, 3, 2, dtype=torch.long)))
     assert loss.item() == pytest.approx(math.log(2 * math.pi))
 
 
@@ -102,6 +103,18 @@ def test_spans_come_from_every_track_in_length_buckets_with_their_padding():
     assert batch.latents.shape[:2] == batch.padding.shape == (16, int(real_lengths.max()))
     assert real_lengths.max() - real_lengths.min() <= 8, "a batch groups similar lengths"
     assert torch.equal(batch.latents[batch.padding], torch.zeros(int(batch.padding.sum()), DIMS))
+
+
+def test_every_latent_of_a_span_knows_its_distance_from_its_tracks_start_and_end():
+    sequences = toy_sequences()
+    sampler = SpanSampler(sequences, "train", span_config(), ("chorale", "folk"))
+    track = int(sequences.track_indices("train")[0])
+    length = int(sequences.track_lengths[track])
+    rows = np.array([[track, 1, 2], [track, 0, length]])  # a span from the middle, and the whole track
+    batch = sampler.gather(rows, np.zeros(2, dtype=np.int64))
+    assert batch.positions[0, :2].tolist() == [[1, length - 2], [2, length - 3]]
+    assert (batch.positions[0, 2:] == 0).all(), "padding"
+    assert batch.positions[1, 0].tolist() == [0, length - 1] and batch.positions[1, length - 1].tolist() == [length - 1, 0]
 
 
 def test_the_paper_preset_trains_on_32_latent_windows_without_labels():

@@ -62,6 +62,8 @@ def training_parser(prog: str, doc: str, data_default: Path, data_help: str, out
     parser.add_argument("--out", type=Path, default=out_default, help="run directory for checkpoints and metrics")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     parser.add_argument("--export", type=Path, help="model bundle directory to write the final model into")
+    parser.add_argument("--init-from", type=Path, metavar="DIR",
+                        help="start a new run from this model directory's weights (same model size; fine-tuning)")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     for config_class, title in config_classes:
         add_override_flags(parser, config_class, title)
@@ -80,7 +82,7 @@ def run_training(parser: argparse.ArgumentParser, args: argparse.Namespace, conf
         parser.error(str(error))
     try:
         task = make_task()
-        model, record = train(task, config, args.out, args.resume, runtime)
+        model, record = train(task, config, args.out, args.resume, runtime, args.init_from)
         if runtime.is_main and args.export is not None:
             task.export(model, args.export, record)
             print(f"exported {task.name} to {args.export} at step {record['step']}", file=sys.stderr)

@@ -3,7 +3,7 @@
     python -m train.encode --model demo/model --data data/music21.npz --out data/latents_music21.npz
 
 Every track of the melody cache becomes its sequence of 2-bar latents (the posterior mean
-mu; rest chunks are the zero latent). The latent codec is fitted on the non-rest training
+mu; rest chunks are the zero latent), moved into C first for a key-normalized VAE. The latent codec is fitted on the non-rest training
 chunks and saved into the model bundle, recorded as fitted on this VAE's weights. An
 existing codec is reused only if it was fitted on the same VAE; `--refit-codec` replaces
 it (which makes sequence models trained on the old latents unloadable until retrained).
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
 
-    chunks = cache.chunks()  # all tracks in cache order
+    chunks = cache.chunks(key_normalized=vae.config.key_normalized)  # all tracks in cache order
     track_lengths = np.diff(cache.track_offsets) // chunks.shape[1]
     track_split = cache.item_split[cache.track_items]
     chunk_split = np.repeat(track_split, track_lengths)

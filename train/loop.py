@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.checkpoint import read_meta
+from core.checkpoint import load_weights_into, read_meta
 from core.transformer import parameter_count
 from train.configs import TrainConfig
 from train.run_state import has_run_checkpoint, restore_run_checkpoint, save_run_checkpoint, stored_model_config
@@ -125,11 +125,12 @@ def _evaluate(task: TrainTask, model: nn.Module, step: int) -> dict[str, float]:
 
 
 def train(task: TrainTask, config: TrainConfig, run_dir: Path, resume: bool,
-          runtime: Runtime) -> tuple[nn.Module, dict[str, Any]]:
+          runtime: Runtime, init_from: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train `task` to `config.steps`, checkpointing into `run_dir`.
 
     resume: continue from the checkpoint in `run_dir` (model, optimizer, EMA, step) if one
-    exists. Returns the model to use (the EMA copy when EMA is on) and, on rank 0, the last
+    exists. init_from: a model directory whose `<task.name>.safetensors` (same architecture)
+    gives a new run its starting weights (fine-tuning); a resumed run ignores it. Returns the model to use (the EMA copy when EMA is on) and, on rank 0, the last
     evaluation record ({} on the other ranks).
     """
     _check_config(config)
@@ -145,7 +146,12 @@ def train(task: TrainTask, config: TrainConfig, run_dir: Path, resume: bool,
     if model_config != task.model_config and runtime.is_main:
         print(f"--resume: keeping the stored model config {model_config}, not {task.model_config}", file=sys.stderr)
     torch.manual_seed(config.seed)
-    model = task.build_model(model_config).to(runtime.device)
+    model = task.build_model(model_config)
+    if init_from is not None and not resuming:
+        load_weights_into(model, init_from / f"{task.name}.safetensors")
+        if runtime.is_main:
+            print(f"starting from the weights of {init_from / task.name}", file=sys.stderr)
+    model = model.to(runtime.device)
     ema = copy.deepcopy(model).requires_grad_(False).eval() if config.ema_decay > 0 else None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")

@@ -20,7 +20,7 @@ from train.train_sequence import LatentBatch
 
 def mdn_loss(model: nn.Module, batch: LatentBatch) -> torch.Tensor:
     """Mean negative log-likelihood per real latent, in float32 even under autocast; latents (B, L, D)."""
-    mixture = model(batch.latents, batch.padding, batch.style)
+    mixture = model(batch.latents, batch.padding, batch.style, batch.positions)
     mixture = Mixture(mixture.logits.float(), mixture.means.float(), mixture.log_sigmas.float())
     nll = mixture_nll(mixture, batch.latents.float())  # (B, L)
     real = batch.real[..., 0]

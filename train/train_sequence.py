@@ -6,7 +6,9 @@ a draw picks a style by its share (`--style-weights`), a track of that style wit
 probability proportional to its length, then a span of it (the longest the track allows in
 FULL_SPAN_SHARE of the draws, a uniformly random length otherwise) at a random start.
 Each batch groups spans of similar length (`LENGTH_BUCKETS`) and is padded at the end with
-a padding mask, so padding stays cheap. Every span carries its track's style label, dropped
+a padding mask, so padding stays cheap; every latent carries its place in its track (distance
+from the track's first and last latent), which models with `tune_positions` read, so that a
+span cut from the middle of a tune is never taken for a whole one. Every span carries its track's style label, dropped
 to "no style" in a `style_dropout` share of the draws, so the model also learns the
 unconditional distribution that classifier-free guidance needs. The `paper` preset keeps
 the paper's setting: 32-latent windows only, no labels.
@@ -53,9 +55,11 @@ class LatentBatch:
     latents: torch.Tensor  # (B, L, D) zero at padded positions
     padding: torch.Tensor  # (B, L) bool, True at padded positions
     style: torch.Tensor  # (B,) long style indices (0 = no style)
+    positions: torch.Tensor  # (B, L, 2) long: each latent's distance from its track's first and last latent
 
     def to(self, device: torch.device) -> "LatentBatch":
-        return LatentBatch(self.latents.to(device), self.padding.to(device), self.style.to(device))
+        return LatentBatch(self.latents.to(device), self.padding.to(device), self.style.to(device),
+                           self.positions.to(device))
 
     @property
     def real(self) -> torch.Tensor:
@@ -127,8 +131,13 @@ class SpanSampler:
         return self.gather(rows[chosen], np.where(dropped, UNCONDITIONAL, style[chosen]))
 
     def gather(self, rows: np.ndarray, style: np.ndarray) -> LatentBatch:
+        """The spans of (B, 3) rows (track, first latent, length), with their places in their tracks."""
         latents, padding = self.latents.gather_spans(rows)
-        return LatentBatch(latents, padding, torch.from_numpy(style.astype(np.int64)))
+        from_start = rows[:, 1:2] + np.arange(latents.shape[1])[None, :]  # (B, L)
+        from_end = self.latents.track_lengths[rows[:, 0]][:, None] - 1 - from_start
+        positions = np.where(padding.numpy()[..., None], 0, np.stack([from_start, from_end], axis=-1))  # (B, L, 2)
+        return LatentBatch(latents, padding, torch.from_numpy(style.astype(np.int64)),
+                           torch.from_numpy(positions.astype(np.int64)))
 
 
 class LatentSpanTask:

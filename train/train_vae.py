@@ -4,7 +4,8 @@
     python -m train.train_vae --config demo --out runs/vae --resume --export demo/model   # continue
     torchrun --nproc_per_node=8 -m train.train_vae --config paper --data data/lmd.npz --out runs/vae
 
-Trains on the non-rest chunks of the cache's train split with random transposition, each
+Trains on the non-rest chunks of the cache's train split (each track moved into C first when
+the model config says `key_normalized`) with random transposition, each
 batch balanced over the styles by `--style-weights` ("equal" shares, "natural" = uniform
 over chunks, or "folk=2,renaissance=1,..."). Every `eval_every` steps it scores a fixed
 held-out sample per style (teacher-forced loss and KL, greedy reconstruction). With
@@ -93,13 +94,15 @@ class VAETask:
         cache = MelodyCache.load(data)
         self.data, self.model_config, self.config = data, model_config, config
         self.fitted_on = {"data": file_sha256(data)}
-        train = {style: non_rest(cache.chunks("train", style)) for style in cache.styles()}
+        in_c = model_config.key_normalized
+        train = {style: non_rest(cache.chunks("train", style, in_c)) for style in cache.styles()}
         train = {style: chunks for style, chunks in train.items() if len(chunks)}
         if not train:
             raise ValueError(f"{data} has no non-rest training chunks")
         self.sampler = StyleBalancedChunks(
             train, style_shares(config.style_weights, {style: len(chunks) for style, chunks in train.items()}))
-        held_out = {style: held_out_chunks(cache, "eval", config.eval_chunks, style) for style in cache.styles()}
+        held_out = {style: held_out_chunks(cache, "eval", config.eval_chunks, style, key_normalized=in_c)
+                    for style in cache.styles()}
         self.held_out = {style: chunks for style, chunks in held_out.items() if len(chunks)}
         if not self.held_out:
             raise ValueError(f"{data} has no non-rest held-out (eval split) chunks")
