@@ -26,7 +26,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # The committed demo bundle, or $MELODY_MODEL_DIR: the default of every CLI and of the app.
 DEFAULT_MODEL_DIR = Path(os.environ.get("MELODY_MODEL_DIR", Path(__file__).resolve().parent.parent / "demo" / "model"))
@@ -78,6 +78,19 @@ def read_manifest(directory: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def _edit_manifest(directory: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Apply `edit` to the manifest under a file lock (exports may run side by side), then write it
+    atomically (temporary file, then rename)."""
+    path = directory / MANIFEST_NAME
+    with open(directory / (MANIFEST_NAME + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = read_manifest(directory)
+        edit(manifest)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+
+
 def record_component(directory: str | Path, name: str, fitted_on: dict[str, str]) -> str:
     """Enter the component `name` (already written to `directory`) into the manifest.
 
@@ -90,16 +103,26 @@ def record_component(directory: str | Path, name: str, fitted_on: dict[str, str]
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory} has no {name} component ({config_path.name} is missing)")
     sha = weights_sha256(directory, name)
-    path = directory / MANIFEST_NAME
-    with open(directory / (MANIFEST_NAME + ".lock"), "w") as lock:  # exports may run side by side
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        manifest = read_manifest(directory)
-        manifest["components"][name] = {"config": stored_config(directory, name), "sha256": sha,
-                                        "fitted_on": dict(sorted(fitted_on.items()))}
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, path)
+    entry = {"config": stored_config(directory, name), "sha256": sha, "fitted_on": dict(sorted(fitted_on.items()))}
+    _edit_manifest(directory, lambda manifest: manifest["components"].__setitem__(name, entry))
     return sha
+
+
+def forget_stale_components(directory: str | Path, dependency: str) -> list[str]:
+    """Drop from the manifest every component fitted on other weights of `dependency` than the
+    bundle holds now (say, the sequence models after the codec was refitted), so that the rest
+    of the bundle loads; their files stay until they are retrained. Returns their names."""
+    directory = Path(directory)
+    current = weights_sha256(directory, dependency)
+    stale = sorted(name for name, entry in read_manifest(directory)["components"].items()
+                   if entry["fitted_on"].get(dependency, current) != current)
+
+    def drop(manifest: dict[str, Any]) -> None:
+        for name in stale:
+            manifest["components"].pop(name, None)
+
+    _edit_manifest(directory, drop)
+    return stale
 
 
 def stored_config(directory: str | Path, name: str) -> dict[str, Any]:

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from core.bundle import check_bundle, file_sha256, read_manifest, weights_sha256
+from core.bundle import check_bundle, file_sha256, read_manifest, record_component, weights_sha256
 from core.latent_sequences import LatentSequences
 from core.latents import LatentCodec
 from core.melody import melody_from_notes, notes_from_melody
@@ -177,5 +178,13 @@ def test_encoding_with_a_codec_of_another_vae_needs_refit_codec(tiny_cache, tmp_
         encode_main(encode)
     error = capsys.readouterr().err
     assert "was fitted on another VAE" in error and "pass --refit-codec" in error
+    old_codec = weights_sha256(model_dir, "codec")
+    save_file({"w": torch.zeros(1)}, str(model_dir / "diffusion.safetensors"))  # a model of the old latents
+    (model_dir / "diffusion.json").write_text(json.dumps({"config": {}}))
+    record_component(model_dir, "diffusion", {"codec": old_codec})
     encode_main([*encode, "--refit-codec"])
     assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {"vae": weights_sha256(model_dir, "vae")}
+    assert "diffusion" not in read_manifest(model_dir)["components"], "it learnt the old codec's latents"
+    assert "left out of the bundle's manifest until it is retrained" in capsys.readouterr().err
+    assert check_bundle(model_dir, required=("vae", "codec")).has("codec")
+    assert (model_dir / "diffusion.safetensors").is_file(), "its weights stay"

@@ -3,10 +3,12 @@
     python -m train.encode --model demo/model --data data/music21.npz --out data/latents_music21.npz
 
 Every track of the melody cache becomes its sequence of 2-bar latents (the posterior mean
-mu; rest chunks are the zero latent), moved into C first for a key-normalized VAE. The latent codec is fitted on the non-rest training
-chunks and saved into the model bundle, recorded as fitted on this VAE's weights. An
+mu; rest chunks are the zero latent), moved into C first for a key-normalized VAE. The
+latent codec is fitted on the non-rest training chunks and saved into the model bundle,
+recorded as fitted on this VAE's weights. An
 existing codec is reused only if it was fitted on the same VAE; `--refit-codec` replaces
-it (which makes sequence models trained on the old latents unloadable until retrained).
+it, and the sequence models trained on the old latents leave the bundle's manifest (their
+files stay) until they are retrained, so that the rest of the bundle keeps loading.
 The output (`core.latent_sequences.LatentSequences`) holds the normalized latents of every
 track with its split and style, and the hashes of the VAE and codec that made them.
 """
@@ -22,7 +24,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.bundle import DEFAULT_MODEL_DIR, read_manifest, record_component, weights_sha256
+from core.bundle import (
+    DEFAULT_MODEL_DIR,
+    REBUILD_HINTS,
+    forget_stale_components,
+    read_manifest,
+    record_component,
+    weights_sha256,
+)
 from core.latent_sequences import LatentSequences
 from core.latents import DEFAULT_SIGMA_THRESHOLD, LatentCodec
 from core.melody import rest_chunk_mask
@@ -92,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         record_component(args.model, "codec", {"vae": vae_sha})
         print(f"fitted the codec on {fit_rows.sum()} chunks: kept {codec.data_dims} of {codec.z_size} dims "
               f"(mean sigma below {args.sigma_threshold}); saved to {args.model}", file=sys.stderr)
+        for name in forget_stale_components(args.model, "codec"):
+            print(f"the {name} model in {args.model} learnt the old codec's latents: left out of the bundle's "
+                  f"manifest until it is retrained ({REBUILD_HINTS[name].replace('DIR', str(args.model))})",
+                  file=sys.stderr)
     latents = codec.transform(torch.from_numpy(mu)).numpy().astype(np.float32)  # (N, D)
     sequences = LatentSequences(
         latents=latents,
