@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.checkpoint import load_checkpoint
-from core.transformer import UNCONDITIONAL, TransformerTrunk, TrunkConfig, sinusoidal_encoding
+from core.transformer import UNCONDITIONAL, TransformerTrunk, TrunkConfig, sinusoidal_encoding, span_positions
 
 NOISE_LEVEL_SCALE = 5000.0
 
@@ -115,9 +115,7 @@ class GuidedDenoiser(nn.Module):
         if self.place is None:
             return None
         first, total = self.place
-        window = torch.arange(first, first + x.shape[1], device=x.device)
-        places = torch.stack([window, (total - 1 - window).clamp(min=0)], dim=-1)  # (K, 2)
-        return places[None].expand(x.shape[0], -1, -1)
+        return span_positions(first, x.shape[1], total, x.device)[None].expand(x.shape[0], -1, -1)
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
         """x: (B, K, D), noise_level: (B,) -> guided eps (B, K, D); one network call for guidance

@@ -3,8 +3,8 @@
 A key-normalized model (`VAEConfig.key_normalized`) learns every training track in the key
 family of C major (its relative minor A and the other modes of that scale): each track is
 transposed by `normalizing_shift` before it is encoded. Generation then chooses the output
-key (`transpose_melody` by `shift_to_key`), and an upload is moved into C with its own
-shift, worked on there and moved back by the opposite shift.
+key (`transpose_to_key`), and an upload is moved into C with its own shift, worked on there
+and moved back by the opposite shift.
 
 The best-fitting scale counts notes (`core.musicality.notes_in_each_scale`); of equally good
 scales the first tonic from C wins, so the choice is deterministic. Shifts lie in -6..+5, the
@@ -70,11 +70,6 @@ def parse_key(text: str) -> int:
         return _ALIASES[name]
     raise ValueError(f"key must be one of {', '.join(KEY_NAMES)} (major keys; minor tunes use their relative "
                      f"major, e.g. 'C' for A minor), got {text!r}")
-
-
-def shift_to_key(tonic: int) -> int:
-    """Semitones (-6..+5) that move a melody in C onto the major scale on `tonic`."""
-    return nearest_shift(tonic)
 
 
 STYLE_KEYS = {"folk": "D", "renaissance": "F", "chorale": "G", "classical": "C"}  # a key typical of each style

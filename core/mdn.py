@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from core.checkpoint import load_checkpoint
 from core.noise import Generators, multinomial, randn
 from core.samplers import ProgressCallback, SamplerProgress
-from core.transformer import TransformerTrunk, TrunkConfig, sequence_lengths, whole_tune_positions
+from core.transformer import TransformerTrunk, TrunkConfig, span_positions, whole_tune_positions
 
 LOG_SIGMA_RANGE = (-7.0, 2.0)
 
@@ -78,7 +78,7 @@ class TransformerMDN(nn.Module):
         """
         batch, length, dims = x.shape
         if positions is None and self.config.tune_positions:
-            positions = whole_tune_positions(sequence_lengths(padding, batch, length, x.device), length)
+            positions = whole_tune_positions(padding, batch, length, x.device)
         shifted = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # (B, K, D)
         # input j holds latent j - 1, so it is padding where latent j - 1 is
         shifted_padding = None if padding is None else torch.cat([torch.zeros_like(padding[:, :1]), padding[:, :-1]], dim=1)
@@ -112,8 +112,8 @@ class TransformerMDN(nn.Module):
         out = torch.zeros(batch, 0, dims, device=device)
         for position in range(length):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
-            indices = torch.arange(position - context.shape[1], position + 1, device=device)  # latents read
-            places = torch.stack([indices, length - 1 - indices], dim=-1)[None].expand(batch, -1, -1)  # (B, C + 1, 2)
+            places = span_positions(position - context.shape[1], context.shape[1] + 1, length, device)  # (C + 1, 2)
+            places = places[None].expand(batch, -1, -1)
             mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1), style=style,
                            positions=places)
             logits = mixture.logits[:, -1] / temperature  # (B, M)

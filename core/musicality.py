@@ -230,16 +230,22 @@ def melody_scores(melody: np.ndarray, name: str = "melody") -> MusicalityScores:
     )
 
 
+def defined_means(rows: Sequence[dict[str, float]], names: Sequence[str]) -> dict[str, float]:
+    """Mean of each of `names` over the rows (one per melody) where it is defined; NaN where none
+    defines it."""
+    table = np.array([[row[name] for name in names] for row in rows], dtype=np.float64).reshape(-1, len(names))
+    defined = ~np.isnan(table)  # (M, F)
+    totals = np.where(defined, table, 0.0).sum(axis=0)
+    counts = defined.sum(axis=0)
+    means = np.divide(totals, counts, out=np.full(len(names), np.nan), where=counts > 0)
+    return {name: float(value) for name, value in zip(names, means)}
+
+
 def average_scores(scores: Sequence[MusicalityScores]) -> dict[str, float]:
     """Mean of each metric over the melodies where it is defined; NaN where none defines it."""
     if len(scores) == 0:
         raise ValueError("scores must hold at least one melody's scores")
-    table = np.array([[getattr(s, name) for name in METRIC_NAMES] for s in scores], dtype=np.float64)  # (M, 8)
-    defined = ~np.isnan(table)
-    totals = np.where(defined, table, 0.0).sum(axis=0)
-    counts = defined.sum(axis=0)
-    means = np.divide(totals, counts, out=np.full(len(METRIC_NAMES), np.nan), where=counts > 0)
-    return {name: float(value) for name, value in zip(METRIC_NAMES, means)}
+    return defined_means([score.as_dict() for score in scores], METRIC_NAMES)
 
 
 def musicality(melodies: Sequence[np.ndarray]) -> dict[str, float]:
@@ -283,11 +289,7 @@ def average_interval_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]
     """`interval_profile` of each melody, averaged over those with two notes or more (NaN if none)."""
     if len(melodies) == 0:
         raise ValueError("melodies must hold at least one melody")
-    table = np.array([[interval_profile(m)[name] for name in INTERVAL_PROFILE_NAMES] for m in melodies])  # (M, 6)
-    defined = ~np.isnan(table[:, 0])
-    if not defined.any():
-        return dict.fromkeys(INTERVAL_PROFILE_NAMES, float("nan"))
-    return {name: float(value) for name, value in zip(INTERVAL_PROFILE_NAMES, table[defined].mean(axis=0))}
+    return defined_means([interval_profile(melody) for melody in melodies], INTERVAL_PROFILE_NAMES)
 
 
 # -- cadences ---------------------------------------------------------------------------------
@@ -311,8 +313,8 @@ def tonic_of(notes: _Notes) -> int:
 def cadence_profile(melody: np.ndarray) -> dict[str, float]:
     """Where a (T,) melody comes to rest on its tonic (key: `tonic_of`): whether its last note is
     the tonic (1 or 0), and the share of phrase-ending bars (every PHRASE_BARS-th) and of the
-    other bars whose longest note (the last of equally long ones) is the tonic (bars without an onset left out; NaN where no
-    bar counts). All NaN without notes. Keys: `CADENCE_NAMES`."""
+    other bars whose longest note (the last of equally long ones) is the tonic (bars without an
+    onset left out; NaN where no bar counts). All NaN without notes. Keys: `CADENCE_NAMES`."""
     notes = _read_notes(melody)
     if notes.pitches.size == 0:
         return dict.fromkeys(CADENCE_NAMES, float("nan"))
@@ -334,6 +336,4 @@ def average_cadence_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
     """`cadence_profile` of each melody, each figure averaged over the melodies that define it."""
     if len(melodies) == 0:
         raise ValueError("melodies must hold at least one melody")
-    table = np.array([[cadence_profile(m)[name] for name in CADENCE_NAMES] for m in melodies])  # (M, 3)
-    return {name: float(np.nanmean(column)) if (~np.isnan(column)).any() else float("nan")
-            for name, column in zip(CADENCE_NAMES, table.T)}
+    return defined_means([cadence_profile(melody) for melody in melodies], CADENCE_NAMES)

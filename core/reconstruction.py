@@ -53,12 +53,6 @@ def reconstruct_melodies(vae: MusicVAE, melodies: Sequence[np.ndarray],
     return [transpose_melody(part.reshape(-1), -shift).astype(np.int64) for part, shift in zip(parts, shifts)]
 
 
-def reconstruct_melody(vae: MusicVAE, melody: np.ndarray,
-                       latent_map: Callable[[torch.Tensor], torch.Tensor] | None = None) -> np.ndarray:
-    """`reconstruct_melodies` of one (T,) melody -> (T,) int64."""
-    return reconstruct_melodies(vae, [melody], latent_map)[0]
-
-
 def reconstruction_scores(original: np.ndarray, reconstructed: np.ndarray) -> dict[str, float]:
     """Token accuracy, note precision / recall / F1 and exact-chunk share of (N, 32) pairs."""
     if original.shape != reconstructed.shape:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.constants import FIRST_NOTE_TOKEN, MAX_PITCH, MIN_PITCH
+from core.keys import best_tonic
 from core.melody import movable_chunks, pitch_to_token, token_to_pitch
 from core.musicality import MAJOR_SCALES, notes_in_each_scale
 
@@ -42,7 +43,7 @@ def keep_in_key(chunks: np.ndarray, movable: np.ndarray | None = None) -> np.nda
     onsets = chunks >= FIRST_NOTE_TOKEN  # (K, 32)
     if not onsets.any():
         return chunks
-    tonic = int(notes_in_each_scale(token_to_pitch(chunks[onsets].astype(np.int64))).argmax())
+    tonic = best_tonic(token_to_pitch(chunks[onsets].astype(np.int64)))
     key = MAJOR_SCALES[tonic]  # (12,) bool
     kept = chunks.copy()
     previous = None  # the pitch of the note before, once there is one

@@ -59,19 +59,20 @@ class TrunkConfig:
         return 1 + self.style_labels.index(label)
 
 
-def whole_tune_positions(lengths: torch.Tensor, span: int) -> torch.Tensor:
-    """Positions of tunes that are whole sequences: lengths (B,) long, padded to `span` ->
-    (B, span, 2) long (from start, from end), zero at padded places."""
-    from_start = torch.arange(span, device=lengths.device)[None, :].expand(len(lengths), span)  # (B, K)
+def whole_tune_positions(padding: torch.Tensor | None, batch: int, span: int, device: torch.device) -> torch.Tensor:
+    """Positions of `batch` sequences that are whole tunes, padded at the end to `span` (padding:
+    (B, K) bool or None) -> (B, span, 2) long (from start, from end), zero at padded places."""
+    lengths = torch.full((batch,), span, device=device) if padding is None else span - padding.long().sum(dim=1)
+    from_start = torch.arange(span, device=device)[None, :].expand(batch, span)  # (B, K)
     from_end = (lengths[:, None] - 1 - from_start).clamp(min=0)
     return torch.stack([from_start, from_end], dim=-1)
 
 
-def sequence_lengths(padding: torch.Tensor | None, batch: int, span: int, device: torch.device) -> torch.Tensor:
-    """(B,) real lengths of sequences padded at the end to `span`; padding: (B, K) bool or None."""
-    if padding is None:
-        return torch.full((batch,), span, dtype=torch.long, device=device)
-    return span - padding.long().sum(dim=1)
+def span_positions(first: int, span: int, total: int, device: torch.device | None = None) -> torch.Tensor:
+    """Positions of latents first..first+span-1 of a tune `total` latents long -> (span, 2) long
+    (from start, from end; 0 past the tune's end)."""
+    window = torch.arange(first, first + span, device=device)
+    return torch.stack([window, (total - 1 - window).clamp(min=0)], dim=-1)
 
 
 def sinusoidal_encoding(positions: torch.Tensor, channels: int) -> torch.Tensor:
@@ -121,7 +122,7 @@ class TransformerTrunk(nn.Module):
                                                            self.model_dims)  # (B, K, C)
         if self.tune_positions:
             if positions is None:
-                positions = whole_tune_positions(sequence_lengths(padding, x.shape[0], length, x.device), length)
+                positions = whole_tune_positions(padding, x.shape[0], length, x.device)
             far = POSITION_CLASSES - 1
             h = (h + self.start_embedding(positions[..., 0].clamp(0, far))
                  + self.end_embedding(positions[..., 1].clamp(0, far))

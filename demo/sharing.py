@@ -20,7 +20,8 @@ SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tem
                  "key")
 NUMBER_FIELDS = ("bars", "seed", "steps", "tempo", "guidance")
 BOOLEAN_FIELDS = {"phrasing": {"true": True, "1": True, "false": False, "0": False}}
-ADDED_LATER = {"phrasing": False, "key": STYLE_KEY}  # fields that older settings lack: what their results were made with
+# fields that older settings lack: what their results were made with
+ADDED_LATER = {"phrasing": False, "key": STYLE_KEY}
 MAX_SETTINGS_BYTES = 4096  # a settings file is a few hundred bytes
 
 

@@ -148,22 +148,39 @@ def two_sample_test(a: np.ndarray, b: np.ndarray, folds: int = 5, seed: int = 0,
                       tuple(_single_feature_aucs(features, labels)))
 
 
+def judged_pairs(real: Sequence[np.ndarray], fake: Sequence[np.ndarray]) -> tuple[list, list]:
+    """Paired sets (fake[i] made from real[i]) without the pairs that hold a melody too short to judge."""
+    if len(real) != len(fake):
+        raise ValueError(f"paired sets must be of one size, got {len(real)} and {len(fake)}")
+    kept = [index for index in range(len(real)) if judged(real[index]) and judged(fake[index])]
+    return [real[index] for index in kept], [fake[index] for index in kept]
+
+
+def real_vs_fake(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], folds: int = 5, seed: int = 0,
+                 paired: bool = False) -> C2STResult:
+    """The C2ST of real against generated melodies. paired: fake[i] was made from real[i]
+    (`two_sample_test`, `judged_pairs`)."""
+    if paired:
+        real, fake = judged_pairs(real, fake)
+    return two_sample_test(feature_table(real), feature_table(fake), folds, seed, paired)
+
+
+def real_vs_real(real: Sequence[np.ndarray], folds: int = 5, seed: int = 0) -> C2STResult:
+    """The control: the C2ST between two random halves of the real melodies, which says how far
+    from 0.5 chance alone lands with this many melodies."""
+    features = feature_table(real)
+    halves = np.random.default_rng(seed + 1).permutation(len(features))
+    half = len(halves) // 2
+    return two_sample_test(features[halves[:half]], features[halves[half:]], folds, seed)
+
+
 def c2st(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], folds: int = 5, seed: int = 0,
          paired: bool = False) -> tuple[C2STResult, C2STResult]:
-    """(real vs fake, real vs real control): the control splits the real melodies into two
-    random halves, so it says how far from 0.5 chance alone lands with this many melodies.
-    paired: fake[i] was made from real[i] (`two_sample_test`); pairs with a melody too short to
-    judge are left out whole."""
+    """(`real_vs_fake`, `real_vs_real` control): the test and the control always printed beside it
+    (paired: both on the pairs `judged_pairs` keeps)."""
     if paired:
-        if len(real) != len(fake):
-            raise ValueError(f"paired sets must be of one size, got {len(real)} and {len(fake)}")
-        kept = [index for index in range(len(real)) if judged(real[index]) and judged(fake[index])]
-        real, fake = [real[index] for index in kept], [fake[index] for index in kept]
-    real_features, fake_features = feature_table(real), feature_table(fake)
-    halves = np.random.default_rng(seed + 1).permutation(len(real_features))
-    half = len(halves) // 2
-    control = two_sample_test(real_features[halves[:half]], real_features[halves[half:]], folds, seed)
-    return two_sample_test(real_features, fake_features, folds, seed, paired), control
+        real, fake = judged_pairs(real, fake)
+    return real_vs_fake(real, fake, folds, seed, paired), real_vs_real(real, folds, seed)
 
 
 def folder_melodies(directory: Path) -> dict[str, np.ndarray]:

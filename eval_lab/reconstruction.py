@@ -53,7 +53,8 @@ def score_line(label: str, scores: dict[str, float]) -> str:
 
 
 def profile_line(label: str, profile: dict[str, float]) -> str:
-    return f"{label} " + " ".join(f"{name.removesuffix('_share')}={profile[name]:.3f}" for name in INTERVAL_PROFILE_NAMES)
+    shares = " ".join(f"{name.removesuffix('_share')}={profile[name]:.3f}" for name in INTERVAL_PROFILE_NAMES)
+    return f"{label} {shares}"
 
 
 def held_out_tunes(cache: MelodyCache, style: str, count: int, seed: int = 0) -> list[np.ndarray]:
@@ -63,22 +64,28 @@ def held_out_tunes(cache: MelodyCache, style: str, count: int, seed: int = 0) ->
     return [cache.track_melody(int(track)) for track in chosen]
 
 
-def tune_report(vae: MusicVAE, latent_map: LatentMap, style: str, tunes: list[np.ndarray]) -> dict[str, object]:
-    """Interval profiles of `tunes` and of their reconstructions, and the C2ST between them; prints them."""
-    rebuilt = reconstruct_melodies(vae, tunes, latent_map)
-    original, through = average_interval_profile(tunes), average_interval_profile(rebuilt)
-    print(profile_line(f"style={style} tunes={len(tunes)} intervals original", original))
-    print(profile_line(f"style={style} tunes={len(tunes)} intervals reconstructed", through))
-    report: dict[str, object] = {"tunes": len(tunes), "intervals_original": original, "intervals_reconstructed": through}
+def compare(label: str, originals: list[np.ndarray], rebuilt: list[np.ndarray]) -> dict[str, object]:
+    """Print the interval profiles of `originals` and of their reconstructions and the paired C2ST
+    between them (with its control), each line starting with `label`; return the figures."""
+    original, through = average_interval_profile(originals), average_interval_profile(rebuilt)
+    print(profile_line(f"{label}intervals original", original))
+    print(profile_line(f"{label}intervals reconstructed", through))
+    figures: dict[str, object] = {"intervals_original": original, "intervals_reconstructed": through}
     try:
-        result, control = c2st(tunes, rebuilt, paired=True)
-    except ValueError as error:  # too few tunes for the folds
-        print(f"style={style} c2st skipped: {error}")
-        return report
-    print(result.line(f"style={style} c2st originals vs reconstructions"))
-    print(control.line(f"style={style} c2st originals vs originals (control)"))
-    return {**report, "c2st_accuracy": result.accuracy, "c2st_spread": result.spread,
+        result, control = c2st(originals, rebuilt, paired=True)
+    except ValueError as error:  # too few melodies for the folds
+        print(f"{label}c2st skipped: {error}")
+        return figures
+    print(result.line(f"{label}c2st originals vs reconstructions"))
+    print(control.line(f"{label}c2st originals vs originals (control)"))
+    return {**figures, "c2st_accuracy": result.accuracy, "c2st_spread": result.spread,
             "c2st_control_accuracy": control.accuracy}
+
+
+def tune_report(vae: MusicVAE, latent_map: LatentMap, style: str, tunes: list[np.ndarray]) -> dict[str, object]:
+    """`compare` of `tunes` and their reconstructions, the lines labelled with the style."""
+    rebuilt = reconstruct_melodies(vae, tunes, latent_map)
+    return {"tunes": len(tunes), **compare(f"style={style} tunes={len(tunes)} ", tunes, rebuilt)}
 
 
 def reconstruct_folder(vae: MusicVAE, latent_map: LatentMap, source: Path, out: Path) -> None:
@@ -97,15 +104,7 @@ def reconstruct_folder(vae: MusicVAE, latent_map: LatentMap, source: Path, out: 
     if not originals:
         raise ValueError(f"no MIDI file under {source} has a melody line")
     print(f"wrote {len(rebuilt)} reconstructions to {out}")
-    print(profile_line("intervals original", average_interval_profile(originals)))
-    print(profile_line("intervals reconstructed", average_interval_profile(rebuilt)))
-    try:
-        result, control = c2st(originals, rebuilt, paired=True)
-    except ValueError as error:  # too few files for the folds
-        print(f"c2st skipped: {error}")
-        return
-    print(result.line("c2st originals vs reconstructions"))
-    print(control.line("c2st originals vs originals (control)"))
+    compare("", originals, rebuilt)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -38,7 +38,8 @@ HEADERS = {"system": "System", "pitch_consistency": "Pitch C", "pitch_variance":
            "frechet_distance": "Frechet distance", "mmd_rbf": "MMD",
            **{name: label[0].upper() + label[1:] for name, label in METRIC_LABELS.items()},
            "repeated_share": "Intervals: repeated notes", "step_share": "Intervals: steps (1-2 semitones)",
-           "last_note_tonic": "Last note on the tonic", "phrase_end_tonic_share": "Phrase ends (bars 4, 8, ...) on the tonic",
+           "last_note_tonic": "Last note on the tonic",
+           "phrase_end_tonic_share": "Phrase ends (bars 4, 8, ...) on the tonic",
            TOLD_APART: "Told from real (C2ST accuracy, 0.5 is best)"}
 LOWER_IS_BETTER = set(LATENT)  # the rest of SELF_SIMILARITY + LATENT: higher is better; musicality: closest to real
 REFERENCE_ROWS = r"held-out|train \(GT\)"  # rows that are data, not systems (a regex): never marked best

@@ -46,7 +46,7 @@ from core.musicality import average_cadence_profile, average_interval_profile, m
 from core.pipeline import DEFAULT_GUIDANCE, INFILL_METHODS, MelodyPipeline, SamplingOptions
 from core.samplers import default_steps
 from core.transformer import ANY_STYLE
-from eval_lab.c2st import c2st
+from eval_lab.c2st import real_vs_fake, real_vs_real
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"  # the committed runs, one folder each
@@ -201,8 +201,8 @@ class Evaluator:
             row["mmd_rbf"] = mmd_rbf(real[:4000], flat[:4000])
         if real_melodies is not None:
             try:
-                against_real, control = c2st(real_melodies, melodies, paired=paired)
-                row["c2st_accuracy"] = (control if melodies is real_melodies else against_real).accuracy
+                row["c2st_accuracy"] = (real_vs_real(real_melodies) if melodies is real_melodies
+                                        else real_vs_fake(real_melodies, melodies, paired=paired)).accuracy
             except ValueError:  # too few melodies for its folds (a quick rerun with a small N)
                 row["c2st_accuracy"] = float("nan")
         return row

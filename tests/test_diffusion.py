@@ -5,7 +5,7 @@ import torch
 
 from core.denoiser import DenoiserConfig, GuidedDenoiser, TransformerDenoiser
 from core.schedule import NoiseSchedule
-from core.transformer import sequence_lengths, whole_tune_positions
+from core.transformer import whole_tune_positions
 
 SCHEDULE = NoiseSchedule.linear()
 
@@ -122,7 +122,7 @@ def test_a_model_with_tune_positions_hears_where_a_span_stands_and_defaults_to_a
 
 def test_positions_of_padded_whole_tunes_count_from_each_tunes_own_end():
     padding = torch.tensor([[False, False, False], [False, False, True]])
-    positions = whole_tune_positions(sequence_lengths(padding, 2, 3, padding.device), 3)
+    positions = whole_tune_positions(padding, 2, 3, padding.device)
     assert positions.tolist() == [[[0, 2], [1, 1], [2, 0]], [[0, 1], [1, 0], [2, 0]]]
 
 

@@ -130,8 +130,9 @@ def train(task: TrainTask, config: TrainConfig, run_dir: Path, resume: bool,
 
     resume: continue from the checkpoint in `run_dir` (model, optimizer, EMA, step) if one
     exists. init_from: a model directory whose `<task.name>.safetensors` (same architecture)
-    gives a new run its starting weights (fine-tuning); a resumed run ignores it. Returns the model to use (the EMA copy when EMA is on) and, on rank 0, the last
-    evaluation record ({} on the other ranks).
+    gives a new run its starting weights (fine-tuning); a resumed run ignores it. Returns the
+    model to use (the EMA copy when EMA is on) and, on rank 0, the last evaluation record ({} on
+    the other ranks).
     """
     _check_config(config)
     precision = runtime.resolve_precision(config.precision)

@@ -39,7 +39,8 @@ def diffusion_loss(model: nn.Module, batch: LatentBatch, schedule: NoiseSchedule
     alpha_bar = schedule.sample_training_levels(x0.shape[0], generator)  # (B,) on the generator's device
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     x_t = schedule.q_sample(x0, alpha_bar, noise)
-    error = (model(x_t, alpha_bar.sqrt(), batch.padding, batch.style, batch.positions).float() - noise) ** 2  # (B, L, D)
+    predicted = model(x_t, alpha_bar.sqrt(), batch.padding, batch.style, batch.positions)  # (B, L, D)
+    error = (predicted.float() - noise) ** 2  # (B, L, D)
     real = batch.real
     return (error * real).sum() / (real.sum() * x0.shape[-1])
 
