@@ -7,6 +7,7 @@ import time
 from typing import Sequence
 
 from core.cli_common import ProgressBar, add_common_options, write_outputs
+from core.forms import FORM_CHOICES, STYLE_FORM
 from core.keys import KEY_NAMES
 from core.pipeline import DEFAULT_BARS, GenerationRequest, MelodyPipeline
 
@@ -23,6 +24,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="MDN sampling temperature")
     parser.add_argument("--key", help=f"major key of the melody ({', '.join(KEY_NAMES)}; a minor tune takes its "
                                       "relative major, e.g. C for A minor); default: the style's own, e.g. D for folk")
+    parser.add_argument("--form", choices=FORM_CHOICES, default=STYLE_FORM, metavar="FORM",
+                        help=f"which 8-bar sections return, drawn tied: {', '.join(map(repr, FORM_CHOICES))} "
+                             f"(default: the form of one of the style's real tunes)")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
@@ -30,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         request = GenerationRequest(bars=args.bars, seeds=(args.seed,), model=args.model, sampler=args.sampler,
                                     steps=args.steps, style=args.style or pipeline.default_style(),
                                     guidance=args.guidance, windowed=args.windowed, temperature=args.temperature,
-                                    phrasing=args.phrasing, key=args.key, tempo_bpm=args.tempo,
+                                    phrasing=args.phrasing, key=args.key, form=args.form, tempo_bpm=args.tempo,
                                     program=args.program)
         started = time.perf_counter()
         result = pipeline.generate(request, ProgressBar("sampling"))[0]

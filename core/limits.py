@@ -19,3 +19,24 @@ MAX_RESAMPLE = 10  # extra RePaint rounds per infilling step
 MAX_TEMPERATURE = 10.0  # TransformerMDN sampling temperature
 MAX_GUIDANCE = 10.0  # classifier-free guidance scale
 MAX_UPLOAD_BYTES = 8 * 2**20  # MIDI files read from users
+
+# What a request asks of the machine, in sampler evaluations of one latent (steps x latents x seeds);
+# 200 fast steps on 32 bars take about 2 s on one core, DDPM's 1000 steps on 32 bars about 11 s.
+MDN_STEPS_EQUIVALENT = 20  # the TransformerMDN's one pass per latent costs about 20 diffusion steps
+AUDIO_WORK_PER_BAR = 10  # rendering a bar of audio preview
+QUICK_WORK = 3_200  # at or under this (200 fast steps on 32 bars), a request takes the app's quick lane
+PUBLIC_MAX_WORK = 32_000  # the most one request may ask of a public Space (DDPM on 64 bars)
+
+
+def sampling_work(steps: int, bars: int, seeds: int = 1) -> int:
+    """Sampler evaluations of one latent that `seeds` melodies of `bars` bars take at `steps` steps."""
+    return steps * (bars // 2) * seeds
+
+MAX_REQUEST_BODY_BYTES = 256 * 2**10  # any request to the app but an upload (demo.request_guard)
+# Uploads to the app (demo.request_guard): per request, per client address over a window, on disk.
+MAX_FILES_PER_UPLOAD = 4
+MAX_UPLOAD_REQUEST_BYTES = MAX_FILES_PER_UPLOAD * MAX_UPLOAD_BYTES + 2**16  # the files and their multipart framing
+UPLOAD_WINDOW_S = 60.0
+UPLOAD_BYTES_PER_CLIENT = 32 * 2**20  # in any UPLOAD_WINDOW_S seconds
+UPLOAD_FILES_PER_CLIENT = 20  # in any UPLOAD_WINDOW_S seconds
+UPLOAD_DISK_BYTES = 200 * 2**20  # uploads kept on disk; the oldest go first

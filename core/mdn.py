@@ -99,12 +99,16 @@ class TransformerMDN(nn.Module):
         window: int = 32,
         callback: ProgressCallback | None = None,
         style: torch.Tensor | None = None,
+        firsts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw (batch, length, D) latents one at a time, conditioning on at most the last
         `window - 1` latents. temperature scales the standard deviations and divides the
         mixture logits. generator: one for the batch, or one per row (`core.noise`). callback: hears
         SamplerProgress(latents done, length, None) after each latent. style: (batch,) long
-        style indices, None = unconditional (a mixture has no guidance: the label is given or not)."""
+        style indices, None = unconditional (a mixture has no guidance: the label is given or not).
+        firsts: (batch, length) long, the first latent of each latent's tie group (`core.forms`): a
+        latent whose group began earlier restates that latent (an autoregressive model draws the
+        phrase where it first stands; every later place conditions on it)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         device = next(self.parameters()).device
@@ -122,7 +126,12 @@ class TransformerMDN(nn.Module):
             mean = mixture.means[:, -1][rows, chosen]  # (B, D)
             sigma = torch.exp(mixture.log_sigmas[:, -1][rows, chosen]) * temperature
             noise = randn(tuple(mean.shape), generator, device)
-            out = torch.cat([out, (mean + sigma * noise)[:, None]], dim=1)
+            drawn = mean + sigma * noise  # (B, D)
+            if firsts is not None and position > 0:
+                source = firsts[:, position].to(device).clamp(max=position - 1)  # (B,)
+                restated = firsts[:, position].to(device) < position
+                drawn = torch.where(restated[:, None], out[rows, source], drawn)
+            out = torch.cat([out, drawn[:, None]], dim=1)
             if callback is not None:
                 callback(SamplerProgress(position + 1, length, None))
         return out

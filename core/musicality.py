@@ -29,7 +29,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from core.constants import STEPS_PER_BAR, STEPS_PER_CHUNK
+from core.constants import FIRST_NOTE_TOKEN, STEPS_PER_BAR, STEPS_PER_CHUNK
 from core.melody import notes_from_melody, validate_melody
 
 LEAP_SEMITONES = 7  # an interval is a leap when |interval| exceeds a perfect fifth
@@ -337,3 +337,60 @@ def average_cadence_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
     if len(melodies) == 0:
         raise ValueError("melodies must hold at least one melody")
     return defined_means([cadence_profile(melody) for melody in melodies], CADENCE_NAMES)
+
+
+# -- form -------------------------------------------------------------------------------------
+
+CONTOUR_LAGS_BARS = (4, 8)  # how far apart the bars whose pitch contours are compared lie
+REPEAT_LAGS_CHUNKS = (1, 2, 4, 8)  # 2, 4, 8 and 16 bars back
+FORM_NAMES = (*(f"contour_similarity_{lag}" for lag in CONTOUR_LAGS_BARS),
+              *(f"repeat_lag_{2 * lag}" for lag in REPEAT_LAGS_CHUNKS))
+
+
+def _bar_contours(notes: _Notes) -> np.ndarray:
+    """(bars, 16) sounding pitch at every step, held through rests (the last pitch before it; the
+    first pitch before the first note); rows of bars without a note are NaN."""
+    pitch_at = np.full(notes.steps, np.nan)
+    for start, pitch in zip(notes.starts, notes.pitches):
+        pitch_at[start:] = pitch  # later notes overwrite from their start on
+    if notes.pitches.size:
+        pitch_at[: notes.starts[0]] = notes.pitches[0]
+    contours = pitch_at.reshape(-1, STEPS_PER_BAR)
+    onsets = np.zeros(notes.steps // STEPS_PER_BAR, dtype=bool)
+    onsets[np.unique(notes.starts // STEPS_PER_BAR)] = True
+    contours[~onsets] = np.nan
+    return contours
+
+
+def form_profile(melody: np.ndarray) -> dict[str, float]:
+    """How a (T,) melody restates itself. contour_similarity_L: the mean correlation of the pitch
+    contours (`_bar_contours`, each bar's mean removed; a flat bar counts as 0) of bars L apart,
+    over pairs where both bars start a note. repeat_lag_B: the share of 2-bar chunks with a note
+    that repeat, note for note, the chunk B bars before them. NaN where no pair or chunk counts."""
+    notes = _read_notes(melody)
+    contours = _bar_contours(notes)  # rows are all NaN or all finite
+    centred = contours - np.nan_to_num(contours).mean(axis=1, keepdims=True)  # NaN rows stay NaN
+    profile = {}
+    for lag in CONTOUR_LAGS_BARS:
+        values = []
+        for bar in range(len(centred) - lag):
+            a, b = centred[bar], centred[bar + lag]
+            if np.isnan(a).any() or np.isnan(b).any():
+                continue
+            norms = np.linalg.norm(a) * np.linalg.norm(b)
+            values.append(float(a @ b / norms) if norms > 0 else 0.0)
+        profile[f"contour_similarity_{lag}"] = float(np.mean(values)) if values else float("nan")
+    chunks = validate_melody(np.asarray(melody)).reshape(-1, STEPS_PER_CHUNK)
+    sounding = (chunks >= FIRST_NOTE_TOKEN).any(axis=1)
+    for lag in REPEAT_LAGS_CHUNKS:
+        counted = [index for index in range(lag, len(chunks)) if sounding[index]]
+        repeats = [np.array_equal(chunks[index], chunks[index - lag]) for index in counted]
+        profile[f"repeat_lag_{2 * lag}"] = float(np.mean(repeats)) if counted else float("nan")
+    return profile
+
+
+def average_form_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
+    """`form_profile` of each melody, each figure averaged over the melodies that define it."""
+    if len(melodies) == 0:
+        raise ValueError("melodies must hold at least one melody")
+    return defined_means([form_profile(melody) for melody in melodies], FORM_NAMES)

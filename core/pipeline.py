@@ -31,6 +31,7 @@ from core.constants import (
     STEPS_PER_BAR,
 )
 from core.denoiser import GuidedDenoiser, load_denoiser
+from core.forms import STYLE_FORM, Form, check_form_name, draw_form, read_forms, representatives
 from core.keys import normalizing_shift, parse_key, style_key, transpose_melody, transpose_to_key
 from core.latent_baselines import interpolate_gaps, prior_latents
 from core.latents import LatentCodec
@@ -54,7 +55,15 @@ from core.noise import seeded_generators
 from core.registers import join_registers, joins_registers
 from core.repeats import kept_sources, restate_phrases
 from core.tonality import keep_in_key, keeps_key
-from core.samplers import SAMPLER_NAMES, ProgressCallback, get_sampler, infill, initial_noise, sample_windowed
+from core.samplers import (
+    SAMPLER_NAMES,
+    ProgressCallback,
+    get_sampler,
+    infill,
+    initial_noise,
+    sample_tied,
+    sample_windowed,
+)
 from core.schedule import NoiseSchedule
 from core.transformer import ANY_STYLE
 from core.vae import load_vae
@@ -76,6 +85,7 @@ class MelodyResult:
     midi: pretty_midi.PrettyMIDI
     latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before key and registers), K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
+    form: Form = ()  # the lags it was sampled with (`core.forms`); () for infilled results
 
 
 def _check_whole(name: str, value, low: int, high: int) -> int:
@@ -115,6 +125,7 @@ class SamplingOptions:
     temperature: float = 1.0  # TransformerMDN only
     style: str = DEFAULT_STYLE  # a style label of the model, or "any"
     guidance: float = DEFAULT_GUIDANCE  # 0 ignores the style; the TransformerMDN takes the label for any value > 0
+    form: str = STYLE_FORM  # a name of core.forms.FORM_CHOICES: which latents are drawn tied (new melodies only)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.seeds) <= MAX_SEEDS_PER_REQUEST:
@@ -131,13 +142,14 @@ class SamplingOptions:
             raise ValueError(f"guidance must lie in 0..{MAX_GUIDANCE:g} (0 = no style), got {self.guidance}")
         if not isinstance(self.style, str) or not self.style:
             raise ValueError(f"style must be a style label or {ANY_STYLE!r}, got {self.style!r}")
+        check_form_name(self.form)
 
 
 @dataclass(frozen=True, kw_only=True)
 class PhrasingOptions:
     """Whether the decoded phrases are shaped as real melodies of the requested style are
-    (`MelodyPipeline.decode_sequences`): folk restates them, folk and renaissance keep them in
-    the melody's key, renaissance joins their registers."""
+    (`MelodyPipeline.decode_sequences`): folk and renaissance keep them in the melody's key,
+    renaissance joins their registers, and infilled folk bars restate nearby phrases."""
 
     phrasing: bool = True
 
@@ -150,9 +162,9 @@ class PhrasingOptions:
 class GenerationRequest(SamplingOptions, RenderOptions, PhrasingOptions):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows with WINDOW_OVERLAP latents of overlap
-    instead of attending over the whole length. `phrasing` shapes phrases as real melodies of the
-    style do: folk restates them (that share of latents, the nearest to one 4, 8 or 16 bars back,
-    become exact copies of it: `core.repeats`), folk and renaissance bring phrases that wander into
+    instead of attending over the whole length. `form` says which latents restate which (drawn
+    tied: `core.forms`; the default draws the form of one of the style's training tunes).
+    `phrasing` shapes the decoded phrases: folk and renaissance bring phrases that wander into
     another key back to the melody's (`core.tonality`), renaissance joins their registers (each
     decoded 2-bar phrase moved by octaves so the line moves on from where it was:
     `core.registers`). `key` moves the finished melody so that its best-fitting major scale is
@@ -248,10 +260,9 @@ def chunk_mask_for_bars(bar_ranges: BarRange | Sequence[BarRange], num_chunks: i
     total_bars = num_chunks * BARS_PER_CHUNK
     mask = np.zeros(num_chunks, dtype=bool)
     for first, last in bar_ranges:
-        if not 1 <= first <= last:
-            raise ValueError(f"bars to regenerate must satisfy 1 <= first <= last, got {first}-{last}")
-        if last > total_bars:
-            raise ValueError(f"bars {first}-{last} reach past the melody's {total_bars} bars")
+        if not 1 <= first <= last <= total_bars:
+            raise ValueError(f"bars {first}-{last} cannot be regenerated: the melody has bars 1 to {total_bars}, so "
+                             f"give FIRST-LAST with 1 <= FIRST <= LAST <= {total_bars}, e.g. 1-{min(4, total_bars)}")
         mask[(first - 1) // BARS_PER_CHUNK : (last - 1) // BARS_PER_CHUNK + 1] = True
     if mask.all():
         raise ValueError(f"the bars to regenerate cover the whole {total_bars}-bar melody: nothing known is left "
@@ -288,6 +299,7 @@ class MelodyPipeline:
         self.schedule = NoiseSchedule.load(self.model_dir)
         self.denoiser = load_denoiser(self.model_dir, device) if bundle.has("diffusion") else None
         self.mdn = load_mdn(self.model_dir, device) if bundle.has("mdn") else None
+        self.corpus_forms = read_forms(self.model_dir)  # style -> forms of its training tunes
         if self.codec.z_size != self.vae.config.z_size:
             raise ValueError(f"the codec in {self.model_dir} maps {self.codec.z_size}-dim latents but the VAE's "
                              f"z has {self.vae.config.z_size} dims; {self._hint('codec')}")
@@ -319,20 +331,20 @@ class MelodyPipeline:
 
     def decode_sequences(self, latents: torch.Tensor, style: str, guidance: float, phrasing: bool,
                          known_chunks: np.ndarray | None = None, regenerate: np.ndarray | None = None,
-                         ) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
+                         restate: bool = True) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
         """(S, K, D) sequences sampled for `style` at `guidance` -> (the (S, K, D) latents the melodies
         come from; per sequence, its (K, 32) chunks and (K,) rest flags).
 
         Infilling passes the melody's (K, 32) `known_chunks` and the (K,) bool `regenerate` mask:
         kept chunks are the melody's own notes. With `phrasing`, the phrases are shaped as real
-        melodies of the style are: restated where the style calls for it (`core.repeats`; only
-        regenerated latents become copies, and a copy of a kept latent plays that chunk's own
-        notes), then the phrases that wander into another key brought back to the melody's key
+        melodies of the style are: with `restate` (infilling; new melodies are drawn with their form
+        instead), restated where the style calls for it (`core.repeats`; only regenerated latents
+        become copies, and a copy of a kept latent plays that chunk's own notes), then the phrases that wander into another key brought back to the melody's key
         (`core.tonality`; the kept chunks count towards the key but never change), then their
         registers joined (`core.registers`; only regenerated chunks move), each where the style
         calls for it."""
         regenerate = np.ones(latents.shape[1], dtype=bool) if regenerate is None else regenerate
-        if phrasing:
+        if phrasing and restate:
             latents = restate_phrases(latents, style, guidance, movable=torch.from_numpy(regenerate))
         in_key = phrasing and keeps_key(style, guidance)
         join = phrasing and joins_registers(style, guidance)
@@ -358,30 +370,41 @@ class MelodyPipeline:
 
     # -- latents --------------------------------------------------------------------------
 
+    def forms_for(self, options: SamplingOptions, num_chunks: int) -> list[Form]:
+        """The form of each seed's melody (`core.forms.draw_form`); guidance 0 asks for no style."""
+        style = options.style if options.guidance > 0 and options.style != ANY_STYLE else None
+        return [draw_form(options.form, num_chunks, style, self.corpus_forms, seed) for seed in options.seeds]
+
     def sample_latents(self, options: SamplingOptions, num_chunks: int, windowed: bool = False, keep_every: int = 0,
-                       callback: ProgressCallback | None = None) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]]]:
-        """New normalized latents, one sequence per seed: ((S, K, D), [(t, (S, K, D) x0), ...])."""
+                       callback: ProgressCallback | None = None
+                       ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]], list[Form]]:
+        """New normalized latents, one sequence per seed, drawn with their forms (tied restatements;
+        the windowed sampler and the prior draw every melody free): ((S, K, D), [(t, (S, K, D) x0),
+        ...], the S forms)."""
         generators = seeded_generators(options.seeds)
+        free = [(0,) * num_chunks] * len(generators)
         if options.model == "prior":
             shape = (num_chunks, self.codec.data_dims)
-            return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), []
+            return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), [], free
+        forms = self.forms_for(options, num_chunks)
+        firsts = torch.tensor([representatives(form) for form in forms])  # (S, K)
         if options.model == "mdn":
             mdn = self._require(self.mdn, "mdn")
             style = self._style_indices(mdn, options, len(generators)) if options.guidance > 0 else None
             latents = mdn.sample(len(generators), num_chunks, generators, options.temperature, CHUNKS_PER_WINDOW,
-                                 callback, style)
-            return latents.cpu(), []
+                                 callback, style, firsts)
+            return latents.cpu(), [], forms
         denoiser = self._guided_denoiser(options, len(generators))
         sampler = get_sampler(options.sampler)
         dims = denoiser.config.data_dims
         if windowed and num_chunks > CHUNKS_PER_WINDOW:
             latents = sample_windowed(sampler, denoiser, self.schedule, num_chunks, CHUNKS_PER_WINDOW, WINDOW_OVERLAP,
                                       len(generators), dims, generators, steps=options.steps, callback=callback)
-            return latents.cpu(), []
+            return latents.cpu(), [], free
         noise = initial_noise((len(generators), num_chunks, dims), generators, self.device)
-        sampled = sampler(denoiser, self.schedule, noise, generators, steps=options.steps, callback=callback,
-                          keep_every=keep_every)
-        return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates]
+        sampled = sample_tied(sampler, denoiser, self.schedule, noise, firsts, generators, steps=options.steps,
+                              callback=callback, keep_every=keep_every)
+        return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates], forms
 
     def infill_latents(self, options: SamplingOptions, known: torch.Tensor, regenerate: np.ndarray,
                        method: str = "diffusion", resample: int = 0,
@@ -441,15 +464,16 @@ class MelodyPipeline:
                   callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """One new melody per seed of `sampling`, the i-th made into MIDI with renders[i]'s tempo and program."""
         num_chunks = chunks_for_bars(sampling.bars)
-        latents, _ = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
-        latents, decoded = self.decode_sequences(latents, sampling.style, sampling.guidance, sampling.phrasing)
+        latents, _, forms = self.sample_latents(sampling, num_chunks, sampling.windowed, callback=callback)
+        latents, decoded = self.decode_sequences(latents, sampling.style, sampling.guidance, sampling.phrasing,
+                                                 restate=False)
         regenerated = np.ones(num_chunks, dtype=bool)
         tonic = self.output_tonic(sampling)
         results = []
-        for seed, sequence, (chunks, rests), render in zip(sampling.seeds, latents, decoded, renders):
+        for seed, sequence, (chunks, rests), render, form in zip(sampling.seeds, latents, decoded, renders, forms):
             if tonic is not None:
                 chunks = transpose_to_key(chunks.reshape(-1), tonic).reshape(chunks.shape)
-            results.append(self._result(seed, chunks, rests, sequence, regenerated, render))
+            results.append(self._result(seed, chunks, rests, sequence, regenerated, render, form))
         return results
 
     def output_tonic(self, request: GenerationRequest) -> int | None:
@@ -482,10 +506,10 @@ class MelodyPipeline:
         return results
 
     def _result(self, seed: int, chunks: np.ndarray, rests: np.ndarray, latents: torch.Tensor,
-                regenerated: np.ndarray, render: RenderOptions) -> MelodyResult:
+                regenerated: np.ndarray, render: RenderOptions, form: Form = ()) -> MelodyResult:
         melody = join_chunks(chunks, rests)
         midi = melody_to_pretty_midi(melody, render.tempo_bpm, render.program)
-        return MelodyResult(seed, melody, midi, latents, regenerated)
+        return MelodyResult(seed, melody, midi, latents, regenerated, form)
 
     def styles(self) -> tuple[str, ...]:
         """The style labels the diffusion model knows (empty for a model trained without labels)."""

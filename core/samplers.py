@@ -5,7 +5,8 @@ Samplers (k-diffusion style: one function per method, all with the same signatur
 - `sample_ddim`: deterministic DDIM (Song et al. 2021), 50 steps by default.
 - `sample_dpmpp_2m`: DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095), 20 steps.
 Wrappers: `infill` keeps known latents (the paper's Algorithm 1, optionally with RePaint
-resampling) and `sample_windowed` builds sequences longer than a window from overlapping
+resampling), `sample_tied` draws tied latents (a form's restated phrases, `core.forms`) as one
+variable each, and `sample_windowed` builds sequences longer than a window from overlapping
 windows. Each takes x_T (`initial_noise`) and draws everything else from the caller's
 generator: one `torch.Generator`, or one per batch row (`core.noise`), so that a row does
 not depend on which other rows share its batch.
@@ -89,13 +90,50 @@ class _KnownRegion:
         return ratio**0.5 * x_s + (1 - ratio) ** 0.5 * initial_noise(tuple(x_s.shape), self.generator, x_s.device)
 
 
+def tie_mean(values: torch.Tensor, firsts: torch.Tensor) -> torch.Tensor:
+    """(B, K, D) values, (B, K) long first latent of each latent's tie group -> (B, K, D): every
+    latent holds the mean of its group's values."""
+    index = firsts[..., None].expand_as(values)
+    sums = torch.zeros_like(values).scatter_add_(1, index, values)
+    counts = torch.zeros(firsts.shape, dtype=values.dtype, device=values.device)
+    counts.scatter_add_(1, firsts, torch.ones_like(counts))
+    return torch.gather(sums / counts.clamp(min=1)[..., None], 1, index)
+
+
+class _TiedDenoiser(nn.Module):
+    """eps_theta averaged over each tie group, so that tied latents take every step together; the
+    network still sees each of them in its own place."""
+
+    def __init__(self, model: nn.Module, firsts: torch.Tensor):
+        super().__init__()
+        self.model, self.firsts = model, firsts  # firsts: (B, K) long
+
+    def forward(self, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        return tie_mean(self.model(x, alpha), self.firsts)
+
+
+@dataclass(frozen=True)
+class _TiedLatents:
+    """The tie groups `sample_tied` keeps; `merge` gives every latent its group's first state
+    (x_T, and DDPM's fresh noise, are drawn once per group)."""
+
+    index: torch.Tensor  # (B, K, D) long: the first latent of each latent's group
+    resample = 0
+
+    def merge(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        return torch.gather(x, 1, self.index)
+
+
+_Region = _KnownRegion | _TiedLatents  # what the samplers merge into every state they produce
+
+
 class Sampler(Protocol):
     """What every sampler function is: (model, schedule, x_T (B, K, D), generator, steps, ...) -> SampleResult."""
 
     def __call__(
         self, model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, generator: Generators,
         steps: int | None = None, callback: ProgressCallback | None = None, keep_every: int = 0, *,
-        _known: _KnownRegion | None = None,
+        _known: _Region | None = None,
     ) -> SampleResult: ...
 
 
@@ -138,7 +176,7 @@ def _report(result: SampleResult, callback: ProgressCallback | None, keep_every:
 def _sample_generalized(
     model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, generator: Generators,
     timesteps: list[int], eta: float, callback: ProgressCallback | None, keep_every: int,
-    known: _KnownRegion | None,
+    known: _Region | None,
 ) -> SampleResult:
     """The generalized DDIM update (Song et al. 2021, eq. 12) from each t to the next s < t.
 
@@ -170,7 +208,7 @@ def _sample_generalized(
 def sample_ddpm(
     model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, generator: Generators,
     steps: int | None = None, callback: ProgressCallback | None = None, keep_every: int = 0, *,
-    _known: _KnownRegion | None = None,
+    _known: _Region | None = None,
 ) -> SampleResult:
     """Ancestral DDPM (Ho et al. 2020, Algorithm 2) from x_T = noise (B, K, D).
 
@@ -186,7 +224,7 @@ def sample_ddpm(
 def sample_ddim(
     model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, generator: Generators,
     steps: int | None = DDIM_STEPS, callback: ProgressCallback | None = None, keep_every: int = 0, *,
-    _known: _KnownRegion | None = None,
+    _known: _Region | None = None,
 ) -> SampleResult:
     """Deterministic DDIM (Song et al. 2021, eta = 0) over `steps` trailing timesteps from x_T = noise."""
     steps = DDIM_STEPS if steps is None else steps
@@ -198,7 +236,7 @@ def sample_ddim(
 def sample_dpmpp_2m(
     model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, generator: Generators,
     steps: int | None = DPMPP_STEPS, callback: ProgressCallback | None = None, keep_every: int = 0, *,
-    _known: _KnownRegion | None = None,
+    _known: _Region | None = None,
 ) -> SampleResult:
     """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2) over `steps` trailing timesteps from x_T = noise.
 
@@ -291,6 +329,26 @@ def infill(
     mask = mask.to(noise.device).bool().expand(batch, length)[..., None]  # (B, K, 1)
     region = _KnownRegion(schedule, known.to(noise), mask, generator, resample)
     return sampler(model, schedule, noise, generator, steps, callback, keep_every, _known=region)
+
+
+def sample_tied(
+    sampler: Sampler, model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, firsts: torch.Tensor,
+    generator: Generators, steps: int | None = None, callback: ProgressCallback | None = None, keep_every: int = 0,
+) -> SampleResult:
+    """Sample with tied latents: firsts ((K,) or (B, K) long, `core.forms.representatives`) names
+    each latent's group by its first latent. A group is one variable through the whole denoising
+    (MultiDiffusion-style): its latents start from one x_T, take the mean of their noise
+    predictions at every step, so the phrase is drawn to fit every place it stands, and end equal.
+    """
+    batch, length = noise.shape[:2]
+    if tuple(firsts.shape) not in ((length,), (batch, length)):
+        raise ValueError(f"firsts must have shape ({length},) or ({batch}, {length}), got {tuple(firsts.shape)}")
+    firsts = firsts.to(noise.device).long().expand(batch, length)
+    if bool((firsts > torch.arange(length, device=noise.device)).any()):
+        raise ValueError("a latent's group must start at or before it")
+    region = _TiedLatents(firsts[..., None].expand_as(noise))
+    return sampler(_TiedDenoiser(model, firsts), schedule, noise, generator, steps, callback, keep_every,
+                   _known=region)
 
 
 @torch.no_grad()

@@ -18,7 +18,7 @@ from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.melody import pitch_range
 from core.midi_io import ExtractedMelody, MidiInputError
 from core.upload_reader import read_melody_lines
-from demo.outputs import HEAVY_WORK, melody_audio, shown
+from demo.outputs import HEAVY_WORK, Refusal, checked_tempo, melody_audio, shown, whole_number
 from demo.roll_player import RollPlayer, note_name, roll_value, with_audio
 
 MAX_LISTED_LINES = 40  # melody lines listed in the table (a file may hold over a thousand)
@@ -40,21 +40,27 @@ def markdown_cell(text: str) -> str:
     return "".join(f"\\{character}" if character in MARKDOWN_MARKS else character for character in text)
 
 
-def uploaded_melody_lines(midi_path: str | None, line: int) -> list[ExtractedMelody]:
-    """The melody lines of an uploaded file, checked that `line` (1-based) exists; gr.Error otherwise."""
+def uploaded_melody_lines(midi_path: str | None, line: float) -> tuple[list[ExtractedMelody], int]:
+    """The melody lines of an uploaded file and the chosen `line` (1-based) as an int, checked that
+    it exists; gr.Error otherwise."""
     if not midi_path:
-        raise gr.Error("Upload a .mid or .midi file first.")
+        raise Refusal("Upload a .mid or .midi file first.")
     try:
         melodies = read_melody_lines(midi_path)
     except MidiInputError as error:
-        raise gr.Error(f"This file cannot be used: {error}") from error
+        raise Refusal(f"This file cannot be used: {error}") from error
     except OSError as error:
-        raise gr.Error(f"The upload could not be read ({error}); upload it again.") from error
+        raise Refusal(f"The upload could not be read ({error}); upload it again.") from error
     if not melodies:
-        raise gr.Error("The file has no pitched notes in MIDI 21..108 (drums only or empty): no melody to use.")
-    if not 1 <= line <= len(melodies):
-        raise gr.Error(f"Melody line {line} does not exist: the file has lines 1..{len(melodies)}.")
-    return melodies
+        raise Refusal("The file has no pitched notes in MIDI 21..108 (drums only or empty): no melody to use.")
+    return melodies, whole_number(line, "Melody line", 1, len(melodies))
+
+
+def program_for(instrument: str) -> int:
+    """The General MIDI program of an Instrument choice, or a gr.Error that lists the choices."""
+    if not isinstance(instrument, str) or instrument not in GM_PROGRAMS:
+        raise Refusal(f"Unknown instrument {shown(instrument)}; choose one of: {', '.join(GM_PROGRAMS)}.")
+    return GM_PROGRAMS[instrument]
 
 
 def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Grand Piano", tempo_bpm: float = 120,
@@ -64,9 +70,9 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     Returns (markdown table of the lines, RollPlayer value of the chosen line playing its audio,
     the audio's path for download).
     """
-    if program_name not in GM_PROGRAMS:
-        raise gr.Error(f"Unknown instrument {shown(program_name)}; choose one of: {', '.join(GM_PROGRAMS)}.")
-    melodies = uploaded_melody_lines(midi_path, line)
+    program = program_for(program_name)
+    tempo = checked_tempo(tempo_bpm)
+    melodies, line = uploaded_melody_lines(midi_path, line)
     rows = ["| Line | Track | Instrument | Bars | Range |", "|---|---|---|---|---|"]
     for number, melody in enumerate(melodies[:MAX_LISTED_LINES], start=1):
         low, high = pitch_range(melody.melody)
@@ -78,8 +84,8 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
         rows.append(f"\n{len(melodies) - MAX_LISTED_LINES} more lines not listed (choose them by number, up to "
                     f"{len(melodies)}).")
     chosen = melodies[line - 1].melody
-    audio_path = melody_audio(chosen, tempo_bpm, GM_PROGRAMS[program_name])
-    roll = roll_value(chosen, tempo_bpm, title=f"line {line}, as the models would hear it")
+    audio_path = melody_audio(chosen, tempo, program)
+    roll = roll_value(chosen, tempo, title=f"line {line}, as the models would hear it")
     return "\n".join(rows), with_audio(roll, audio_path), audio_path
 
 
@@ -89,13 +95,13 @@ def build_listen_tab() -> None:
                 "on a sixteenth-note grid) and hear the one you choose. Infill uses the same lines.")
     with gr.Row():
         with gr.Column():
-            midi_file = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath")
+            midi_file = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath", elem_id="listen-file")
             program = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             line = gr.Number(value=1, precision=0, minimum=1, label="Melody line to play")
-            play = gr.Button("Extract and play", variant="primary")
+            play = gr.Button("Extract and play", variant="primary", elem_id="listen-play")
         with gr.Column(scale=2):
-            table = gr.Markdown()
+            table = gr.Markdown(elem_id="listen-lines")
             roll = RollPlayer(elem_id="listen-roll")
             audio_file = gr.File(label="Audio (Ogg Vorbis)")
     play.click(describe_and_render, [midi_file, program, tempo, line], [table, roll, audio_file], api_name="listen",

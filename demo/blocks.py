@@ -5,15 +5,25 @@ from __future__ import annotations
 import os
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from core.limits import MAX_UPLOAD_BYTES
 from demo.audition import build_listen_tab
 from demo.eval_tab import build_eval_tab
-from demo.generate_tab import build_generate_tab, check_generation, generate_melodies
+from demo.generate_tab import (
+    build_generate_tab,
+    check_generation,
+    check_live_generation,
+    check_variations,
+    generate_live,
+    generate_melodies,
+    variations_and_baseline,
+)
 from demo.infill_tab import build_infill_tab, show_source
 from demo.long_tab import build_long_tab
 from demo.outputs import HEAVY_WORK, diffusion_available, shared_pipeline
 from demo.queue_gate import QueueGate
+from demo.request_guard import RequestGuard
 
 QUEUE_SIZE = 32  # requests waiting; the heavy ones run HEAVY_CONCURRENCY at a time over all tabs
 ABOUT = ("<small>How it works: a 2-bar MusicVAE turns melody phrases into latent vectors, and a transformer "
@@ -58,10 +68,14 @@ def build_app() -> gr.Blocks:
 
 
 def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:
-    """Serve `app`: one queue with the admission rules of `QueueGate` (a cap per client, input
-    checks before batching), and no `/gradio_api/run/` route around it (api_open=False). Uvicorn
+    """Serve `app`: one queue with the admission rules of `QueueGate` (a cost budget per client,
+    checks before batching, a quick lane), no `/gradio_api/run/` route around it (api_open=False),
+    and uploads bounded per request, per client and on disk (`demo.request_guard`). Uvicorn
     trusts no forwarded header unless FORWARDED_ALLOW_IPS is set (`demo.queue_gate` has the rule)."""
     os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
     app.queue(max_size=QUEUE_SIZE, api_open=False)
-    QueueGate(app, {generate_melodies.__name__: check_generation}).install()
-    app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, css=APP_CSS, js=APP_JS, **kwargs)
+    QueueGate(app, {generate_melodies.__name__: check_generation, generate_live.__name__: check_live_generation,
+               variations_and_baseline.__name__: check_variations}).install()
+    app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [Middleware(RequestGuard)]}
+    app.launch(server_name=host, server_port=port, max_file_size=MAX_UPLOAD_BYTES, css=APP_CSS, js=APP_JS,
+               app_kwargs=app_kwargs, **kwargs)

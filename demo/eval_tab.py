@@ -9,7 +9,7 @@ import gradio as gr
 
 from core.latent_sequences import LatentSequences
 from core.limits import MAX_SEEDS_PER_REQUEST
-from demo.outputs import HEAVY_WORK, shared_pipeline, whole_number
+from demo.outputs import HEAVY_WORK, Refusal, shared_pipeline, whole_number
 from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
 from eval_lab.report import build_figures, readable_tables
 from eval_lab.run import RESULTS_DIR, EvalConfig, read_run_config, run
@@ -72,15 +72,17 @@ def quick_evaluation(n: float = 8, name: str | None = None, progress=gr.Progress
     count = whole_number(n, "N", 2, MAX_SEEDS_PER_REQUEST)
     corpus = rerun_corpus()
     if corpus is None:
-        raise gr.Error(QUICK_RERUN_MISSING)
+        raise Refusal(QUICK_RERUN_MISSING)
     setting = read_run_config(RESULTS_DIR / name) if name in result_sets() else {}
     config = EvalConfig(n=count, batch_size=count, **{key: setting[key] for key in ("style", "length", "guidance")
                                                      if key in setting})
     with tempfile.TemporaryDirectory(prefix="eval-") as out:  # removed once its tables and charts are read
         try:
             run(shared_pipeline(), *corpus, Path(out), config)
+        except gr.Error:  # says what to change already (str() of one would quote it)
+            raise
         except (FileNotFoundError, ValueError) as error:
-            raise gr.Error(str(error)) from error
+            raise Refusal(str(error)) from error
         return run_outputs(Path(out))
 
 

@@ -17,10 +17,21 @@ from typing import Iterator, Sequence
 import gradio as gr
 import numpy as np
 
-from core.limits import APP_FAST_STEPS, MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
+from core.limits import (
+    APP_FAST_STEPS,
+    AUDIO_WORK_PER_BAR,
+    MAX_BARS,
+    MAX_SEED,
+    MAX_TEMPO_BPM,
+    MDN_STEPS_EQUIVALENT,
+    MIN_BARS,
+    MIN_TEMPO_BPM,
+    sampling_work,
+)
+from core.forms import STYLE_FORM, letters
 from core.pipeline import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, MelodyResult, join_chunks
 from core.samplers import SamplerProgress, default_steps
-from demo.audition import GM_PROGRAMS
+from demo.audition import GM_PROGRAMS, program_for
 from demo.live_call import LiveCall
 from demo.outputs import (
     HEAVY_WORK,
@@ -28,8 +39,11 @@ from demo.outputs import (
     SAMPLERS,
     SAMPLING_SHARE,
     STYLE_KEY,
+    Refusal,
     checked_tempo,
     diffusion_available,
+    form_choice,
+    form_input,
     key_choice,
     key_input,
     model_name_of,
@@ -46,7 +60,7 @@ from demo.outputs import (
     style_inputs,
     whole_number,
 )
-from demo.roll_player import RollPlayer, roll_value, with_audio
+from demo.roll_player import RollPlayer, roll_value, scroll_to_roll_js, with_audio
 from demo.sharing import settings_file, settings_from_file, settings_from_query, settings_of, settings_query
 
 WATCH_FRAMES = 10  # estimates shown while sampling, with "watch it denoise"
@@ -56,47 +70,67 @@ MAX_BATCH = 8  # /generate requests sampled in one call
 MAX_VARIATIONS = 4  # more seeds "Variations and the baseline" may draw, beside the other model's take
 GENERATE_DEFAULTS = {"bars": DEFAULT_BARS, "seed": 0, "sampler": SAMPLERS[0], "steps": None, "model": MODEL_LABELS[0],
                      "instrument": "Acoustic Grand Piano", "tempo": 120, "style": DEFAULT_STYLE, "guidance": DEFAULT_GUIDANCE,
-                     "phrasing": True, "key": STYLE_KEY}
+                     "phrasing": True, "key": STYLE_KEY, "form": STYLE_FORM}
 GENERATE_INPUTS = tuple(GENERATE_DEFAULTS)  # the order of /generate's inputs: a result's settings
-
-
-def program_for(instrument: str) -> int:
-    if instrument not in GM_PROGRAMS:
-        raise gr.Error(f"Unknown instrument {shown(instrument)}; choose one of: {', '.join(GM_PROGRAMS)}.")
-    return GM_PROGRAMS[instrument]
 
 
 def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                        steps: float | None = None, model: str = MODEL_LABELS[0],
                        instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
                        guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
-                       key: str = STYLE_KEY) -> GenerationRequest:
+                       key: str = STYLE_KEY, form: str = STYLE_FORM) -> GenerationRequest:
     """The widgets' values as a request, or a gr.Error that says which value to change."""
     if model not in MODEL_LABELS:
-        raise gr.Error(f"Unknown model {shown(model)}; choose one of: {', '.join(MODEL_LABELS)}.")
+        raise Refusal(f"Unknown model {shown(model)}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
     try:
         return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
                                  seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
                                  sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
                                  program=program_for(instrument), **phrasing_choice(phrasing), **key_choice(key),
+                                 **form_choice(form),
                                  **style_choice(style, guidance))
+    except gr.Error:  # says what to change already (str() of one would quote it)
+        raise
     except ValueError as error:
-        raise gr.Error(str(error)) from error
+        raise Refusal(str(error)) from error
 
 
-def check_generation(data: Sequence) -> None:
+def generation_work(request: GenerationRequest, audio: bool) -> int:
+    """What sampling the request's melodies (and with `audio`, rendering them) asks: `core.limits.sampling_work`."""
+    steps = (MDN_STEPS_EQUIVALENT if request.model == "mdn"
+             else request.steps or default_steps(request.sampler, shared_pipeline().schedule))
+    melodies = len(request.seeds)
+    return sampling_work(steps, request.bars, melodies) + (AUDIO_WORK_PER_BAR * request.bars * melodies if audio else 0)
+
+
+def check_generation(data: Sequence) -> int:
     """The queue's check of one /generate request's raw inputs (in GENERATE_INPUTS order) before it
-    may join a batch: a gr.Error for a bad value, so that it cannot fail the requests batched with it."""
-    generation_request(**{**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, data))})
+    may join a batch: a gr.Error for a bad value, so that it cannot fail the requests batched with
+    it. Returns the request's work."""
+    return generation_work(generation_request(**{**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, data))}), audio=False)
+
+
+def check_live_generation(data: Sequence) -> int:
+    """The queue's check of the page's Generate (GENERATE_INPUTS, then "watch"): its work, audio included."""
+    return generation_work(generation_request(*data[:len(GENERATE_INPUTS)]), audio=True)
+
+
+def check_variations(data: Sequence) -> int:
+    """The queue's check of "Draw them" (GENERATE_INPUTS, then count and baseline): the work of all its melodies."""
+    request = generation_request(*data[:len(GENERATE_INPUTS)])
+    count, baseline = (list(data[len(GENERATE_INPUTS):]) + [MAX_VARIATIONS, True])[:2]
+    melodies = whole_number(count, "Variations", 1, MAX_VARIATIONS) + bool(baseline)
+    return generation_work(request, audio=True) * melodies
 
 
 def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model: list, instrument: list,
-                      tempo: list, style: list, guidance: list, phrasing: list, key: list) -> tuple[list, ...]:
+                      tempo: list, style: list, guidance: list, phrasing: list, key: list,
+                      form: list) -> tuple[list, ...]:
     """Batch handler of the API's /generate: each argument holds one value per request (see
     `generation_request`). Returns lists of (RollPlayer value, MIDI path, the settings as a URL
     query, the settings JSON path)."""
-    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key))
+    values = list(zip(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key, form))
     requests = [generation_request(*request_values) for request_values in values]
     outputs = []
     for request_values, request, (result,) in zip(values, requests, shared_pipeline().generate_batch(requests)):
@@ -107,13 +141,15 @@ def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model:
 
 
 def result_title(request: GenerationRequest, result: MelodyResult) -> str:
-    return f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}"
+    form = f", form {letters(result.form)}" if any(result.form) else ""
+    return f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}{form}"
 
 
 def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
                   steps: float | None = None, model: str = MODEL_LABELS[0],
                   instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
-                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, key: str = STYLE_KEY, watch: bool = False,
+                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, key: str = STYLE_KEY,
+                  form: str = STYLE_FORM, watch: bool = False,
                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
     """The page's Generate: one melody, with one progress bar over sampling, writing and audio.
 
@@ -125,7 +161,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
       sampler then stops at its next step);
     - the result with its MIDI and settings; then the result playing its audio.
     """
-    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key)
+    values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key, form)
     request = generation_request(*values)
     pipeline = shared_pipeline()
     total_steps = request.steps or default_steps(request.sampler, pipeline.schedule)
@@ -174,13 +210,15 @@ def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler
                             steps: float | None = None, model: str = MODEL_LABELS[0],
                             instrument: str = "Acoustic Grand Piano", tempo: float = 120,
                             style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
-                            key: str = STYLE_KEY, count: float = MAX_VARIATIONS, baseline: bool = True) -> tuple:
+                            key: str = STYLE_KEY, form: str = STYLE_FORM, count: float = MAX_VARIATIONS,
+                            baseline: bool = True) -> tuple:
     """`count` (1 to MAX_VARIATIONS) more seeds (seed + 1, ...) with the same settings, sampled in one
     batched call, and with `baseline` the same seed from the other model (diffusion <-> TransformerMDN).
 
     Returns (MAX_VARIATIONS variation RollPlayer values, each playing its audio, then the baseline's,
     then the MIDI paths in the same order); None where a slot is not asked for."""
-    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key)
+    request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key,
+                                 form)
     how_many = whole_number(count, "Variations", 1, MAX_VARIATIONS)
     first = request.seeds[0]
     seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, how_many + 1))
@@ -229,7 +267,7 @@ def replay_query(query: str) -> tuple:
     """Handler of the hidden replay button that the page presses when its address holds settings."""
     settings = settings_from_query(query or "")
     if settings is None:
-        raise gr.Error("The address holds no settings to replay.")
+        raise Refusal("The address holds no settings to replay.")
     return apply_settings(settings)
 
 
@@ -239,12 +277,7 @@ def replay_file(path: str | None) -> tuple:
 
 # a run starts: the last result goes at once, and the piano roll (where the progress bar and the
 # result appear) scrolls into view if it is not (on a phone it lies below the controls)
-START_RUN_JS = """() => {
-  const roll = document.querySelector('#generated-roll');
-  const top = roll ? roll.getBoundingClientRect().top : 0;
-  if (roll && (top < 0 || top > window.innerHeight - 120)) roll.scrollIntoView({behavior: 'smooth', block: 'start'});
-  return [null, null, null];
-}"""
+START_RUN_JS = scroll_to_roll_js("generated-roll", 4)
 SHARE_JS = "(query) => { if (query) history.replaceState(null, '', location.pathname + '?' + query); }"
 
 
@@ -271,6 +304,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
             instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
             tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
             key = key_input("key")
+            form = form_input("form")
             with gr.Accordion("Advanced", open=False, elem_id="generate-advanced"):
                 guidance.render()
                 sampler = gr.Radio(SAMPLERS, value=SAMPLERS[0], label="Sampler",
@@ -314,11 +348,11 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
         control.change(sampling_controls, [model, sampler], [sampler, steps, watch], api_visibility="private",
                        queue=False)
     inputs = {"bars": bars, "seed": seed, "sampler": sampler, "steps": steps, "model": model, "instrument": instrument,
-              "tempo": tempo, "style": style, "guidance": guidance, "phrasing": phrasing, "key": key}
+              "tempo": tempo, "style": style, "guidance": guidance, "phrasing": phrasing, "key": key, "form": form}
     ordered = [inputs[name] for name in GENERATE_INPUTS]
     api_generate.click(generate_melodies, ordered, [roll, midi_file, share_query, settings_download], batch=True,
                        max_batch_size=MAX_BATCH, api_name="generate", **HEAVY_WORK)
-    start = {"fn": None, "inputs": None, "outputs": [roll, audio_file, settings_download], "js": START_RUN_JS,
+    start = {"fn": None, "inputs": None, "outputs": [roll, midi_file, audio_file, settings_download], "js": START_RUN_JS,
              "queue": False}
     live = {"fn": generate_live, "inputs": [*ordered, watch],
             "outputs": [roll, midi_file, last_melody, audio_file, share_query, settings_download],

@@ -25,6 +25,7 @@ from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
     SAMPLERS,
+    Refusal,
     audio_preview,
     checked_tempo,
     phrasing_choice,
@@ -39,50 +40,66 @@ from demo.outputs import (
     style_inputs,
     whole_number,
 )
-from demo.roll_player import RollPlayer, roll_value, selected_bars
+from demo.roll_player import RollPlayer, roll_value, scroll_to_roll_js, selected_bars
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = {path.stem.replace("_", " "): path for path in sorted(EXAMPLES_DIR.glob("*.mid"))}
+# the style each bundled example is written in, by the first word of its name (the Style control follows it)
+EXAMPLE_STYLES = {"monteverdi": "renaissance", "mozart": "classical", "nightingale": "folk"}
 SOURCES = ["Uploaded MIDI", "Bundled example", "Last generation"]
 METHODS = {"Diffusion": "diffusion", "Interpolation (baseline)": "interpolation", "Prior (baseline)": "prior"}
 
 
-def melody_from_file(path: str | None, line: int) -> np.ndarray:
+def melody_from_file(path: str | None, line: float) -> np.ndarray:
     """(T,) tokens of the chosen melody line of a MIDI file, or a gr.Error that says what is wrong."""
-    return uploaded_melody_lines(path, line)[line - 1].melody
+    melodies, line_number = uploaded_melody_lines(path, line)
+    return melodies[line_number - 1].melody
 
 
 @functools.lru_cache(maxsize=len(EXAMPLES))
 def example_melody(name: str) -> np.ndarray:
     """(T,) tokens of a bundled example's first melody line (read once per process)."""
     if name not in EXAMPLES:
-        raise gr.Error(f"Unknown example {shown(name)}; choose one of: {', '.join(EXAMPLES)}.")
+        raise Refusal(f"Unknown example {shown(name)}; choose one of: {', '.join(EXAMPLES)}.")
     melody = melody_from_file(str(EXAMPLES[name]), 1)
     melody.setflags(write=False)
     return melody
 
 
-def source_melody(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None) -> np.ndarray:
+def source_melody(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None,
+                  from_script: bool = False) -> np.ndarray:
     """(T,) tokens of the chosen source: the last generation, a bundled example or the `line`-th melody
-    line of the upload; a gr.Error that says what to do where there is none."""
-    line_number = whole_number(line, "Melody line", 1, 128)
+    line of the upload; a gr.Error that says what to do where there is none. A script's call that
+    sends a file (`from_script`) works on that file: gradio_client fills in the page's default source,
+    the bundled example, which would otherwise ignore it; with "Last generation" it is refused."""
+    if from_script and midi:
+        if source == "Last generation":
+            raise Refusal("This call sends a MIDI file and also asks for the last generation: send "
+                           "source='Uploaded MIDI' to work on the file, or leave the file out.")
+        source = "Uploaded MIDI"
     if source == "Last generation":
         if last is None:
-            raise gr.Error("Nothing has been generated in this session yet: generate a melody first, "
+            raise Refusal("Nothing has been generated in this session yet: generate a melody first, "
                            "or pick another melody source.")
         return np.asarray(last, dtype=np.int8)
     if source == "Bundled example":
         return example_melody(example)
     if source == "Uploaded MIDI":
-        return melody_from_file(midi, line_number)
-    raise gr.Error(f"Unknown melody source {shown(source)}; choose one of: {', '.join(SOURCES)}.")
+        return melody_from_file(midi, line)
+    raise Refusal(f"Unknown melody source {shown(source)}; choose one of: {', '.join(SOURCES)}.")
+
+
+def from_script(request: gr.Request | None) -> bool:
+    """Whether a request comes from gradio_client (which marks its calls) rather than the page."""
+    return request is not None and request.headers.get("x-gradio-user") == "api"
 
 
 def source_and_options(midi: str | None, seed: float, source: str, example: str, line: float, sampler: str,
                        steps: float | None, instrument: str, tempo: float, last_melody: np.ndarray | None,
-                       style: str, guidance: float, phrasing: bool) -> tuple[np.ndarray, dict]:
+                       style: str, guidance: float, phrasing: bool,
+                       request: gr.Request | None = None) -> tuple[np.ndarray, dict]:
     """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a gr.Error."""
-    melody = source_melody(source, midi, example, line, last_melody)
+    melody = source_melody(source, midi, example, line, last_melody, from_script(request))
     sampler_name, steps_value = sampler_choice(sampler, steps)
     return melody, dict(seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), sampler=sampler_name, steps=steps_value,
                         tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
@@ -97,8 +114,10 @@ def answer_infill(melody: np.ndarray, request_of: Callable[[], InfillRequest], s
     try:
         request = request_of()
         result = shared_pipeline().infill(request, progress_reporter(progress))[0]
+    except gr.Error:  # says what to change already (str() of one would quote it)
+        raise
     except ValueError as error:
-        raise gr.Error(str(error)) from error
+        raise Refusal(str(error)) from error
     roll, midi_path, preview = publish(result, request, f"{stem}-{result.seed}", title, original=melody)
     return roll, midi_path, audio_preview(melody, request.tempo_bpm, request.program, "original"), preview
 
@@ -107,12 +126,13 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
                   example: str = next(iter(EXAMPLES), ""), line: float = 1, method: str = "Diffusion",
                   sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = "Acoustic Grand Piano",
                   tempo: float = 120, last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
-                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, progress=gr.Progress()):
+                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, request: gr.Request = None,
+                  progress=gr.Progress()):
     """Regenerate `bars` of the chosen melody: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance, phrasing)
+                                         last_melody, style, guidance, phrasing, request)
     if method not in METHODS:
-        raise gr.Error(f"Unknown method {shown(method)}; choose one of: {', '.join(METHODS)}.")
+        raise Refusal(f"Unknown method {shown(method)}; choose one of: {', '.join(METHODS)}.")
     return answer_infill(
         melody, lambda: InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
                                       method=METHODS[method], **options),
@@ -123,10 +143,11 @@ def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 
                     example: str = next(iter(EXAMPLES), ""), line: float = 1, sampler: str = SAMPLERS[0],
                     steps: float | None = None, instrument: str = "Acoustic Grand Piano", tempo: float = 120,
                     last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
-                    guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, progress=gr.Progress()):
+                    guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, request: gr.Request = None,
+                    progress=gr.Progress()):
     """Continue the chosen melody by `add_bars` new bars: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance, phrasing)
+                                         last_melody, style, guidance, phrasing, request)
     count = whole_number(add_bars, "Bars to add", MIN_BARS, MAX_BARS)
     return answer_infill(melody, lambda: continuation(melody, count, **options), "continued",
                          f"{count} new bars (shaded)", progress)
@@ -153,6 +174,12 @@ def select_bars(roll: dict | None, bars: str) -> dict | None:
         return {**roll, "selection": None, "dragged": False}
     first, last = min(low for low, _ in ranges), max(high for _, high in ranges)
     return {**roll, "selection": [max(1, first), min(roll["bars"], last)], "dragged": False}
+
+
+def example_style(example: str, style: str) -> str:
+    """The Style for a bundled example: the style it is written in, where the models know that style."""
+    written_in = EXAMPLE_STYLES.get(str(example).split(" ")[0], style)
+    return written_in if written_in in shared_pipeline().styles() else style
 
 
 def source_inputs(source: str) -> tuple:
@@ -212,6 +239,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     shown = [source, midi, example, line, last_melody, bars, tempo]
     for control in (source, midi, example, line):
         control.change(show_source, shown, roll, api_visibility="private", **HEAVY_WORK)
+    example.change(example_style, [example, style], style, api_visibility="private", queue=False)
     roll.change(lambda value: selected_bars(value) or gr.skip(), roll, bars, api_visibility="private", queue=False)
     bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)
     first_answer = [roll, midi_file, original_preview, result_preview]
@@ -220,7 +248,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     for button, handler, inputs, name in ((go_button, infill_melody, [midi, bars, *common, method, *after], "infill"),
                                           (continue_button, continue_melody, [midi, add_bars, *common, *after],
                                            "continue")):
-        button.click(None, None, [original_audio, audio_file], js="() => [null, null]")
+        button.click(None, None, [original_audio, audio_file], js=scroll_to_roll_js("infill-roll", 2))
         button.click(handler, inputs, first_answer, api_name=name, show_progress_on=[roll], **HEAVY_WORK) \
             .success(play_infill, [original_preview, result_preview, roll], [original_audio, roll, audio_file],
                      api_visibility="private", show_progress_on=[roll], **HEAVY_WORK)

@@ -2,6 +2,7 @@
 
     python -m demo.loadtest [--users 8] [--requests 40] [--endpoints generate infill] [--deadline 900]
     python -m demo.loadtest --disk 100
+    python -m demo.loadtest --fairness 10
 
 Starts the app in this process on a free local port, then `--users` threads, each with its
 own client and its own address (an X-Forwarded-For header the app is told to trust, as
@@ -13,6 +14,11 @@ not sent. Prints p50 / p95 latency per endpoint and the errors.
 `--disk N` instead sends N worst-case requests in a row (/generate_long of 256 bars at
 35 BPM, the slowest tempo whose audio the renderer still makes, then /listen of its MIDI:
 29 minutes of audio) and prints the bytes the app's output folder and Gradio's cache hold.
+
+`--fairness N` has one client hold its whole budget of the most expensive requests (DDPM on
+256 bars, or the most a public Space allows with MELODY_PUBLIC_LIMITS=1) while 4 other
+clients each send N default /generate requests; prints their p50 / p95 latency and what
+the greedy client's request past its budget was answered.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ from gradio.utils import get_upload_folder
 
 from demo.blocks import build_app, launch
 from demo.infill_tab import EXAMPLES
-from demo.outputs import HEAVY_CONCURRENCY, OUTPUT_DIR
-from demo.queue_gate import TRUST_FORWARDED_ENV
+from core.limits import MAX_BARS
+from demo.outputs import HEAVY_CONCURRENCY, OUTPUT_DIR, SAMPLERS
+from demo.queue_gate import HEAVY_COST, MAX_COST_PER_CLIENT, TRUST_FORWARDED_ENV, public_limits
 
 ENDPOINTS = ("generate", "infill", "listen")
 WORST_CASE_BARS, WORST_CASE_TEMPO = 256, 35
@@ -86,6 +93,48 @@ def disk_test(url: str, count: int, downloads: Path) -> None:
           f"Gradio's cache (uploads), {(folder_bytes(OUTPUT_DIR) + uploads) / 2**20:.0f} MB in all")
 
 
+def fairness_test(url: str, tries: int, downloads: Path, others: int = 4) -> None:
+    """One greedy client's full budget of the most expensive requests against `others` clients'
+    `tries` default Generates each; prints latencies and the greedy client's refusal."""
+    greedy = new_client(url, 0, downloads)
+    bars = 64 if public_limits() else MAX_BARS  # DDPM on 64 bars is the most a public Space runs
+    held = [greedy.submit(bars=bars, seed=index, sampler=SAMPLERS[1], api_name="/generate")
+            for index in range(MAX_COST_PER_CLIENT // HEAVY_COST)]
+    time.sleep(2.0)  # all of them queued or running
+    try:
+        greedy.predict(bars=bars, seed=99, sampler=SAMPLERS[1], api_name="/generate")
+        refusal = "accepted (the budget did not hold)"
+    except Exception as error:  # the refusal is what this line reports
+        refusal = f"refused: {error}"
+    print(f"greedy client: {len(held)} requests of DDPM on {bars} bars queued; one more: {refusal}", flush=True)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def other_user(user: int) -> None:
+        client = new_client(url, user, downloads)
+        for index in range(tries):
+            begin = time.perf_counter()
+            try:
+                client.predict(seed=user * 1000 + index, api_name="/generate")
+            except Exception as error:  # counted and reported
+                with lock:
+                    errors.append(f"user {user}: {type(error).__name__}: {error}")
+                continue
+            with lock:
+                latencies.append(time.perf_counter() - begin)
+
+    with ThreadPoolExecutor(max_workers=others) as pool:
+        list(pool.map(other_user, range(1, others + 1)))
+    for job in held:
+        job.cancel()
+    for line in errors:
+        print(f"error: {line}")
+    p50, p95 = np.percentile(latencies, [50, 95]) if latencies else (float("nan"),) * 2
+    print(f"summary: {others} other clients, {len(latencies)} of {others * tries} default Generates answered while "
+          f"the greedy client held its budget: p50 {p50:.2f} s, p95 {p95:.2f} s, max {max(latencies, default=0):.2f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m demo.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=8, help="concurrent clients (default 8)")
@@ -95,21 +144,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--deadline", type=float, default=900, help="seconds after which no request starts")
     parser.add_argument("--disk", type=int, default=0, metavar="N",
                         help="send N worst-case requests in a row and report the disk they leave instead")
+    parser.add_argument("--fairness", type=int, default=0, metavar="N",
+                        help="one client holds its budget of the most expensive requests while 4 others send N "
+                             "default Generates each; report their latency instead")
     args = parser.parse_args(argv)
-    if not 1 <= args.users <= 64 or not 1 <= args.requests <= 1000 or not 0 <= args.disk <= 1000:
-        parser.error("--users must lie in 1..64, --requests in 1..1000 and --disk in 0..1000")
+    if (not 1 <= args.users <= 64 or not 1 <= args.requests <= 1000 or not 0 <= args.disk <= 1000
+            or not 0 <= args.fairness <= 100):
+        parser.error("--users must lie in 1..64, --requests in 1..1000, --disk in 0..1000 and --fairness in 0..100")
     os.environ[TRUST_FORWARDED_ENV] = "1"  # each user's X-Forwarded-For is its address, as behind a proxy
     port = free_local_port()
     app = build_app()
     launch(app, port, host="127.0.0.1", prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{port}/"
-    downloads = Path(tempfile.mkdtemp(prefix="loadtest-downloads-"))  # not in the server's cache
-    if args.disk:
+    with tempfile.TemporaryDirectory(prefix="loadtest-downloads-") as folder:  # not in the server's cache
         try:
-            disk_test(url, args.disk, downloads)
+            if args.disk:
+                disk_test(url, args.disk, Path(folder))
+            elif args.fairness:
+                fairness_test(url, args.fairness, Path(folder))
+            else:
+                mixed_load(url, args, Path(folder))
         finally:
             app.close()
-        return
+
+
+def mixed_load(url: str, args: argparse.Namespace, downloads: Path) -> None:
+    """`args.users` clients share `args.requests` requests cycling through `args.endpoints`; prints latencies."""
     example = str(next(iter(EXAMPLES.values())))
     local = threading.local()
     counter, users = itertools.count(), itertools.count()
@@ -137,11 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         with lock:
             latencies[kind].append(time.perf_counter() - begin)
 
-    try:
-        with ThreadPoolExecutor(max_workers=args.users) as pool:
-            list(pool.map(worker, range(args.requests)))
-    finally:
-        app.close()
+    with ThreadPoolExecutor(max_workers=args.users) as pool:
+        list(pool.map(worker, range(args.requests)))
     wall = time.perf_counter() - started_at
     print(f"{args.users} users, {args.requests} requests, server concurrency {HEAVY_CONCURRENCY}, wall {wall:.1f} s")
     everything = [value for values in latencies.values() for value in values]

@@ -13,6 +13,7 @@ from demo.audition import GM_PROGRAMS
 from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
+    Refusal,
     checked_tempo,
     play_preview,
     progress_reporter,
@@ -54,8 +55,10 @@ def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, in
                                     tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
                                     **style_choice(style, guidance))
         result = shared_pipeline().generate(request, progress_reporter(progress))[0]
+    except gr.Error:  # says what to change already (str() of one would quote it)
+        raise
     except ValueError as error:
-        raise gr.Error(str(error)) from error
+        raise Refusal(str(error)) from error
     mode = "windowed" if windowed else "one pass"
     roll, midi_path, preview = publish(result, request, f"long-{seed_value}",
                                        f"{bars_count} bars, seed {seed_value}, {mode}")

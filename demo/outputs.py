@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -17,6 +19,7 @@ from gradio.utils import get_upload_folder
 
 from core.audio import render_midi, write_ogg
 from core.bundle import DEFAULT_MODEL_DIR, read_manifest
+from core.forms import FORM_CHOICES, STYLE_FORM
 from core.keys import KEY_NAMES
 from core.limits import APP_FAST_STEPS, MAX_GUIDANCE, MAX_TEMPO_BPM, MIN_TEMPO_BPM
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
@@ -26,6 +29,18 @@ from core.transformer import ANY_STYLE
 from demo.roll_player import roll_value, with_audio
 
 # one folder per app process, inside Gradio's cache so that Gradio serves the files without copying them
+LOG = logging.getLogger("demo")
+LOGGED_MESSAGE_CHARS = 200  # a refusal is logged on one line, its message cut there
+
+
+class Refusal(gr.Error):
+    """A request refused for what it asked: its message tells the user what to change. Expected,
+    so it is logged on one line and Gradio prints no traceback for it."""
+
+    def __init__(self, message: str):
+        super().__init__(message, print_exception=False)
+        LOG.warning("refused: %s", message[:LOGGED_MESSAGE_CHARS])
+
 OUTPUT_PREFIX = "latent-melodies-"
 OUTPUT_DIR = Path(get_upload_folder()) / f"{OUTPUT_PREFIX}{os.getpid()}"
 PREVIEW_SAMPLE_RATE = 22_050  # audio previews: half the CD rate halves synthesis and encoding (0.68 MB per 64 bars)
@@ -127,9 +142,10 @@ class AudioPreview:
 
 
 def audio_preview(melody: np.ndarray, tempo_bpm: float, program: int, stem: str = "melody") -> AudioPreview:
-    """A preview of (T,) tokens, to be written to a fresh path of OUTPUT_DIR by `render_preview`."""
+    """A preview of (T,) tokens, to be written by `render_preview` to a new path of OUTPUT_DIR; no file
+    exists there until then (an API call that never asks for the audio leaves nothing behind)."""
     return AudioPreview(np.asarray(melody, dtype=np.int8), float(tempo_bpm), int(program),
-                        fresh_output_path(stem, ".ogg"))
+                        OUTPUT_DIR / f"{stem}-{secrets.token_hex(8)}.ogg")
 
 
 def render_preview(preview: AudioPreview) -> str:
@@ -139,9 +155,9 @@ def render_preview(preview: AudioPreview) -> str:
         samples = render_midi(melody_to_pretty_midi(preview.melody, preview.tempo_bpm, preview.program),
                               sample_rate=PREVIEW_SAMPLE_RATE)
     except ValueError as error:
-        preview.path.unlink(missing_ok=True)
-        raise gr.Error(f"No audio preview: {error}. The MIDI download holds the whole melody; choose fewer bars "
+        raise Refusal(f"No audio preview: {error}. The MIDI download holds the whole melody; choose fewer bars "
                        "or a faster tempo to hear it here.") from error
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     write_ogg(preview.path, samples, PREVIEW_SAMPLE_RATE)
     return str(preview.path)
 
@@ -206,7 +222,7 @@ def whole_number(value: float | None, name: str, low: int, high: int) -> int:
     """A number widget's value as an int in [low, high], or a gr.Error that says what to enter."""
     if (not is_number(value) or not low <= value <= high  # type: ignore[operator] (range first: 2**64 is no float64)
             or not np.isfinite(value) or value != int(value)):  # type: ignore[arg-type]
-        raise gr.Error(f"{name} must be a whole number from {low} to {high}, got {shown(value)}.")
+        raise Refusal(f"{name} must be a whole number from {low} to {high}, got {shown(value)}.")
     return int(value)
 
 
@@ -228,7 +244,7 @@ def progress_reporter(progress: gr.Progress) -> ProgressCallback:
 def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:
     """The Sampler radio and Steps slider as the pipeline's (sampler, steps); None steps: its default."""
     if sampler not in SAMPLERS:
-        raise gr.Error(f"Unknown sampler {shown(sampler)}; choose one of: {', '.join(SAMPLERS)}.")
+        raise Refusal(f"Unknown sampler {shown(sampler)}; choose one of: {', '.join(SAMPLERS)}.")
     if sampler == SAMPLERS[1]:
         return "ddpm", None
     return "fast", None if steps is None else whole_number(steps, "Steps", *APP_FAST_STEPS)
@@ -236,7 +252,7 @@ def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:
 
 def checked_tempo(tempo: float | None) -> float:
     if not is_number(tempo) or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:  # type: ignore[operator]
-        raise gr.Error(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {shown(tempo)}.")
+        raise Refusal(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {shown(tempo)}.")
     return float(tempo)
 
 
@@ -274,22 +290,36 @@ def key_choice(key: str | None) -> dict:
     if key in (None, "", STYLE_KEY):
         return {"key": None}
     if key not in KEY_NAMES:
-        raise gr.Error(f"Key must be one of: {', '.join(KEY_CHOICES)}; got {shown(key)}.")
+        raise Refusal(f"Key must be one of: {', '.join(KEY_CHOICES)}; got {shown(key)}.")
     return {"key": key}
+
+
+def form_input(elem_id: str) -> gr.Dropdown:
+    """The Form control of a generation (`SamplingOptions.form`); call inside a `gr.Blocks` context."""
+    return gr.Dropdown(list(FORM_CHOICES), value=STYLE_FORM, label="Form", elem_id=elem_id,
+                       info="which 8-bar sections come back (drawn together, so a returning phrase fits every "
+                            "place it stands): the form of one of the style's real tunes, a named one, or free")
+
+
+def form_choice(form: str) -> dict:
+    """The Form control as the pipeline's keyword argument, or a gr.Error that lists the forms."""
+    if not isinstance(form, str) or form not in FORM_CHOICES:
+        raise Refusal(f"Form must be one of: {', '.join(FORM_CHOICES)}; got {shown(form)}.")
+    return {"form": form}
 
 
 def phrasing_input(elem_id: str) -> gr.Checkbox:
     """The switch of `PhrasingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
     return gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id=elem_id,
-                       info="folk: repeat some phrases, as folk tunes do; folk and renaissance: keep every "
-                            "phrase in the melody's key; renaissance: move phrases up or down an octave so the "
-                            "line flows smoothly. Off (or other styles): the model's raw output")
+                       info="folk and renaissance: keep every phrase in the melody's key; renaissance: move "
+                            "phrases up or down an octave so the line flows smoothly; infilled folk bars: "
+                            "repeat nearby phrases. Off (or other styles): the model's raw output")
 
 
 def phrasing_choice(phrasing: bool) -> dict:
     """The phrasing checkbox as the pipeline's keyword argument, or a gr.Error."""
     if not isinstance(phrasing, bool):
-        raise gr.Error(f"Shape phrases must be true or false, got {shown(phrasing)}.")
+        raise Refusal(f"Shape phrases must be true or false, got {shown(phrasing)}.")
     return {"phrasing": phrasing}
 
 
@@ -308,7 +338,7 @@ def style_choice(style: str | None, guidance: float | None) -> dict:
     """The Style widgets as the pipeline's keyword arguments, or a gr.Error that lists the choices."""
     labels = style_labels()
     if style not in labels:
-        raise gr.Error(f"Unknown style {shown(style)}; choose one of: {', '.join(labels)}.")
+        raise Refusal(f"Unknown style {shown(style)}; choose one of: {', '.join(labels)}.")
     if not is_number(guidance) or not 0 <= guidance <= MAX_GUIDANCE:  # type: ignore[operator]
-        raise gr.Error(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {shown(guidance)}.")
+        raise Refusal(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {shown(guidance)}.")
     return {"style": style, "guidance": float(guidance)}

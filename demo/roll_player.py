@@ -294,3 +294,14 @@ def RollPlayer(value: dict | None = None, selectable: bool = False, elem_id: str
     """The piano roll component, showing `value` (see `roll_value`); call inside a `gr.Blocks` context."""
     return gr.HTML(value=value, html_template=ROLL_HTML, css_template=ROLL_CSS, js_on_load=ROLL_JS, elem_id=elem_id,
                    selectable=selectable, pixels_per_step=PIXELS_PER_STEP, padding=False)
+
+
+def scroll_to_roll_js(elem_id: str, cleared: int) -> str:
+    """The JS of a click that starts a run: bring the roll `elem_id` into view when it is off the
+    screen (on a phone it sits below the controls) and clear `cleared` outputs."""
+    return f"""() => {{
+  const roll = document.querySelector('#{elem_id}');
+  const top = roll ? roll.getBoundingClientRect().top : 0;
+  if (roll && (top < 0 || top > window.innerHeight - 120)) roll.scrollIntoView({{behavior: 'smooth', block: 'start'}});
+  return {[None] * cleared};
+}}""".replace("None", "null")

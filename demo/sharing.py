@@ -14,14 +14,15 @@ from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 
-from demo.outputs import STYLE_KEY, fresh_output_path, shared_pipeline, shown
+from core.forms import FREE_FORM
+from demo.outputs import STYLE_KEY, Refusal, fresh_output_path, shared_pipeline, shown
 
 SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "phrasing",
-                 "key")
+                 "key", "form")
 NUMBER_FIELDS = ("bars", "seed", "steps", "tempo", "guidance")
 BOOLEAN_FIELDS = {"phrasing": {"true": True, "1": True, "false": False, "0": False}}
 # fields that older settings lack: what their results were made with
-ADDED_LATER = {"phrasing": False, "key": STYLE_KEY}
+ADDED_LATER = {"phrasing": False, "key": STYLE_KEY, "form": FREE_FORM}
 MAX_SETTINGS_BYTES = 4096  # a settings file is a few hundred bytes
 
 
@@ -54,7 +55,7 @@ def parse_settings(raw: dict) -> dict:
     unknown = set(raw) - {"bundle", *SHARED_FIELDS}
     missing = set(SHARED_FIELDS) - set(raw)
     if unknown or missing:
-        raise gr.Error(f"These settings cannot be replayed: unknown {sorted(unknown)}, missing {sorted(missing)}.")
+        raise Refusal(f"These settings cannot be replayed: unknown {sorted(unknown)}, missing {sorted(missing)}.")
     settings = dict(raw)
     for name in NUMBER_FIELDS:
         value = settings[name]
@@ -64,12 +65,12 @@ def parse_settings(raw: dict) -> dict:
             try:
                 settings[name] = float(value) if "." in value or "e" in value.lower() else int(value)
             except ValueError as error:
-                raise gr.Error(f"Setting {name} must be a number, got {shown(value)}.") from error
+                raise Refusal(f"Setting {name} must be a number, got {shown(value)}.") from error
     for name, spellings in BOOLEAN_FIELDS.items():
         value = settings[name]
         if isinstance(value, str):
             if value.lower() not in spellings:
-                raise gr.Error(f"Setting {name} must be true or false, got {shown(value)}.")
+                raise Refusal(f"Setting {name} must be true or false, got {shown(value)}.")
             settings[name] = spellings[value.lower()]
     if settings.get("bundle") != shared_pipeline().fingerprint:
         gr.Warning(f"These settings were made with model bundle {settings.get('bundle')!r}; this app runs "
@@ -86,13 +87,13 @@ def settings_from_query(query: str) -> dict | None:
 def settings_from_file(path: str | None) -> dict:
     """Settings in an uploaded JSON file, or a gr.Error that says what is wrong with it."""
     if not path:
-        raise gr.Error("Upload the settings .json file of a result.")
+        raise Refusal("Upload the settings .json file of a result.")
     if Path(path).stat().st_size > MAX_SETTINGS_BYTES:
-        raise gr.Error(f"A settings file is a few hundred bytes; this one is larger than {MAX_SETTINGS_BYTES}.")
+        raise Refusal(f"A settings file is a few hundred bytes; this one is larger than {MAX_SETTINGS_BYTES}.")
     try:
         raw = json.loads(Path(path).read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise gr.Error(f"This is not a settings file (not JSON: {error}).") from error
+        raise Refusal(f"This is not a settings file (not JSON: {error}).") from error
     if not isinstance(raw, dict):
-        raise gr.Error("This is not a settings file (a JSON object of settings was expected).")
+        raise Refusal("This is not a settings file (a JSON object of settings was expected).")
     return parse_settings(raw)

@@ -192,6 +192,15 @@ def folder_melodies(directory: Path) -> dict[str, np.ndarray]:
     return {str(path.relative_to(directory)): lines[0] for path, lines in read.items() if lines}
 
 
+def told_apart(real: Sequence[np.ndarray], melodies: Sequence[np.ndarray], paired: bool = False) -> float:
+    """The accuracy a classifier tells `melodies` from the `real` ones with (`real_vs_fake`; the real
+    set itself: its real-vs-real control); NaN for sets too small for the folds."""
+    try:
+        return (real_vs_real(real) if melodies is real else real_vs_fake(real, melodies, paired=paired)).accuracy
+    except ValueError:
+        return float("nan")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval_lab.c2st", description=__doc__.split("\n\n")[0])
     parser.add_argument("--real", type=Path, required=True, help="folder of real MIDI files (searched recursively)")

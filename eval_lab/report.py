@@ -22,7 +22,8 @@ from eval_lab.run import read_run_config
 SELF_SIMILARITY = ["pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"]
 RAW = ["pitch_mu_oa", "pitch_var_oa", "duration_mu_oa", "duration_var_oa"]
 LATENT = ["frechet_distance", "mmd_rbf"]
-MUSICALITY = [*METRIC_NAMES, "repeated_share", "step_share", "last_note_tonic", "phrase_end_tonic_share"]
+MUSICALITY = [*METRIC_NAMES, "repeated_share", "step_share", "last_note_tonic", "phrase_end_tonic_share",
+              "contour_similarity_4", "contour_similarity_8", "repeat_lag_8"]
 TOLD_APART = "c2st_accuracy"  # how often a classifier tells a system's melodies from real ones (eval_lab.c2st)
 
 
@@ -40,6 +41,8 @@ HEADERS = {"system": "System", "pitch_consistency": "Pitch C", "pitch_variance":
            "repeated_share": "Intervals: repeated notes", "step_share": "Intervals: steps (1-2 semitones)",
            "last_note_tonic": "Last note on the tonic",
            "phrase_end_tonic_share": "Phrase ends (bars 4, 8, ...) on the tonic",
+           "contour_similarity_4": "Contours alike 4 bars apart", "contour_similarity_8": "Contours alike 8 bars apart",
+           "repeat_lag_8": "2-bar phrases restated 8 bars on",
            TOLD_APART: "Told from real (C2ST accuracy, 0.5 is best)"}
 LOWER_IS_BETTER = set(LATENT)  # the rest of SELF_SIMILARITY + LATENT: higher is better; musicality: closest to real
 REFERENCE_ROWS = r"held-out|train \(GT\)"  # rows that are data, not systems (a regex): never marked best

@@ -8,13 +8,15 @@ The paper's setting is 64 bars (32 latents) of any style, without labels (`--sty
 conditional models with that label. Unconditional systems (N sequences of k latents each): training data (GT),
 held-out data (as raw melodies from the cache, and through the VAE: what the decoder allows
 at best), the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
-with the 1000-step DDPM sampler and with the fast sampler. Infilling (the middle k/2
+with the 1000-step DDPM sampler and with the fast sampler (the sequence models draw their
+melodies with the style's forms, `core.forms`, as the app does). Infilling (the middle k/2
 latents regenerated, k/4 kept on each side, on held-out windows): prior fill, spherical
 interpolation between the bordering latents, diffusion. Every system's latents go through
 the same codec inverse and VAE decoder, so the VAE's own errors are shared by all rows.
 Per system: pitch and duration consistency and variance against GT, the raw mu_OA and
 sigma^2_OA, FD and MMD of its normalized latents against the held-out latents, and the
-musicality metrics, interval profile and cadences of its melodies (`core.musicality`), and the accuracy of a classifier
+musicality metrics, interval profile, cadences and form (contour similarity, restatements) of its
+melodies (`core.musicality`), and the accuracy of a classifier
 telling them from the raw held-out melodies (`eval_lab.c2st`, 0.5 = indistinguishable; the raw
 row holds the real-vs-real control). Also a
 quality-versus-reverse-step curve of the DDPM sampler's x0 estimates. Writes results.json,
@@ -42,11 +44,11 @@ from core.latent_sequences import LatentSequences
 from core.limits import MAX_SEED
 from core.melody_cache import MelodyCache
 from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.musicality import average_cadence_profile, average_interval_profile, musicality
+from core.musicality import average_cadence_profile, average_form_profile, average_interval_profile, musicality
 from core.pipeline import DEFAULT_GUIDANCE, INFILL_METHODS, MelodyPipeline, SamplingOptions
 from core.samplers import default_steps
 from core.transformer import ANY_STYLE
-from eval_lab.c2st import real_vs_fake, real_vs_real
+from eval_lab.c2st import told_apart
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"  # the committed runs, one folder each
@@ -172,7 +174,7 @@ class Evaluator:
         """C and Var of the decoded x0 estimates along the DDPM reverse process."""
         batch = min(self.config.n, self.config.batch_size)
         options = self.options(self.seeds("curve", 0, batch), sampler="ddpm")
-        _, intermediates = self.pipeline.sample_latents(options, self.k, keep_every=self.config.curve_every)
+        _, intermediates, _ = self.pipeline.sample_latents(options, self.k, keep_every=self.config.curve_every)
         rows = []
         for t, x0 in tqdm(intermediates, desc="curve", leave=False):
             rows.append({"t": t, **self.scores(x0, reference, None)})
@@ -195,16 +197,13 @@ class Evaluator:
         row.update(musicality(melodies))
         row.update(average_interval_profile(melodies))
         row.update(average_cadence_profile(melodies))
+        row.update(average_form_profile(melodies))
         if real is not None and latents is not None:
             flat = latents.reshape(-1, latents.shape[-1]).numpy().astype(np.float64)
             row["frechet_distance"] = frechet_distance(real, flat)
             row["mmd_rbf"] = mmd_rbf(real[:4000], flat[:4000])
-        if real_melodies is not None:
-            try:
-                row["c2st_accuracy"] = (real_vs_real(real_melodies) if melodies is real_melodies
-                                        else real_vs_fake(real_melodies, melodies, paired=paired)).accuracy
-            except ValueError:  # too few melodies for its folds (a quick rerun with a small N)
-                row["c2st_accuracy"] = float("nan")
+        if real_melodies is not None:  # NaN for too few melodies (a quick rerun with a small N)
+            row["c2st_accuracy"] = told_apart(real_melodies, melodies, paired=paired)
         return row
 
 

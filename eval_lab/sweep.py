@@ -1,9 +1,12 @@
 """Which style, length and guidance sound closest to real melodies: the musicality targets.
 
     python -m eval_lab.sweep --style folk --bars 16 32 64 --guidance 0 1 2 3 --n 64
+    python -m eval_lab.sweep --style folk --bars 32 --guidance 2 --models diffusion mdn --n 200 \
+        --forms "like the style's tunes" AABB free
 
-For every (style, bars, guidance) it samples N melodies with the fast sampler (and, with
-`--models`, the TransformerMDN too) and compares their musicality (`core.musicality`) with N
+For every (style, bars, guidance, form) it samples N melodies with the fast sampler (and, with
+`--models`, the TransformerMDN too) and compares their musicality, form, cadences
+(`core.musicality`) and a classifier's accuracy telling them apart (`eval_lab.c2st`) with N
 real held-out windows of that style and length, read raw from the melody cache. A setting
 meets a target when:
 - in_scale: at least IN_SCALE_TARGET of its notes lie in the best-fitting diatonic scale;
@@ -28,10 +31,12 @@ import pandas as pd
 import torch
 
 from core.constants import BARS_PER_CHUNK
+from core.forms import FORM_CHOICES, STYLE_FORM
 from core.melody import split_into_chunks
 from core.melody_cache import MelodyCache
-from core.musicality import musicality
+from core.musicality import average_cadence_profile, average_form_profile, musicality
 from core.pipeline import MelodyPipeline, join_chunks
+from eval_lab.c2st import told_apart
 from eval_lab.run import EvalConfig, Evaluator, add_corpus_options
 
 IN_SCALE_TARGET = 0.95
@@ -69,10 +74,16 @@ def infilled_melodies(pipeline: MelodyPipeline, filled: torch.Tensor, real_melod
     return melodies
 
 
+def form_and_cadence(melodies: Sequence[np.ndarray]) -> dict[str, float]:
+    return {**average_form_profile(melodies), **average_cadence_profile(melodies)}
+
+
 def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
           guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False,
-          infill: bool = False) -> pd.DataFrame:
-    """One row per (style, bars, model, guidance) plus one "real" row per (style, bars); with
+          infill: bool = False, forms: Sequence[str] = (STYLE_FORM,)) -> pd.DataFrame:
+    """One row per (style, bars, model, guidance, form) plus one "real" row per (style, bars), each
+    with the musicality targets, the form profile (`core.musicality.form_profile`), the cadences
+    and the classifier two-sample accuracy against the real windows (the real row: its control); with
     `infill`, also a row "diffusion infill" per guidance: the real windows with their middle half
     infilled; with `phrasing`, also a row "SYSTEM + phrasing" of the same melodies with their
     phrases shaped as the app and the CLIs make them by default (`MelodyPipeline.decode_sequences`)."""
@@ -81,13 +92,15 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
         evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, length=bar_count // BARS_PER_CHUNK))
         real_melodies = evaluator.raw_melodies(evaluator.held_out_rows)
         real = musicality(real_melodies)
-        rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"), **real})
+        rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"),
+                     "form": "", **real, **form_and_cadence(real_melodies),
+                     "c2st_accuracy": told_apart(real_melodies, real_melodies)})
         shapes = (False, True) if phrasing else (False,)
-        for model, guidance in itertools.product(models, guidances):  # the same seeds for every guidance
-            latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance)
+        for model, guidance, form in itertools.product(models, guidances, forms):  # the same seeds for every setting
+            latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance, form=form)
             variants = {}
             for shaped in shapes:
-                _used, decoded = pipeline.decode_sequences(latents_sampled, style, guidance, shaped)
+                _used, decoded = pipeline.decode_sequences(latents_sampled, style, guidance, shaped, restate=False)
                 variants[system_name(model, shaped)] = [join_chunks(chunks, rests) for chunks, rests in decoded]
             if infill and model == "diffusion":
                 filled = evaluator.infilled("sweep infill", "diffusion", guidance=guidance)  # (N, k, D)
@@ -97,7 +110,9 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
             for system, melodies in variants.items():
                 scores = musicality(melodies)
                 met = targets_met(scores, real)
-                rows.append({"style": style, "bars": bar_count, "system": system, "guidance": guidance, **scores,
+                rows.append({"style": style, "bars": bar_count, "system": system, "guidance": guidance, "form": form,
+                             **scores, **form_and_cadence(melodies),
+                             "c2st_accuracy": told_apart(real_melodies, melodies),
                              **{f"meets_{name}": value for name, value in met.items()},
                              "targets_met": sum(met.values())})
     return pd.DataFrame(rows)
@@ -116,15 +131,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                              "(MelodyPipeline.decode_sequences)")
     parser.add_argument("--infill", action="store_true",
                         help="also score the real windows with their middle half infilled by the diffusion model")
+    parser.add_argument("--forms", nargs="+", choices=FORM_CHOICES, default=[STYLE_FORM], metavar="FORM",
+                        help=f"forms to draw with ({', '.join(map(repr, FORM_CHOICES))}; default: the style's tunes')")
     parser.add_argument("--csv", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
     try:
         table = sweep(MelodyPipeline(args.model), args.latents, MelodyCache.load(args.data), args.style, args.bars,
-                      args.guidance, args.models, args.n, args.phrasing, args.infill)
+                      args.guidance, args.models, args.n, args.phrasing, args.infill, args.forms)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
-    columns = ["style", "bars", "system", "guidance", "notes_per_bar", "silent_bar_share", "leap_share",
-               "in_scale_share", "transposed_pattern_share", "pitch_range", "targets_met"]
+    columns = ["style", "bars", "system", "guidance", "form", "notes_per_bar", "silent_bar_share", "leap_share",
+               "in_scale_share", "transposed_pattern_share", "pitch_range", "contour_similarity_4",
+               "contour_similarity_8", "repeat_lag_8", "repeat_lag_16", "phrase_end_tonic_share",
+               "mid_phrase_tonic_share", "c2st_accuracy", "targets_met"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table[columns].round(3).to_string(index=False))
     if args.csv is not None:

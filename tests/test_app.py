@@ -13,6 +13,7 @@ import torch
 from demo.blocks import build_app
 from core.latent_sequences import LatentSequences
 from core.melody import pitch_to_token
+from core.forms import FREE_FORM
 from core.pipeline import GenerationRequest
 from core.midi_io import extract_melodies
 from demo.audition import MAX_LISTED_LINES, describe_and_render
@@ -63,7 +64,8 @@ def test_a_file_with_very_many_lines_lists_the_first_forty_and_says_how_many_mor
         (b"garbage", 1, "not a Standard MIDI File"),
         (midi_bytes([instrument([note(0, 1, 36)], is_drum=True)]), 1, "no pitched notes"),
         (midi_bytes([instrument([note(0, 4, 60)])], meter=(3, 4)), 1, "time signature 3/4"),
-        (two_instrument_song(), 3, "lines 1..2"),
+        (two_instrument_song(), 3, "Melody line must be a whole number from 1 to 2, got 3"),
+        (two_instrument_song(), "2", "Melody line must be a whole number from 1 to 2, got '2' \\(text\\)"),
     ],
 )
 def test_unusable_uploads_raise_a_clear_message(tmp_path, content, line, message):
@@ -220,35 +222,39 @@ def test_four_variations_without_the_baseline_fill_four_slots_and_show_only_thos
 
 def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the_json_file():
     from demo.generate_tab import GENERATE_INPUTS, replay_file, replay_query
+    from demo.sharing import SHARED_FIELDS
 
-    _roll, midi_path, query, settings_path = generate_one(12, 21, "Fast", 12, "Diffusion", "Violin", 96,
-                                                          "renaissance", 1.5, False, "Eb")
-    assert "bars=12" in query and "style=renaissance" in query and "phrasing=False" in query and "bundle=" in query
-    assert "key=Eb" in query
+    assert SHARED_FIELDS == GENERATE_INPUTS, "every input of a generation is in its link"
+
+    _roll, midi_path, query, settings_path = generate_one(16, 21, "Fast", 12, "Diffusion", "Violin", 96,
+                                                          "renaissance", 1.5, False, "Eb", "AABA")
+    assert "bars=16" in query and "style=renaissance" in query and "phrasing=False" in query and "bundle=" in query
+    assert "key=Eb" in query and "form=AABA" in query
     for replayed in (replay_query("?" + query), replay_file(settings_path)):
         named = dict(zip(GENERATE_INPUTS, replayed))
         assert named["seed"] == 21 and named["guidance"] == 1.5 and named["phrasing"] is False and named["key"] == "Eb"
+        assert named["form"] == "AABA"
         again = generate_one(*replayed)[1]
         assert Path(again).read_bytes() == Path(midi_path).read_bytes()
-    older = replay_query("?" + query.replace("&phrasing=False", "").replace("&key=Eb", ""))
-    assert dict(zip(GENERATE_INPUTS, older))["phrasing"] is False, "links from before phrases were shaped"
-    assert dict(zip(GENERATE_INPUTS, older))["key"] == STYLE_KEY, "links from before the key could be chosen"
+    older = dict(zip(GENERATE_INPUTS, replay_query(
+        "?" + query.replace("&phrasing=False", "").replace("&key=Eb", "").replace("&form=AABA", ""))))
+    assert older["phrasing"] is False, "links from before phrases were shaped"
+    assert older["key"] == STYLE_KEY, "links from before the key could be chosen"
+    assert older["form"] == FREE_FORM, "links from before forms"
 
 
-def test_folk_phrasing_restates_the_styles_share_of_latents_and_can_be_turned_off():
-    from core.repeats import repeat_share
+def test_a_form_ties_its_restated_phrases_and_phrasing_leaves_the_drawn_latents_alone():
     from demo.outputs import shared_pipeline
 
-    request = GenerationRequest(bars=32, seeds=(0, 1, 2, 3))
-    restated = torch.stack([result.latents for result in shared_pipeline().generate(request)])
-    as_drawn = torch.stack([result.latents for result in shared_pipeline().generate(
-        dataclasses.replace(request, phrasing=False))])
-    assert repeat_share(restated) == pytest.approx(0.37, abs=0.04) and repeat_share(as_drawn) == 0.0
-    copied = (restated != as_drawn).any(-1)  # (4, 16)
-    assert copied.float().mean() == pytest.approx(0.37, abs=0.04), "only the copies differ"
-    _roll, off_midi, query, _settings = generate_one(32, 0, phrasing=False)
-    _roll, on_midi, *_ = generate_one(32, 0)
-    assert Path(off_midi).read_bytes() != Path(on_midi).read_bytes() and "phrasing=False" in query
+    request = GenerationRequest(bars=32, seeds=(0, 1), form="AABB")
+    shaped = shared_pipeline().generate(request)
+    raw = shared_pipeline().generate(dataclasses.replace(request, phrasing=False))
+    for result, as_drawn in zip(shaped, raw):
+        assert torch.equal(result.latents[5:8], result.latents[1:4]) and torch.equal(result.latents[13:], result.latents[9:12])
+        assert torch.equal(result.latents, as_drawn.latents), "phrasing shapes the decoded notes, not the latents"
+        assert np.array_equal(as_drawn.melody.reshape(16, 32)[5:8], as_drawn.melody.reshape(16, 32)[1:4])
+    _roll, _midi, query, _settings = generate_one(32, 0, form="AABB")
+    assert "form=AABB" in query and "AABB" in _roll["title"]
 
 
 def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
@@ -326,7 +332,7 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
     corrupt.write_bytes(b"MThd garbage")
     with pytest.raises(gr.Error, match="cannot be used"):
         infill_melody(str(corrupt), "3-4", 0, progress=NO_PROGRESS)
-    with pytest.raises(gr.Error, match="reach past the melody's 8 bars"):
+    with pytest.raises(gr.Error, match="the melody has bars 1 to 8"):
         infill_melody(None, "3-40", 0, "Last generation", "", 1, last_melody=melody, progress=NO_PROGRESS)
 
 
@@ -462,3 +468,10 @@ def test_style_strength_is_usable_only_where_it_changes_the_melody():
     assert strength_control("folk", MODEL_LABELS[0])["interactive"] is True
     assert strength_control("any", MODEL_LABELS[0])["interactive"] is False, "no style: nothing to steer"
     assert strength_control("folk", MODEL_LABELS[1])["interactive"] is False, "the MDN takes the label or not"
+
+
+def test_choosing_a_bundled_example_sets_the_style_it_is_written_in():
+    from demo.infill_tab import EXAMPLES, example_style
+
+    assert {name: example_style(name, "folk") for name in EXAMPLES} == {
+        "monteverdi madrigal canto": "renaissance", "mozart k80 violin": "classical", "nightingale clog": "folk"}

@@ -10,7 +10,7 @@ import pretty_midi
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.client import Job
-from gradio_client.utils import QueueError
+from gradio_client.exceptions import ValidationError
 from gradio_client.utils import Status
 
 from demo.blocks import QUEUE_SIZE, build_app, launch
@@ -18,7 +18,7 @@ from demo.loadtest import free_local_port
 from demo.outputs import HEAVY_CONCURRENCY, HEAVY_WORK, SAMPLERS
 from demo.queue_gate import BUSY_MESSAGE, MAX_HEAVY_PER_CLIENT, TRUST_FORWARDED_ENV
 from demo.roll_player import PIXELS_PER_STEP
-from tests.midi_factory import two_instrument_song
+from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -62,6 +62,19 @@ def test_infill_endpoint_takes_an_uploaded_midi_and_a_bar_range(client, tmp_path
     _roll, longer = client.predict(midi=handle_file(str(song)), source="Uploaded MIDI", add_bars=6, seed=0,
                                    api_name="/continue")
     assert 4 < bars_of(longer) <= 10, "continued by up to 6 bars (trailing silence is not written)"
+
+
+def test_a_file_sent_by_a_script_is_the_melody_worked_on_whatever_source_it_leaves_at_the_default(client, tmp_path):
+    song = tmp_path / "song.mid"
+    song.write_bytes(two_instrument_song())
+    _roll, midi_path = client.predict(midi=handle_file(str(song)), bars="3-4", seed=0, api_name="/infill")
+    assert bars_of(midi_path) == pytest.approx(4), "the file's 4 bars, not the 64-bar bundled example"
+    corrupt = tmp_path / "corrupt.mid"
+    corrupt.write_bytes(b"MThd\x00\x00\x00\x06 truncated")
+    with pytest.raises(Exception, match="cannot be used"):
+        client.predict(midi=handle_file(str(corrupt)), bars="1-2", api_name="/infill")
+    with pytest.raises(Exception, match="also asks for the last generation"):
+        client.predict(midi=handle_file(str(song)), source="Last generation", add_bars=4, api_name="/continue")
 
 
 def test_a_corrupt_upload_is_answered_with_an_error_and_the_next_request_succeeds(client, tmp_path):
@@ -250,11 +263,12 @@ def test_one_address_may_hold_three_heavy_requests_while_other_addresses_still_g
     greedy = Client(server_url, verbose=False, headers={"X-Forwarded-For": "203.0.113.7"})
     jobs = [slow_infill(greedy, song, seed) for seed in range(MAX_HEAVY_PER_CLIENT)]
     wait_until_joined(jobs)
-    with pytest.raises(QueueError):  # HTTP 503: the page says "busy, please try again"
-        greedy.predict(bars=4, seed=0, api_name="/generate")
+    with pytest.raises(ValidationError, match="You already have requests waiting or running"):
+        greedy.predict(bars=4, seed=0, api_name="/generate")  # the app's reason, not gradio_client's "Queue is full"
     other = Client(server_url, verbose=False, headers={"X-Forwarded-For": "198.51.100.2"})
     _roll, midi_path, *_ = other.predict(bars=4, seed=0, api_name="/generate")
     assert bars_of(midi_path) == pytest.approx(4)
+    assert not jobs[-1].done(), "the quick lane: a cheap Generate never waits behind the heavy requests queued first"
     assert all(bars_of(job.result()[1]) == pytest.approx(4) for job in jobs)
 
 
@@ -282,3 +296,25 @@ def test_a_full_queue_answers_busy_and_a_bad_request_is_refused_before_it_joins_
 
 def generate_fn_index(app) -> int:
     return next(index for index, fn in app.fns.items() if fn.api_name == "generate")
+
+
+def test_a_track_name_that_is_markup_shows_as_text_in_the_listen_table_and_runs_nothing(server_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    name = '<img src=x onerror="scriptRan=1">'  # short enough for a table cell (MAX_CELL_CHARS)
+    song = tmp_path / "named.mid"
+    song.write_bytes(midi_bytes([instrument([note(0, 4, 72), note(4, 8, 74)], program=73, name=name)]))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server_url)
+        page.get_by_role("tab", name="Listen").click()
+        page.locator("#listen-file input[type=file]").set_input_files(str(song))
+        page.locator("#listen-play").click()
+        page.wait_for_selector("#listen-lines td", state="attached", timeout=60_000)
+        cells = page.locator("#listen-lines td").all_inner_texts()
+        images = page.locator("#listen-lines img").count()
+        ran = page.evaluate("window.scriptRan === 1")
+        browser.close()
+    assert name in cells, "the name is shown as the text it is"
+    assert images == 0 and not ran

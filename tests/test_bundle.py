@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.bundle import MANIFEST_NAME, check_bundle, read_manifest, record_component
+from core.bundle import MANIFEST_NAME, bundle_fingerprint, check_bundle, read_manifest, record_component
+from core.forms import FORMS_FILE
 from core.pipeline import MelodyPipeline
 from core.schedule import NoiseSchedule
 
@@ -116,3 +117,13 @@ def test_a_denoiser_for_other_latents_is_refused(bundle):
     dims = json.loads((bundle / "diffusion.json").read_text())["config"]["data_dims"]
     with pytest.raises(ValueError, match=f"takes {dims}-dim latents but the codec gives 5"):
         MelodyPipeline(bundle)
+
+
+def test_the_fingerprint_names_the_weights_and_the_forms_a_melody_is_drawn_with(bundle):
+    first = bundle_fingerprint(bundle)
+    forms = json.loads((bundle / FORMS_FILE).read_text())
+    forms["folk"] = forms["folk"][:1]
+    (bundle / FORMS_FILE).write_text(json.dumps(forms))
+    assert bundle_fingerprint(bundle) != first, "other forms, other melodies: share links must not match"
+    (bundle / FORMS_FILE).unlink()
+    assert len(bundle_fingerprint(bundle)) == 12

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.melody import melody_from_notes
-from eval_lab.c2st import FEATURE_NAMES, c2st, feature_table, main, melody_features
+from eval_lab.c2st import FEATURE_NAMES, c2st, feature_table, main, melody_features, told_apart
 from tests.midi_factory import instrument, midi_bytes, note
 
 
@@ -56,6 +56,15 @@ def test_too_few_melodies_for_the_folds_is_refused_with_the_counts():
     rng = np.random.default_rng(4)
     with pytest.raises(ValueError, match="at least 5 melodies"):
         c2st([walk(rng, 0.1) for _ in range(6)], [walk(rng, 0.1) for _ in range(3)])
+    assert np.isnan(told_apart([walk(rng, 0.1) for _ in range(6)], [walk(rng, 0.1) for _ in range(3)])), \
+        "the tables' column: NaN, not a failed run"
+
+
+def test_told_apart_scores_a_smear_high_and_gives_the_real_set_its_control():
+    rng = np.random.default_rng(5)
+    real = [walk(rng, 0.1) for _ in range(60)]
+    assert told_apart(real, [walk(rng, 0.6) for _ in range(60)]) > 0.8
+    assert 0.3 < told_apart(real, real) < 0.7
 
 
 def test_the_command_reads_two_midi_folders_and_prints_both_accuracies(tmp_path, capsys):

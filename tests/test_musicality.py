@@ -18,6 +18,7 @@ from core.musicality import (
     average_cadence_profile,
     average_interval_profile,
     cadence_profile,
+    form_profile,
     in_scale_share,
     interval_profile,
     leap_share,
@@ -378,3 +379,20 @@ def test_cadences_find_the_key_and_where_the_melody_rests_on_its_tonic():
     assert cadence_profile(in_g) == cadence_profile(tune), "the key is found, not assumed"
     assert all(math.isnan(v) for v in cadence_profile(melody([], bars=2)).values())
     assert average_cadence_profile([tune, melody([], bars=2)])["last_note_tonic"] == 1.0
+
+
+def test_the_form_profile_sees_a_phrase_restated_8_bars_on_and_contours_alike_4_bars_apart():
+    rising = [(0, 4, C4), (4, 4, D4), (8, 4, E4), (12, 4, F4)]  # one bar, rising by steps
+    falling = [(0, 4, F4), (4, 4, E4), (8, 4, D4), (12, 4, C4)]
+    bars = [rising, falling, falling, rising] * 8  # 32 bars: every bar returns 4, 8 and 16 bars on
+    notes = [item for bar, content in enumerate(bars) for item in shifted(content, steps=16 * bar)]
+    profile = form_profile(melody(notes, 32))
+    assert profile["contour_similarity_4"] == pytest.approx(1.0) and profile["contour_similarity_8"] == pytest.approx(1.0)
+    assert profile["repeat_lag_8"] == 1.0 and profile["repeat_lag_16"] == 1.0, "every 2-bar chunk returns"
+    assert profile["repeat_lag_2"] == 0.0, "chunk 2 (bars 5-6: rising, falling) is not chunk 1 (falling, rising)"
+    transposed = [item for bar, content in enumerate(bars) for item in shifted(content, 16 * bar, 2 * (bar // 4))]
+    moved = form_profile(melody(transposed, 32))
+    assert moved["contour_similarity_8"] == pytest.approx(1.0) and moved["repeat_lag_8"] == 0.0, \
+        "a contour moved up is alike; the chunk is not restated note for note"
+    silent = form_profile(np.zeros(64, dtype=np.int8))
+    assert all(math.isnan(value) for value in silent.values())

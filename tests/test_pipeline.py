@@ -201,8 +201,9 @@ def test_requests_are_keyword_only():
         GenerationRequest(64)
 
 
-@pytest.mark.parametrize("bar_range, message", [((0, 4), "1 <= first <= last"), ((9, 4), "1 <= first <= last"),
-                                                 ((3, 40), "reach past the melody's 16 bars"),
+@pytest.mark.parametrize("bar_range, message", [((0, 4), "bars 0-4 cannot be regenerated: the melody has bars 1 to 16"),
+                                                 ((9, 4), "1 <= FIRST <= LAST <= 16"),
+                                                 ((3, 40), "the melody has bars 1 to 16"),
                                                  ((1, 16), "nothing known is left")])
 def test_bad_infill_ranges_are_rejected(bar_range, message):
     with pytest.raises(ValueError, match=message):

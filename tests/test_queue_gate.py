@@ -8,15 +8,27 @@ import gradio as gr
 import pytest
 
 from demo.blocks import build_app
-from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS, check_generation
-from demo.outputs import HEAVY_WORK
+from core.limits import PUBLIC_MAX_WORK, QUICK_WORK
+from demo.generate_tab import (
+    GENERATE_DEFAULTS,
+    GENERATE_INPUTS,
+    check_generation,
+    check_live_generation,
+    check_variations,
+)
+from demo.outputs import HEAVY_WORK, SAMPLERS
 from demo.queue_gate import (
     HEAVY_COST,
     LIGHT_COST,
     MAX_COST_PER_CLIENT,
     PROXY_HOPS_ENV,
+    QUICK_COST,
+    QUICK_LANE,
     TRUST_FORWARDED_ENV,
     client_address,
+    control_refusal,
+    lane_for,
+    refusal,
     request_cost,
 )
 
@@ -96,3 +108,41 @@ def test_the_key_dropdown_offers_exactly_the_keys_the_check_accepts():
 def test_every_queued_request_costs_its_client_and_heavy_ones_cost_more():
     assert request_cost(HEAVY_WORK["concurrency_id"]) == HEAVY_COST > request_cost("other") == LIGHT_COST == 1
     assert MAX_COST_PER_CLIENT // HEAVY_COST == 3, "three heavy requests at a time, as before"
+
+
+def generate_values(**changes) -> list:
+    return list({**GENERATE_DEFAULTS, **changes}.values())
+
+
+def test_the_default_generate_takes_the_quick_lane_and_ddpm_on_many_bars_does_not():
+    heavy = HEAVY_WORK["concurrency_id"]
+    default = check_generation(generate_values())
+    assert lane_for(heavy, default) == QUICK_LANE
+    assert lane_for(heavy, check_live_generation([*generate_values(), False])) == QUICK_LANE, "audio included"
+    ddpm_long = check_generation(generate_values(bars=256, sampler=SAMPLERS[1]))
+    assert ddpm_long == 1000 * 128 > QUICK_WORK and lane_for(heavy, ddpm_long) == heavy
+    assert lane_for(heavy, None) == heavy, "a heavy handler without an admission check stays heavy"
+    assert lane_for("other", default) == "other", "only heavy handlers move"
+    assert request_cost(QUICK_LANE) == QUICK_COST and MAX_COST_PER_CLIENT // QUICK_COST == 4
+
+
+def test_the_public_ceiling_admits_ddpm_on_64_bars_but_not_on_256_or_as_variations():
+    assert check_generation(generate_values(bars=64, sampler=SAMPLERS[1])) <= PUBLIC_MAX_WORK
+    assert check_generation(generate_values(bars=256, sampler=SAMPLERS[1])) > PUBLIC_MAX_WORK
+    assert check_variations([*generate_values(bars=32, sampler=SAMPLERS[1]), 4, True]) > PUBLIC_MAX_WORK
+    assert check_variations([*generate_values(), 4, True]) <= QUICK_WORK * 5, "fast variations stay cheap"
+
+
+def test_a_raw_value_its_control_cannot_take_is_refused_with_the_controls_name():
+    fn = next(fn for fn in build_app().fns.values() if fn.api_name == "generate")
+    assert control_refusal(fn, generate_values(steps=20)) is None
+    message = control_refusal(fn, generate_values(steps=None))
+    assert message == "Fast sampler steps takes a number from 5 to 200, got None."
+
+
+def test_api_clients_get_the_refusal_as_a_validation_message_the_page_gets_its_status():
+    api = SimpleNamespace(client=SimpleNamespace(host="10.0.0.3"), headers={"x-gradio-user": "api"})
+    accepted, detail, state = refusal(api, "Wait a moment.", "queue_full")
+    assert (accepted, state) == (False, "validator_error")
+    assert detail == [{"__type__": "validate", "is_valid": False, "message": "Wait a moment.", "parameter_name": "request"}]
+    assert refusal(request_from("10.0.0.3"), "Wait a moment.", "queue_full") == (False, "Wait a moment.", "queue_full")

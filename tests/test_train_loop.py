@@ -204,3 +204,24 @@ def test_two_processes_under_torchrun_train_in_step(tmp_path):
     rank0, rank1 = (load_file(str(tmp_path / "run" / f"rank{rank}.safetensors")) for rank in (0, 1))
     assert all(torch.equal(rank0[key], rank1[key]) for key in rank0)
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2  # rank 0 logs, at steps 2 and 4
+
+
+def test_large_exported_weights_are_stored_in_half_precision_and_load_back_into_float32(tmp_path):
+    from core.checkpoint import load_weights_into, save_checkpoint
+    from train.run_state import store_in_half
+
+    model = torch.nn.Linear(64, 32)
+    save_checkpoint(tmp_path, "net", model, TinyConfig(), step=1)
+    path = tmp_path / "net.safetensors"
+    assert not store_in_half(path), "under the size: left in float32"
+    assert store_in_half(path, above_bytes=1000)
+    assert {tensor.dtype for tensor in load_file(str(path)).values()} == {torch.float16}
+    restored = torch.nn.Linear(64, 32)
+    load_weights_into(restored, path)
+    assert restored.weight.dtype == torch.float32
+    torch.testing.assert_close(restored.weight, model.weight, atol=1e-3, rtol=1e-3)
+
+
+@dataclass
+class TinyConfig:
+    width: int = 64

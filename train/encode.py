@@ -10,7 +10,9 @@ existing codec is reused only if it was fitted on the same VAE; `--refit-codec` 
 it, and the sequence models trained on the old latents leave the bundle's manifest (their
 files stay) until they are retrained, so that the rest of the bundle keeps loading.
 The output (`core.latent_sequences.LatentSequences`) holds the normalized latents of every
-track with its split and style, and the hashes of the VAE and codec that made them.
+track with its split and style, and the hashes of the VAE and codec that made them. The
+forms of the training tunes (which 2-bar chunks restate which: `core.forms`) are written into
+the bundle too (`forms.json`), for sampling melodies "like the style's tunes".
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from core.bundle import (
     record_component,
     weights_sha256,
 )
+from core.forms import corpus_forms, write_forms
 from core.latent_sequences import LatentSequences
 from core.latents import DEFAULT_SIGMA_THRESHOLD, LatentCodec
-from core.melody import rest_chunk_mask
+from core.melody import rest_chunk_mask, split_into_chunks
 from core.melody_cache import TRAIN, MelodyCache
 from core.vae import MusicVAE, load_vae
 
@@ -115,9 +118,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         codec_sha256=weights_sha256(args.model, "codec"),
     )
     sequences.save(args.out)
+    tunes = {style: [split_into_chunks(cache.track_melody(track)) for track in cache.track_indices("train", style)]
+             for style in cache.styles()}
+    forms_path = write_forms(args.model, corpus_forms(tunes))
     inside = np.abs(latents[~rest]).max()
     print(f"wrote {args.out}: {len(latents)} latents of {latents.shape[1]} dims in {len(track_lengths)} tracks, "
-          f"max |x| {inside:.3f}")
+          f"max |x| {inside:.3f}; the training tunes' forms to {forms_path}")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ PRESETS: dict[str, Preset] = {
             transpose_semitones=0,  # the tracks are in C already
             lr_decay=0.9998,
             beta_rate=0.9995,
-            # 128 free bits (88.7 nats) carry a dense folk phrase; 48 left folk at note F1 0.40
+            # 128 free bits (88.7 nats) carry a dense folk phrase; 48 left folk at note F1 0.40. 256
+            # (177 nats) reached folk 0.95 / 0.87 but kept all 128 dims in the codec, which the
+            # sequence models did not learn in a CPU session's steps (README, "The VAE")
             free_bits=128.0,
             style_weights=DEMO_STYLE_WEIGHTS,
             precision="bf16",  # 2.4x faster than float32 on this CPU at equal loss

@@ -19,6 +19,8 @@ from torch import nn
 
 from core.checkpoint import config_from_dict, load_weights_into, read_meta, save_checkpoint
 
+HALF_PRECISION_ABOVE_BYTES = 32 * 2**20  # exported weights larger than this in float32 are stored in float16
+
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     """Flatten per-parameter optimizer state to "INDEX.KEY" tensors (Adam: step, exp_avg, exp_avg_sq)."""
@@ -57,9 +59,22 @@ def stored_model_config(run_dir: Path, name: str, config_class: type):
 def save_exported_model(directory: Path, name: str, model: nn.Module, train_config: Any, data: Path,
                         record: dict) -> None:
     """NAME.safetensors + NAME.json into a model bundle: the model's config, the step reached, and
-    the training config, data path and last evaluation (the caller enters it into the manifest)."""
+    the training config, data path and last evaluation (the caller enters it into the manifest).
+    Weights past HALF_PRECISION_ABOVE_BYTES in float32 are stored in float16 (`store_in_half`)."""
     save_checkpoint(directory, name, model, model.config, record["step"],
                     {"train_config": dataclasses.asdict(train_config), "data": str(data), "eval": record})
+    store_in_half(directory / f"{name}.safetensors")
+
+
+def store_in_half(path: Path, above_bytes: int = HALF_PRECISION_ABOVE_BYTES) -> bool:
+    """Rewrite an exported weights file's floating tensors in float16 when in float32 they pass
+    `above_bytes` (committed files stay well under 50 MB; loading copies them into float32
+    parameters). Returns whether it did."""
+    tensors = load_file(str(path))
+    if sum(tensor.numel() * 4 for tensor in tensors.values() if tensor.is_floating_point()) <= above_bytes:
+        return False
+    _save_atomic({key: tensor.half() if tensor.is_floating_point() else tensor for key, tensor in tensors.items()}, path)
+    return True
 
 
 def save_run_checkpoint(run_dir: Path, name: str, model: nn.Module, model_config: Any,

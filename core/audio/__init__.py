@@ -30,6 +30,7 @@ RELEASE_TAIL_S = 1.0  # rendered after the last note so that its release is hear
 DRUM_CHANNEL = 9
 MAX_RENDER_SECONDS = 30 * 60
 SYNTH_BLOCK = 64  # FluidSynth renders in blocks of 64 samples and applies events per block
+PULL_BLOCK = 1024 * SYNTH_BLOCK  # most samples taken from the synth at once
 NOISE_FLOOR = 8 / 32768  # FluidSynth dithers its 16-bit output by about one step
 OGG_WRITE_BLOCK = 16_384  # samples per write to the Vorbis encoder
 
@@ -121,28 +122,38 @@ class MidiSynth:
             )
         total = round((end_time + RELEASE_TAIL_S) * self.sample_rate)
         block_aligned_total = -(-total // SYNTH_BLOCK) * SYNTH_BLOCK
-        pieces, cursor = [], 0
+        # the synth's interleaved 16-bit stereo is folded into this one mono buffer a block at a
+        # time, so a 29-minute render holds 4 bytes a sample instead of several full-length copies
+        mono = np.empty(block_aligned_total, dtype=np.float32)  # (N,)
+        cursor = 0
+
+        def render_until(sample: int) -> None:
+            nonlocal cursor
+            while cursor < sample:
+                count = min(PULL_BLOCK, sample - cursor)
+                stereo = self._synth.get_samples(count).reshape(-1, 2)  # (count, 2) int16
+                mono[cursor : cursor + count] = stereo.mean(axis=1, dtype=np.float32)
+                cursor += count
+
         with self._lock:
             self._synth.system_reset()
             channels = self._select_programs(midi, program)
             for sample, is_on, channel, pitch, velocity in self._note_events(midi, channels):
-                if sample > cursor:
-                    pieces.append(self._synth.get_samples(sample - cursor))
-                    cursor = sample
+                render_until(sample)
                 if is_on:
                     self._synth.noteon(channel, pitch, velocity)
                 else:
                     self._synth.noteoff(channel, pitch)
-            if block_aligned_total > cursor:
-                pieces.append(self._synth.get_samples(block_aligned_total - cursor))
+            render_until(block_aligned_total)
             for channel in range(16):
                 self._synth.all_sounds_off(channel)
-        stereo = np.concatenate(pieces).astype(np.float32).reshape(-1, 2) / 32768.0  # (N, 2)
-        mono = stereo[:total].mean(axis=1)  # (total,)
-        peak = float(np.abs(mono).max())
+        mono = mono[:total]
+        peak = max(float(mono.max()), -float(mono.min())) / 32768.0
         if peak < NOISE_FLOOR:
-            return np.zeros_like(mono)
-        return mono * (PEAK_LEVEL / peak)
+            mono[:] = 0.0
+            return mono
+        mono *= PEAK_LEVEL / (peak * 32768.0)
+        return mono
 
 
 @functools.lru_cache(maxsize=4)
