@@ -339,7 +339,8 @@ class MelodyPipeline:
         kept chunks are the melody's own notes. With `phrasing`, the phrases are shaped as real
         melodies of the style are: with `restate` (infilling; new melodies are drawn with their form
         instead), restated where the style calls for it (`core.repeats`; only regenerated latents
-        become copies, and a copy of a kept latent plays that chunk's own notes), then the phrases that wander into another key brought back to the melody's key
+        become copies, and a copy of a kept latent plays that chunk's own notes), then the phrases
+        that wander into another key brought back to the melody's key
         (`core.tonality`; the kept chunks count towards the key but never change), then their
         registers joined (`core.registers`; only regenerated chunks move), each where the style
         calls for it."""

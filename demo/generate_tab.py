@@ -352,8 +352,8 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
     ordered = [inputs[name] for name in GENERATE_INPUTS]
     api_generate.click(generate_melodies, ordered, [roll, midi_file, share_query, settings_download], batch=True,
                        max_batch_size=MAX_BATCH, api_name="generate", **HEAVY_WORK)
-    start = {"fn": None, "inputs": None, "outputs": [roll, midi_file, audio_file, settings_download], "js": START_RUN_JS,
-             "queue": False}
+    start = {"fn": None, "inputs": None, "outputs": [roll, midi_file, audio_file, settings_download],
+             "js": START_RUN_JS, "queue": False}
     live = {"fn": generate_live, "inputs": [*ordered, watch],
             "outputs": [roll, midi_file, last_melody, audio_file, share_query, settings_download],
             "show_progress_on": [roll], "api_visibility": "private", **HEAVY_WORK}

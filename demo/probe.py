@@ -149,7 +149,8 @@ class Probe:
         blob = os.urandom(UPLOAD_FLOOD_FILE_BYTES)
         statuses = []
         for index in range(26):  # 200 MB
-            answer = httpx.post(f"{self.url}gradio_api/upload", files={"files": (f"flood-{index}.mid", blob + bytes([index]))},
+            upload = {"files": (f"flood-{index}.mid", blob + bytes([index]))}
+            answer = httpx.post(f"{self.url}gradio_api/upload", files=upload,
                                 headers={"X-Forwarded-For": "203.0.113.77"}, timeout=60)
             statuses.append(answer.status_code)
         on_disk = sum(path.stat().st_size for path in stored_uploads(Path(get_upload_folder())))
@@ -169,7 +170,8 @@ class Probe:
         melody = pretty_midi.PrettyMIDI(initial_tempo=35)
         line = pretty_midi.Instrument(0)
         beat = 60 / 35
-        line.notes = [pretty_midi.Note(90, 60 + (step * 5) % 12, step * beat, (step + 1) * beat) for step in range(1024)]
+        line.notes = [pretty_midi.Note(90, 60 + (step * 5) % 12, step * beat, (step + 1) * beat)
+                      for step in range(1024)]
         melody.instruments.append(line)
         path = work / "long.mid"
         path.write_bytes(pretty_midi_to_bytes(melody))
@@ -207,9 +209,8 @@ class Probe:
         client = new_client(self.url, 70, self.downloads)
         nulls = 0
         for endpoint, fields in endpoints.items():
-            base = {"midi": handle_file(example), "source": "Uploaded MIDI"} if endpoint in ("/infill", "/continue") else {}
-            if endpoint == "/listen":
-                base = {"midi_path": handle_file(example)}
+            base = ({"midi": handle_file(example), "source": "Uploaded MIDI"} if endpoint in ("/infill", "/continue")
+                    else {"midi_path": handle_file(example)} if endpoint == "/listen" else {})
             for field in fields:
                 kind, value = ("a list", [1, 2]) if field not in ("style", "key") else ("an object", {"a": 1})
                 try:

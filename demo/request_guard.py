@@ -140,7 +140,8 @@ class RequestGuard:
     async def bounded(self, scope, receive, send) -> None:
         """Any POST but an upload: its body kept to MAX_REQUEST_BODY_BYTES (refused at once when its
         Content-Length says so, else when the body passes it, which FastAPI's parser answers with 400)."""
-        too_large = Refused(413, f"A request may carry at most {MAX_REQUEST_BODY_BYTES // 1024} kB: send shorter values.")
+        too_large = Refused(413, f"A request may carry at most {MAX_REQUEST_BODY_BYTES // 1024} kB: "
+                                 "send shorter values.")
         declared = Request(scope).headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_REQUEST_BODY_BYTES:
             await PlainTextResponse(too_large.message, status_code=too_large.status)(scope, receive, send)
