@@ -19,7 +19,7 @@ from demo.generate_tab import (
     generate_melodies,
     variations_and_baseline,
 )
-from demo.infill_tab import build_infill_tab, show_source
+from demo.infill_tab import build_infill_tab, example_style, show_source
 from demo.long_tab import build_long_tab
 from demo.outputs import HEAVY_WORK, diffusion_available, shared_pipeline
 from demo.queue_gate import QueueGate
@@ -64,6 +64,8 @@ def build_app() -> gr.Blocks:
             infill_this.click(lambda: ("Last generation", gr.Tabs(selected="infill")), None, [infill.source, tabs],
                               api_visibility="private", queue=False) \
                 .then(show_source, infill.shown, infill.roll, api_visibility="private", **HEAVY_WORK)
+            # the page opens Infill on its first example in that example's style (the API keeps folk as its default)
+            app.load(example_style, [infill.example, infill.style], infill.style, api_visibility="private", queue=False)
     return app
 
 

@@ -189,11 +189,14 @@ def source_inputs(source: str) -> tuple:
 
 
 class InfillTab(NamedTuple):
-    """What other tabs wire to: the source radio, the roll, and show_source's inputs."""
+    """What other tabs and the page's load wire to: the source radio, the roll, show_source's
+    inputs, and the example list with the style control (`example_style`)."""
 
     source: gr.Radio
     roll: gr.HTML
     shown: list
+    example: gr.Dropdown
+    style: gr.Dropdown
 
 
 def build_infill_tab(last_melody: gr.State) -> InfillTab:
@@ -256,4 +259,4 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0] for method_name in METHODS],
                     [source, example, bars, method, seed], label="Examples: bars 17-32 of the first example",
                     example_labels=[f"filled by {name[0].lower() + name[1:]}" for name in METHODS])
-    return InfillTab(source, roll, shown)
+    return InfillTab(source, roll, shown, example, style)

@@ -143,7 +143,7 @@ function draw() {
   for (const [start, end, pitch] of v.notes) {
     const note = shape('rect', {class: 'roll-note', x: start * px, y: y(pitch) + 1,
                                 width: Math.max(1, (end - start) * px - 1), height: row - 2, rx: 1,
-                                fill: '#4c78a8'});
+                                fill: '#4c78a8', 'data-pitch': pitch});
     note.append(shape('title', {}, `${noteName(pitch)}, bar ${Math.floor(start / v.steps_per_bar) + 1}`));
     grid.append(note);
   }

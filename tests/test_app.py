@@ -470,8 +470,12 @@ def test_style_strength_is_usable_only_where_it_changes_the_melody():
     assert strength_control("folk", MODEL_LABELS[1])["interactive"] is False, "the MDN takes the label or not"
 
 
-def test_choosing_a_bundled_example_sets_the_style_it_is_written_in():
+def test_choosing_a_bundled_example_sets_the_style_it_is_written_in_and_the_page_opens_that_way():
     from demo.infill_tab import EXAMPLES, example_style
 
     assert {name: example_style(name, "folk") for name in EXAMPLES} == {
         "monteverdi madrigal canto": "renaissance", "mozart k80 violin": "classical", "nightingale clog": "folk"}
+    app = build_app()
+    on_load = [fn for fn in app.fns.values() if fn.name == "example_style"
+               and any(trigger == "load" for _, trigger in fn.targets)]
+    assert len(on_load) == 1 and on_load[0].outputs[0].value == "folk", "set on load; the API's default stays folk"

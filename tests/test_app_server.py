@@ -196,7 +196,7 @@ def test_watching_draws_the_estimates_on_the_roll_while_its_progress_bar_counts_
 
 
 NOTES_OUTSIDE = """([first, last]) => [...document.querySelectorAll('#infill-roll .roll-note')]
-    .map(note => [Number(note.getAttribute('x')), Number(note.getAttribute('y')), Number(note.getAttribute('width'))])
+    .map(note => [Number(note.getAttribute('x')), Number(note.dataset.pitch), Number(note.getAttribute('width'))])
     .filter(([x]) => x < first || x >= last)"""
 
 
