@@ -198,10 +198,10 @@ class QueueGate:
                 message = getattr(error, "message", None) or str(error)
                 return refusal(request, message or f"invalid input for {fn.name}", "error",
                                logged=isinstance(error, Refusal))
-        if problem := control_refusal(fn, data):
-            return refusal(request, problem, "error")
             if public_limits() and work > PUBLIC_MAX_WORK:
                 return refusal(request, ceiling_message(work), "error")
+        if problem := control_refusal(fn, data):
+            return refusal(request, problem, "error")
         lane = lane_for(fn.concurrency_id, work)
         if self.cost_held_by(client_address(request)) + request_cost(lane) > self.max_cost_per_client:
             return refusal(request, CLIENT_BUSY_MESSAGE, "queue_full")

@@ -146,3 +146,53 @@ def test_api_clients_get_the_refusal_as_a_validation_message_the_page_gets_its_s
     assert (accepted, state) == (False, "validator_error")
     assert detail == [{"__type__": "validate", "is_valid": False, "message": "Wait a moment.", "parameter_name": "request"}]
     assert refusal(request_from("10.0.0.3"), "Wait a moment.", "queue_full") == (False, "Wait a moment.", "queue_full")
+
+
+@pytest.fixture
+def gate_and_generate(monkeypatch):
+    """A QueueGate installed on the app's queue (not served) and the /generate function's index."""
+    from demo.blocks import QUEUE_SIZE
+    from demo.queue_gate import QueueGate
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv(TRUST_FORWARDED_ENV, raising=False)
+    app = build_app()
+    app.queue(max_size=QUEUE_SIZE)
+    gate = QueueGate(app, {"generate_melodies": check_generation})
+    gate.install()
+    index = next(index for index, fn in app.fns.items() if fn.api_name == "generate")
+    return gate, index
+
+
+def join(gate, index: int, peer: str = "10.0.0.9", **changes):
+    import asyncio
+
+    body = SimpleNamespace(fn_index=index, session_hash=None, data=generate_values(**{"steps": 20, **changes}))
+    return asyncio.run(gate.push(body, request_from(peer), None))
+
+
+def test_on_a_public_space_ddpm_on_256_bars_is_refused_before_it_joins_and_64_bars_is_not(gate_and_generate,
+                                                                                         monkeypatch):
+    from demo.queue_gate import PUBLIC_LIMITS_ENV
+
+    gate, index = gate_and_generate
+    monkeypatch.setattr(gate, "_push", lambda *args: _accepted())
+    assert join(gate, index, bars=256, sampler=SAMPLERS[1])[0], "a private app runs it"
+    monkeypatch.setenv(PUBLIC_LIMITS_ENV, "1")
+    accepted, message, state = join(gate, index, bars=256, sampler=SAMPLERS[1])
+    assert (accepted, state) == (False, "error") and "more than this public Space runs at once" in message
+    assert join(gate, index, peer="10.0.0.10", bars=64, sampler=SAMPLERS[1])[0]
+
+
+async def _accepted():
+    return True, "event-id", "success"
+
+
+def test_a_cheap_request_is_queued_in_the_quick_lane_and_a_bad_one_not_at_all(gate_and_generate):
+    gate, index = gate_and_generate
+    accepted, event_id, _ = join(gate, index)
+    assert accepted and gate.queue.event_ids_to_events[event_id].concurrency_id == QUICK_LANE
+    accepted, event_id, _ = join(gate, index, bars=256, sampler=SAMPLERS[1])
+    assert accepted and gate.queue.event_ids_to_events[event_id].concurrency_id == HEAVY_WORK["concurrency_id"]
+    accepted, message, state = join(gate, index, steps=None)
+    assert (accepted, state) == (False, "error") and message.startswith("Fast sampler steps takes a number")
