@@ -128,9 +128,8 @@ class TransformerMDN(nn.Module):
             noise = randn(tuple(mean.shape), generator, device)
             drawn = mean + sigma * noise  # (B, D)
             if firsts is not None and position > 0:
-                source = firsts[:, position].to(device).clamp(max=position - 1)  # (B,)
-                restated = firsts[:, position].to(device) < position
-                drawn = torch.where(restated[:, None], out[rows, source], drawn)
+                first = firsts[:, position].to(device)  # (B,) where each row's tie group began
+                drawn = torch.where((first < position)[:, None], out[rows, first.clamp(max=position - 1)], drawn)
             out = torch.cat([out, drawn[:, None]], dim=1)
             if callback is not None:
                 callback(SamplerProgress(position + 1, length, None))
