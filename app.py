@@ -1,7 +1,7 @@
 """Hugging Face Spaces entry point: builds the demo from `demo/` and launches it.
 
 Port: $GRADIO_SERVER_PORT (default 7860). API endpoints for gradio_client: /generate,
-/infill, /generate_long (see the README).
+/infill, /generate_long (see docs/app-and-api.md).
 """
 
 from __future__ import annotations

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from core.forms import FORMS_FILE
+from core.music.forms import FORMS_FILE
 
 # The committed demo bundle, or $MELODY_MODEL_DIR: the default of every CLI and of the app.
 DEFAULT_MODEL_DIR = Path(os.environ.get("MELODY_MODEL_DIR", Path(__file__).resolve().parent.parent / "demo" / "model"))
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 REQUIRED_COMPONENTS = ("vae", "codec", "schedule")
-OPTIONAL_COMPONENTS = ("diffusion", "mdn")
 # How to rebuild a component whose inputs changed, for error messages.
 REBUILD_HINTS = {
     "vae": "retrain it with `python -m train.train_vae --export DIR`",
@@ -66,7 +65,7 @@ def weights_sha256(directory: str | Path, name: str) -> str:
 def bundle_fingerprint(directory: str | Path) -> str:
     """12 hex digits naming a bundle's exact weights: the SHA-256 of its manifest, which records
     every component's SHA-256, joined with that of its training tunes' forms where it has them
-    (`core.forms`; the same fingerprint means the same melody for the same settings)."""
+    (`core.music.forms`; the same fingerprint means the same melody for the same settings)."""
     manifest = file_sha256(Path(directory) / MANIFEST_NAME)
     forms = Path(directory) / FORMS_FILE
     if not forms.is_file():

@@ -13,12 +13,12 @@ import html
 import gradio as gr
 import pretty_midi
 
-from core.constants import STEPS_PER_BAR
-from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from core.melody import pitch_range
-from core.midi_io import ExtractedMelody, MidiInputError
-from core.upload_reader import read_melody_lines
-from demo.outputs import HEAVY_WORK, Refusal, checked_tempo, melody_audio, shown, whole_number
+from core.limits import MAX_TEMPO_BPM, MIN_TEMPO_BPM, check_tempo, shown
+from core.music.constants import STEPS_PER_BAR
+from core.music.melody import pitch_range
+from core.music.midi_io import ExtractedMelody, MidiInputError
+from core.music.upload_reader import read_melody_lines
+from demo.outputs import HEAVY_WORK, Refusal, melody_audio, refused_if_invalid, whole_number
 from demo.roll_player import RollPlayer, note_name, roll_value, with_audio
 
 MAX_LISTED_LINES = 40  # melody lines listed in the table (a file may hold over a thousand)
@@ -71,7 +71,7 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     the audio's path for download).
     """
     program = program_for(program_name)
-    tempo = checked_tempo(tempo_bpm)
+    tempo = refused_if_invalid(check_tempo, tempo_bpm)
     melodies, line = uploaded_melody_lines(midi_path, line)
     rows = ["| Line | Track | Instrument | Bars | Range |", "|---|---|---|---|---|"]
     for number, melody in enumerate(melodies[:MAX_LISTED_LINES], start=1):

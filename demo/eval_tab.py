@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.latent_sequences import LatentSequences
+from core.data.latent_sequences import LatentSequences
 from core.limits import MAX_SEEDS_PER_REQUEST
 from demo.outputs import HEAVY_WORK, Refusal, shared_pipeline, whole_number
 from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths

@@ -10,13 +10,13 @@ batched call (`batch=True`; `MelodyPipeline.generate_batch` groups them by their
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Iterator, Sequence
 
 import gradio as gr
 import numpy as np
 
+from core.diffusion.samplers import default_steps
 from core.limits import (
     APP_FAST_STEPS,
     AUDIO_WORK_PER_BAR,
@@ -27,10 +27,12 @@ from core.limits import (
     MIN_BARS,
     MIN_TEMPO_BPM,
     sampling_work,
+    shown,
 )
-from core.forms import STYLE_FORM, letters
-from core.pipeline import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, MelodyResult, join_chunks
-from core.samplers import SamplerProgress, default_steps
+from core.music.forms import STYLE_FORM, letters
+from core.pipeline import MelodyResult, join_chunks
+from core.progress import SamplerProgress
+from core.requests import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, replaced
 from demo.audition import GM_PROGRAMS, program_for
 from demo.live_call import LiveCall
 from demo.outputs import (
@@ -40,22 +42,19 @@ from demo.outputs import (
     SAMPLING_SHARE,
     STYLE_KEY,
     Refusal,
-    checked_tempo,
     diffusion_available,
-    form_choice,
     form_input,
     key_choice,
     key_input,
     model_name_of,
-    phrasing_choice,
     phrasing_input,
     play_preview,
     progress_reporter,
     publish,
+    refused_if_invalid,
     render_preview,
     sampler_choice,
     shared_pipeline,
-    shown,
     style_choice,
     style_inputs,
     whole_number,
@@ -83,24 +82,18 @@ def generation_request(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str
     if model not in MODEL_LABELS:
         raise Refusal(f"Unknown model {shown(model)}; choose one of: {', '.join(MODEL_LABELS)}.")
     sampler_name, steps_value = sampler_choice(sampler, steps)
-    try:
-        return GenerationRequest(bars=whole_number(bars, "Bars", MIN_BARS, MAX_BARS),
-                                 seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), model=model_name_of(model),
-                                 sampler=sampler_name, steps=steps_value, tempo_bpm=checked_tempo(tempo),
-                                 program=program_for(instrument), **phrasing_choice(phrasing), **key_choice(key),
-                                 **form_choice(form),
-                                 **style_choice(style, guidance))
-    except gr.Error:  # says what to change already (str() of one would quote it)
-        raise
-    except ValueError as error:
-        raise Refusal(str(error)) from error
+    return refused_if_invalid(GenerationRequest.of, bars=bars, seeds=(seed,), model=model_name_of(model),
+                              sampler=sampler_name, steps=steps_value, tempo_bpm=tempo,
+                              program=program_for(instrument), phrasing=phrasing, form=form, **key_choice(key),
+                              **style_choice(style, guidance))
 
 
 def generation_work(request: GenerationRequest, audio: bool) -> int:
     """What sampling the request's melodies (and with `audio`, rendering them) asks: `core.limits.sampling_work`."""
-    steps = (MDN_STEPS_EQUIVALENT if request.model == "mdn"
-             else request.steps or default_steps(request.sampler, shared_pipeline().schedule))
-    melodies = len(request.seeds)
+    sampling = request.sampling
+    steps = (MDN_STEPS_EQUIVALENT if sampling.model == "mdn"
+             else sampling.steps or default_steps(sampling.sampler, shared_pipeline().schedule))
+    melodies = len(sampling.seeds)
     return sampling_work(steps, request.bars, melodies) + (AUDIO_WORK_PER_BAR * request.bars * melodies if audio else 0)
 
 
@@ -134,7 +127,8 @@ def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model:
     requests = [generation_request(*request_values) for request_values in values]
     outputs = []
     for request_values, request, (result,) in zip(values, requests, shared_pipeline().generate_batch(requests)):
-        roll, midi_path, _preview = publish(result, request, f"melody-{result.seed}", result_title(request, result))
+        roll, midi_path, _preview = publish(result, request.render, f"melody-{result.seed}",
+                                            result_title(request, result))
         settings = settings_of(dict(zip(GENERATE_INPUTS, request_values)))
         outputs.append((roll, midi_path, settings_query(settings), settings_file(settings)))
     return tuple(list(column) for column in zip(*outputs))
@@ -142,7 +136,7 @@ def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model:
 
 def result_title(request: GenerationRequest, result: MelodyResult) -> str:
     form = f", form {letters(result.form)}" if any(result.form) else ""
-    return f"{request.bars} bars, {request.style}, seed {result.seed}, {request.model}{form}"
+    return f"{request.bars} bars, {request.sampling.style}, seed {result.seed}, {request.sampling.model}{form}"
 
 
 def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SAMPLERS[0],
@@ -164,8 +158,9 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
     values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key, form)
     request = generation_request(*values)
     pipeline = shared_pipeline()
-    total_steps = request.steps or default_steps(request.sampler, pipeline.schedule)
-    frame_every = max(1, total_steps // WATCH_FRAMES) if watch and request.model == "diffusion" else 0
+    sampling = request.sampling
+    total_steps = sampling.steps or default_steps(sampling.sampler, pipeline.schedule)
+    frame_every = max(1, total_steps // WATCH_FRAMES) if watch and sampling.model == "diffusion" else 0
     live = LiveCall(lambda callback: pipeline.generate(request, callback)[0])
     unchanged = (gr.skip(),) * 5
     estimates: list[SamplerProgress] = []  # x0 estimates to show, oldest first
@@ -192,7 +187,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
         last_frame = time.monotonic()
     result = live.result
     progress(SAMPLING_SHARE, desc="Writing the MIDI file")
-    roll, midi_path, preview = publish(result, request, f"melody-{result.seed}", result_title(request, result))
+    roll, midi_path, preview = publish(result, request.render, f"melody-{result.seed}", result_title(request, result))
     settings = settings_of(dict(zip(GENERATE_INPUTS, values)))
     yield roll, midi_path, result.melody, None, settings_query(settings), settings_file(settings)
     playing, audio_path = play_preview(preview, roll, progress)
@@ -202,7 +197,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
 def estimate_roll(update: SamplerProgress, request: GenerationRequest) -> dict:
     """The RollPlayer value of the sampler's (1, K, D) x0 estimate after `update.done` steps."""
     chunks, rests = shared_pipeline().decode(update.x0[0])
-    return roll_value(join_chunks(chunks, rests), request.tempo_bpm,
+    return roll_value(join_chunks(chunks, rests), request.render.tempo_bpm,
                       title=f"denoising: the melody as estimated after step {update.done} of {update.total}")
 
 
@@ -220,21 +215,23 @@ def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler
     request = generation_request(bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key,
                                  form)
     how_many = whole_number(count, "Variations", 1, MAX_VARIATIONS)
-    first = request.seeds[0]
+    sampling = request.sampling
+    first = sampling.seeds[0]
     seeds = tuple((first + offset) % (MAX_SEED + 1) for offset in range(1, how_many + 1))
-    other = "mdn" if request.model == "diffusion" else "diffusion"
+    other = "mdn" if sampling.model == "diffusion" else "diffusion"
     pipeline = shared_pipeline()
-    results = [*pipeline.generate(dataclasses.replace(request, seeds=seeds)), *[None] * (MAX_VARIATIONS - how_many),
-               *(pipeline.generate(dataclasses.replace(request, model=other)) if baseline else [None])]
-    models = [request.model] * MAX_VARIATIONS + [other]
+    results = [*pipeline.generate(replaced(request, seeds=seeds)), *[None] * (MAX_VARIATIONS - how_many),
+               *(pipeline.generate(replaced(request, model=other)) if baseline else [None])]
+    models = [sampling.model] * MAX_VARIATIONS + [other]
     rolls, midi_paths = [], []
     for result, model_name in zip(results, models):
         if result is None:
             rolls.append(None)
             midi_paths.append(None)
             continue
-        roll, midi_path, preview = publish(result, request, f"variation-{result.seed}",
-                                           f"seed {result.seed}, {MODEL_LABELS[1] if model_name == 'mdn' else 'diffusion'}")
+        model_label = MODEL_LABELS[1] if model_name == "mdn" else "diffusion"
+        roll, midi_path, preview = publish(result, request.render, f"variation-{result.seed}",
+                                           f"seed {result.seed}, {model_label}")
         rolls.append(with_audio(roll, render_preview(preview)))
         midi_paths.append(midi_path)
     return (*rolls, *midi_paths)

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import gradio as gr
 import numpy as np
 
-from core.limits import APP_FAST_STEPS, MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
-from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges
-from core.samplers import default_steps
+from core.diffusion.samplers import default_steps
+from core.limits import APP_FAST_STEPS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM, check_tempo, shown
+from core.music.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
+from core.music.midi_io import melody_to_pretty_midi
+from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges
 from demo.audition import GM_PROGRAMS, uploaded_melody_lines
 from demo.generate_tab import program_for
 from demo.outputs import (
@@ -27,18 +29,15 @@ from demo.outputs import (
     SAMPLERS,
     Refusal,
     audio_preview,
-    checked_tempo,
-    phrasing_choice,
     phrasing_input,
     play_infill,
     progress_reporter,
     publish,
+    refused_if_invalid,
     sampler_choice,
     shared_pipeline,
-    shown,
     style_choice,
     style_inputs,
-    whole_number,
 )
 from demo.roll_player import RollPlayer, roll_value, scroll_to_roll_js, selected_bars
 
@@ -47,31 +46,47 @@ EXAMPLES = {path.stem.replace("_", " "): path for path in sorted(EXAMPLES_DIR.gl
 # the style each bundled example is written in, by the first word of its name (the Style control follows it)
 EXAMPLE_STYLES = {"monteverdi": "renaissance", "mozart": "classical", "nightingale": "folk"}
 SOURCES = ["Uploaded MIDI", "Bundled example", "Last generation"]
+MELODYS_OWN = "the melody's own"  # the Instrument choice that keeps the file's instrument
 METHODS = {"Diffusion": "diffusion", "Interpolation (baseline)": "interpolation", "Prior (baseline)": "prior"}
+
+
+class SourceMelody(NamedTuple):
+    """The melody to work on, with the tempo and General MIDI program it comes with (None: unknown)."""
+
+    melody: np.ndarray  # (T,) tokens
+    tempo_bpm: float | None
+    program: int | None
+
+
+def line_from_file(path: str | None, line: float) -> SourceMelody:
+    """The chosen melody line of a MIDI file with the file's tempo and the line's program, or a
+    gr.Error that says what is wrong."""
+    melodies, line_number = uploaded_melody_lines(path, line)
+    chosen = melodies[line_number - 1]
+    return SourceMelody(chosen.melody, chosen.tempo_bpm, chosen.program)
 
 
 def melody_from_file(path: str | None, line: float) -> np.ndarray:
     """(T,) tokens of the chosen melody line of a MIDI file, or a gr.Error that says what is wrong."""
-    melodies, line_number = uploaded_melody_lines(path, line)
-    return melodies[line_number - 1].melody
+    return line_from_file(path, line).melody
 
 
 @functools.lru_cache(maxsize=len(EXAMPLES))
-def example_melody(name: str) -> np.ndarray:
-    """(T,) tokens of a bundled example's first melody line (read once per process)."""
+def example_melody(name: str) -> SourceMelody:
+    """A bundled example's first melody line (read once per process)."""
     if name not in EXAMPLES:
         raise Refusal(f"Unknown example {shown(name)}; choose one of: {', '.join(EXAMPLES)}.")
-    melody = melody_from_file(str(EXAMPLES[name]), 1)
-    melody.setflags(write=False)
-    return melody
+    example = line_from_file(str(EXAMPLES[name]), 1)
+    example.melody.setflags(write=False)
+    return example
 
 
 def source_melody(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None,
-                  from_script: bool = False) -> np.ndarray:
-    """(T,) tokens of the chosen source: the last generation, a bundled example or the `line`-th melody
-    line of the upload; a gr.Error that says what to do where there is none. A script's call that
-    sends a file (`from_script`) works on that file: gradio_client fills in the page's default source,
-    the bundled example, which would otherwise ignore it; with "Last generation" it is refused."""
+                  from_script: bool = False) -> SourceMelody:
+    """The chosen source: the last generation, a bundled example or the `line`-th melody line of the
+    upload; a gr.Error that says what to do where there is none. A script's call that sends a file
+    (`from_script`) works on that file: gradio_client fills in the page's default source, the
+    bundled example, which would otherwise ignore it; with "Last generation" it is refused."""
     if from_script and midi:
         if source == "Last generation":
             raise Refusal("This call sends a MIDI file and also asks for the last generation: send "
@@ -81,11 +96,11 @@ def source_melody(source: str, midi: str | None, example: str, line: float, last
         if last is None:
             raise Refusal("Nothing has been generated in this session yet: generate a melody first, "
                            "or pick another melody source.")
-        return np.asarray(last, dtype=np.int8)
+        return SourceMelody(np.asarray(last, dtype=np.int8), None, None)
     if source == "Bundled example":
         return example_melody(example)
     if source == "Uploaded MIDI":
-        return melody_from_file(midi, line)
+        return line_from_file(midi, line)
     raise Refusal(f"Unknown melody source {shown(source)}; choose one of: {', '.join(SOURCES)}.")
 
 
@@ -96,61 +111,59 @@ def from_script(request: gr.Request | None) -> bool:
 
 def source_and_options(midi: str | None, seed: float, source: str, example: str, line: float, sampler: str,
                        steps: float | None, instrument: str, tempo: float, last_melody: np.ndarray | None,
-                       style: str, guidance: float, phrasing: bool,
+                       style: str, guidance: float, phrasing: bool, own_tempo: bool = True,
                        request: gr.Request | None = None) -> tuple[np.ndarray, dict]:
-    """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a gr.Error."""
-    melody = source_melody(source, midi, example, line, last_melody, from_script(request))
+    """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a
+    gr.Error. Instrument MELODYS_OWN and `own_tempo` (the defaults) keep the melody's own, as its
+    file has them; the last generation has none of its own: the piano, and `tempo`."""
+    chosen = source_melody(source, midi, example, line, last_melody, from_script(request))
     sampler_name, steps_value = sampler_choice(sampler, steps)
-    return melody, dict(seeds=(whole_number(seed, "Seed", 0, MAX_SEED),), sampler=sampler_name, steps=steps_value,
-                        tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
-                        **style_choice(style, guidance), **phrasing_choice(phrasing))
+    program = chosen.program if instrument == MELODYS_OWN else program_for(instrument)
+    if own_tempo is True and chosen.tempo_bpm is not None:
+        tempo = chosen.tempo_bpm
+    return chosen.melody, dict(seeds=(seed,), sampler=sampler_name, steps=steps_value, tempo_bpm=tempo,
+                               program=DEFAULT_PROGRAM if program is None else program, phrasing=phrasing,
+                               **style_choice(style, guidance))
 
 
-def answer_infill(melody: np.ndarray, request_of: Callable[[], InfillRequest], stem: str, title: str,
-                  progress: gr.Progress):
-    """Run the request `request_of` builds; (RollPlayer value with the regenerated bars shaded over the
+def answer_infill(melody: np.ndarray, request: InfillRequest, stem: str, title: str, progress: gr.Progress):
+    """Run the request; (RollPlayer value with the regenerated bars shaded over the
     notes they replaced, MIDI path, AudioPreview of the original melody, of the result). The previews
     are rendered in the next step (`play_infill`)."""
-    try:
-        request = request_of()
-        result = shared_pipeline().infill(request, progress_reporter(progress))[0]
-    except gr.Error:  # says what to change already (str() of one would quote it)
-        raise
-    except ValueError as error:
-        raise Refusal(str(error)) from error
-    roll, midi_path, preview = publish(result, request, f"{stem}-{result.seed}", title, original=melody)
-    return roll, midi_path, audio_preview(melody, request.tempo_bpm, request.program, "original"), preview
+    result = refused_if_invalid(shared_pipeline().infill, request, progress_reporter(progress))[0]
+    roll, midi_path, preview = publish(result, request.render, f"{stem}-{result.seed}", title, original=melody)
+    original = melody_to_pretty_midi(melody, request.render.tempo_bpm, request.render.program)
+    return roll, midi_path, audio_preview(original, "original"), preview
 
 
 def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, source: str = SOURCES[0],
                   example: str = next(iter(EXAMPLES), ""), line: float = 1, method: str = "Diffusion",
-                  sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = "Acoustic Grand Piano",
-                  tempo: float = 120, last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
-                  guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, request: gr.Request = None,
-                  progress=gr.Progress()):
+                  sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = MELODYS_OWN,
+                  tempo: float = DEFAULT_TEMPO_BPM, last_melody: np.ndarray | None = None,
+                  style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
+                  own_tempo: bool = True, request: gr.Request = None, progress=gr.Progress()):
     """Regenerate `bars` of the chosen melody: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance, phrasing, request)
+                                         last_melody, style, guidance, phrasing, own_tempo, request)
     if method not in METHODS:
         raise Refusal(f"Unknown method {shown(method)}; choose one of: {', '.join(METHODS)}.")
-    return answer_infill(
-        melody, lambda: InfillRequest(melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")),
-                                      method=METHODS[method], **options),
-        "infill", f"bars {bars} regenerated ({method.split(' ')[0].lower()}), shaded", progress)
+    request = refused_if_invalid(lambda: InfillRequest.of(
+        melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")), method=METHODS[method], **options))
+    title = f"bars {bars} regenerated ({method.split(' ')[0].lower()}), shaded"
+    return answer_infill(melody, request, "infill", title, progress)
 
 
 def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 0, source: str = SOURCES[0],
                     example: str = next(iter(EXAMPLES), ""), line: float = 1, sampler: str = SAMPLERS[0],
-                    steps: float | None = None, instrument: str = "Acoustic Grand Piano", tempo: float = 120,
+                    steps: float | None = None, instrument: str = MELODYS_OWN, tempo: float = DEFAULT_TEMPO_BPM,
                     last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
-                    guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, request: gr.Request = None,
-                    progress=gr.Progress()):
+                    guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, own_tempo: bool = True,
+                    request: gr.Request = None, progress=gr.Progress()):
     """Continue the chosen melody by `add_bars` new bars: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance, phrasing, request)
-    count = whole_number(add_bars, "Bars to add", MIN_BARS, MAX_BARS)
-    return answer_infill(melody, lambda: continuation(melody, count, **options), "continued",
-                         f"{count} new bars (shaded)", progress)
+                                         last_melody, style, guidance, phrasing, own_tempo, request)
+    request = refused_if_invalid(continuation, melody, add_bars, **options)
+    return answer_infill(melody, request, "continued", f"{request.extend_bars} new bars (shaded)", progress)
 
 
 def show_source(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None,
@@ -159,8 +172,8 @@ def show_source(source: str, midi: str | None, example: str, line: float, last: 
     (no upload yet, nothing generated yet). An unreadable upload is a gr.Error that says why."""
     if (source == "Uploaded MIDI" and not midi) or (source == "Last generation" and last is None):
         return None
-    melody = source_melody(source, midi, example, line, last)
-    value = roll_value(melody, checked_tempo(tempo), title="the melody to work on")
+    melody = source_melody(source, midi, example, line, last).melody
+    value = roll_value(melody, refused_if_invalid(check_tempo, tempo), title="the melody to work on")
     return select_bars(value, bars)
 
 
@@ -216,8 +229,11 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
             with gr.Row():
                 add_bars = gr.Slider(MIN_BARS, 64, value=8, step=2, label="Bars to add")
                 continue_button = gr.Button("Continue the melody", elem_id="continue")
-            instrument = gr.Dropdown(list(GM_PROGRAMS), value="Acoustic Grand Piano", label="Instrument")
-            tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
+            instrument = gr.Dropdown([MELODYS_OWN, *GM_PROGRAMS], value=MELODYS_OWN, label="Instrument")
+            with gr.Row():
+                tempo = gr.Slider(MIN_TEMPO_BPM, MAX_TEMPO_BPM, value=120, step=1, label="Tempo (BPM)")
+                own_tempo = gr.Checkbox(value=True, label="Keep the melody's own tempo",
+                                        info="as its file has it; off: the tempo set here")
             with gr.Accordion("Advanced", open=False, elem_id="infill-advanced"):
                 guidance.render()
                 method = gr.Radio(list(METHODS), value="Diffusion", label="How to fill the bars",
@@ -247,7 +263,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)
     first_answer = [roll, midi_file, original_preview, result_preview]
     common = [seed, source, example, line]
-    after = [sampler, steps, instrument, tempo, last_melody, style, guidance, phrasing]
+    after = [sampler, steps, instrument, tempo, last_melody, style, guidance, phrasing, own_tempo]
     for button, handler, inputs, name in ((go_button, infill_melody, [midi, bars, *common, method, *after], "infill"),
                                           (continue_button, continue_melody, [midi, add_bars, *common, *after],
                                            "continue")):

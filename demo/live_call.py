@@ -13,7 +13,7 @@ import queue
 import threading
 from typing import Callable, Generic, Iterator, TypeVar
 
-from core.samplers import ProgressCallback, SamplerProgress
+from core.progress import ProgressCallback, SamplerProgress
 
 T = TypeVar("T")
 HEARTBEAT_S = 0.1  # longest wait between two updates handed to the handler

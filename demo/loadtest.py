@@ -30,18 +30,17 @@ import socket
 import tempfile
 import threading
 import time
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 
-from gradio.utils import get_upload_folder
-
+from core.limits import MAX_BARS
 from demo.blocks import build_app, launch
 from demo.infill_tab import EXAMPLES
-from core.limits import MAX_BARS
 from demo.outputs import HEAVY_CONCURRENCY, OUTPUT_DIR, SAMPLERS
 from demo.queue_gate import HEAVY_COST, MAX_COST_PER_CLIENT, TRUST_FORWARDED_ENV, public_limits
 

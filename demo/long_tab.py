@@ -7,21 +7,19 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM
-from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest
+from core.limits import MAX_BARS, MAX_SEED, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest
 from demo.audition import GM_PROGRAMS
 from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
-    Refusal,
-    checked_tempo,
     play_preview,
     progress_reporter,
     publish,
+    refused_if_invalid,
     shared_pipeline,
     style_choice,
     style_inputs,
-    whole_number,
 )
 from demo.roll_player import RollPlayer
 
@@ -48,20 +46,12 @@ def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, in
                   tempo: float = 120, style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE,
                   progress=gr.Progress()):
     """Returns (RollPlayer value, self-similarity figure, MIDI path, AudioPreview to render next)."""
-    bars_count = whole_number(bars, "Bars", MIN_BARS, MAX_BARS)
-    seed_value = whole_number(seed, "Seed", 0, MAX_SEED)
-    try:
-        request = GenerationRequest(bars=bars_count, seeds=(seed_value,), windowed=bool(windowed),
-                                    tempo_bpm=checked_tempo(tempo), program=program_for(instrument),
-                                    **style_choice(style, guidance))
-        result = shared_pipeline().generate(request, progress_reporter(progress))[0]
-    except gr.Error:  # says what to change already (str() of one would quote it)
-        raise
-    except ValueError as error:
-        raise Refusal(str(error)) from error
-    mode = "windowed" if windowed else "one pass"
-    roll, midi_path, preview = publish(result, request, f"long-{seed_value}",
-                                       f"{bars_count} bars, seed {seed_value}, {mode}")
+    request = refused_if_invalid(GenerationRequest.of, bars=bars, seeds=(seed,), windowed=windowed, tempo_bpm=tempo,
+                                 program=program_for(instrument), **style_choice(style, guidance))
+    result = refused_if_invalid(shared_pipeline().generate, request, progress_reporter(progress))[0]
+    mode = "windowed" if request.windowed else "one pass"
+    roll, midi_path, preview = publish(result, request.render, f"long-{result.seed}",
+                                       f"{request.bars} bars, seed {result.seed}, {mode}")
     return roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, preview
 
 

@@ -12,21 +12,26 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import gradio as gr
 import numpy as np
+import pretty_midi
 from gradio.utils import get_upload_folder
 
 from core.audio import render_midi, write_ogg
 from core.bundle import DEFAULT_MODEL_DIR, read_manifest
-from core.forms import FORM_CHOICES, STYLE_FORM
-from core.keys import KEY_NAMES
-from core.limits import APP_FAST_STEPS, MAX_GUIDANCE, MAX_TEMPO_BPM, MIN_TEMPO_BPM
-from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.pipeline import DEFAULT_GUIDANCE, DEFAULT_STYLE, MelodyPipeline, MelodyResult, RenderOptions
-from core.samplers import ProgressCallback, SamplerProgress
-from core.transformer import ANY_STYLE
+from core.limits import APP_FAST_STEPS, MAX_GUIDANCE, check_whole, shown
+from core.music.forms import FORM_CHOICES, STYLE_FORM
+from core.music.keys import KEY_NAMES
+from core.music.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
+from core.nets.transformer import ANY_STYLE
+from core.pipeline import MelodyPipeline, MelodyResult
+from core.progress import ProgressCallback, SamplerProgress
+from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, RenderOptions
 from demo.roll_player import roll_value, with_audio
+
+T = TypeVar("T")
 
 # one folder per app process, inside Gradio's cache so that Gradio serves the files without copying them
 LOG = logging.getLogger("demo")
@@ -51,7 +56,7 @@ HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over al
 # every handler that samples, decodes or renders joins this one concurrency group
 HEAVY_WORK = {"concurrency_id": "heavy-work", "concurrency_limit": HEAVY_CONCURRENCY}
 MODEL_LABELS = ["Diffusion", "TransformerMDN (baseline)"]  # labels of the Model radio
-STYLE_KEY = "the style's own"  # the Key control's default: D for folk, F for renaissance, ... (core.keys)
+STYLE_KEY = "the style's own"  # the Key control's default: D for folk, F for renaissance, ... (core.music.keys)
 KEY_CHOICES = [STYLE_KEY, *KEY_NAMES]
 SAMPLERS = ["Fast", "DDPM, 1000 steps (paper)"]  # labels of the Sampler radio: "fast" and "ddpm"
 STYLE_HINT = ("folk: folk tunes and reels; renaissance: Palestrina-era voice parts; chorale: Bach chorale melodies; "
@@ -133,27 +138,24 @@ def fresh_output_path(stem: str, suffix: str) -> Path:
 
 @dataclass(frozen=True)
 class AudioPreview:
-    """A result's audio, rendered after its first answer (piano roll, MIDI) is on the page."""
+    """A MIDI's audio, rendered after its first answer (piano roll, MIDI) is on the page; for a
+    result, the very MIDI its download holds (`MelodyResult.midi`)."""
 
-    melody: np.ndarray  # (T,) tokens
-    tempo_bpm: float
-    program: int
+    midi: pretty_midi.PrettyMIDI
     path: Path  # the .ogg to write
 
 
-def audio_preview(melody: np.ndarray, tempo_bpm: float, program: int, stem: str = "melody") -> AudioPreview:
-    """A preview of (T,) tokens, to be written by `render_preview` to a new path of OUTPUT_DIR; no file
+def audio_preview(midi: pretty_midi.PrettyMIDI, stem: str = "melody") -> AudioPreview:
+    """A preview of `midi`, to be written by `render_preview` to a new path of OUTPUT_DIR; no file
     exists there until then (an API call that never asks for the audio leaves nothing behind)."""
-    return AudioPreview(np.asarray(melody, dtype=np.int8), float(tempo_bpm), int(program),
-                        OUTPUT_DIR / f"{stem}-{secrets.token_hex(8)}.ogg")
+    return AudioPreview(midi, OUTPUT_DIR / f"{stem}-{secrets.token_hex(8)}.ogg")
 
 
 def render_preview(preview: AudioPreview) -> str:
     """Write the preview as Ogg Vorbis at PREVIEW_SAMPLE_RATE; its path, or a gr.Error for audio
     that would last longer than the renderer allows."""
     try:
-        samples = render_midi(melody_to_pretty_midi(preview.melody, preview.tempo_bpm, preview.program),
-                              sample_rate=PREVIEW_SAMPLE_RATE)
+        samples = render_midi(preview.midi, sample_rate=PREVIEW_SAMPLE_RATE)
     except ValueError as error:
         raise Refusal(f"No audio preview: {error}. The MIDI download holds the whole melody; choose fewer bars "
                        "or a faster tempo to hear it here.") from error
@@ -164,7 +166,7 @@ def render_preview(preview: AudioPreview) -> str:
 
 def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int) -> str:
     """(T,) tokens -> the path of its Ogg Vorbis rendering, for a gr.Audio widget."""
-    return render_preview(audio_preview(melody, tempo_bpm, program))
+    return render_preview(audio_preview(refused_if_invalid(melody_to_pretty_midi, melody, tempo_bpm, program)))
 
 
 def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
@@ -176,7 +178,7 @@ def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
     midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
     roll = roll_value(result.melody, render.tempo_bpm, None if original is None else result.regenerated, original,
                       title)
-    preview = AudioPreview(result.melody, render.tempo_bpm, render.program, midi_path.with_suffix(".ogg"))
+    preview = AudioPreview(result.midi, midi_path.with_suffix(".ogg"))
     return roll, str(midi_path), preview
 
 
@@ -198,32 +200,18 @@ def play_infill(original: AudioPreview | None, result: AudioPreview | None, roll
     return None if original is None else render_preview(original), played, path
 
 
-MAX_SHOWN_CHARS = 40  # of a refused value quoted back in a message
-
-
-def shown(value) -> str:
-    """A refused API value as a message quotes it: its repr cut to MAX_SHOWN_CHARS, with its kind
-    when that is not what was asked for (text, a list, ...), so that a huge or odd value never
-    fills a message or the log."""
-    text = repr(value)
-    if len(text) > MAX_SHOWN_CHARS:
-        text = text[: MAX_SHOWN_CHARS - 3] + "..."
-    kinds = {str: "text", list: "a list", dict: "an object", bool: "true/false"}
-    kind = next((name for cls, name in kinds.items() if isinstance(value, cls)), None)
-    return f"{text} ({kind})" if kind else text
-
-
-def is_number(value) -> bool:
-    """True for an int or float (a raw API value may be anything; bool is not a number here)."""
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+def refused_if_invalid(check: Callable[..., T], *args, **kwargs) -> T:
+    """check(*args, **kwargs): a request's constructor or a `core.limits` check, whose ValueError
+    (which says what to change) becomes the page's one gr.Error."""
+    try:
+        return check(*args, **kwargs)
+    except ValueError as error:
+        raise Refusal(str(error)) from error
 
 
 def whole_number(value: float | None, name: str, low: int, high: int) -> int:
     """A number widget's value as an int in [low, high], or a gr.Error that says what to enter."""
-    if (not is_number(value) or not low <= value <= high  # type: ignore[operator] (range first: 2**64 is no float64)
-            or not np.isfinite(value) or value != int(value)):  # type: ignore[arg-type]
-        raise Refusal(f"{name} must be a whole number from {low} to {high}, got {shown(value)}.")
-    return int(value)
+    return refused_if_invalid(check_whole, name, value, low, high)
 
 
 def progress_reporter(progress: gr.Progress) -> ProgressCallback:
@@ -248,12 +236,6 @@ def sampler_choice(sampler: str, steps: float | None) -> tuple[str, int | None]:
     if sampler == SAMPLERS[1]:
         return "ddpm", None
     return "fast", None if steps is None else whole_number(steps, "Steps", *APP_FAST_STEPS)
-
-
-def checked_tempo(tempo: float | None) -> float:
-    if not is_number(tempo) or not MIN_TEMPO_BPM <= tempo <= MAX_TEMPO_BPM:  # type: ignore[operator]
-        raise Refusal(f"Tempo must lie between {MIN_TEMPO_BPM:g} and {MAX_TEMPO_BPM:g} BPM, got {shown(tempo)}.")
-    return float(tempo)
 
 
 def style_labels() -> list[str]:
@@ -301,26 +283,12 @@ def form_input(elem_id: str) -> gr.Dropdown:
                             "place it stands): the form of one of the style's real tunes, a named one, or free")
 
 
-def form_choice(form: str) -> dict:
-    """The Form control as the pipeline's keyword argument, or a gr.Error that lists the forms."""
-    if not isinstance(form, str) or form not in FORM_CHOICES:
-        raise Refusal(f"Form must be one of: {', '.join(FORM_CHOICES)}; got {shown(form)}.")
-    return {"form": form}
-
-
 def phrasing_input(elem_id: str) -> gr.Checkbox:
-    """The switch of `PhrasingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
+    """The switch of `ShapingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
     return gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id=elem_id,
                        info="folk and renaissance: keep every phrase in the melody's key; renaissance: move "
                             "phrases up or down an octave so the line flows smoothly; infilled folk bars: "
                             "repeat nearby phrases. Off (or other styles): the model's raw output")
-
-
-def phrasing_choice(phrasing: bool) -> dict:
-    """The phrasing checkbox as the pipeline's keyword argument, or a gr.Error."""
-    if not isinstance(phrasing, bool):
-        raise Refusal(f"Shape phrases must be true or false, got {shown(phrasing)}.")
-    return {"phrasing": phrasing}
 
 
 def strength_control(style: str, model: str = MODEL_LABELS[0]):
@@ -335,10 +303,6 @@ def model_name_of(label: str) -> str:
 
 
 def style_choice(style: str | None, guidance: float | None) -> dict:
-    """The Style widgets as the pipeline's keyword arguments, or a gr.Error that lists the choices."""
-    labels = style_labels()
-    if style not in labels:
-        raise Refusal(f"Unknown style {shown(style)}; choose one of: {', '.join(labels)}.")
-    if not is_number(guidance) or not 0 <= guidance <= MAX_GUIDANCE:  # type: ignore[operator]
-        raise Refusal(f"Style strength must lie between 0 and {MAX_GUIDANCE:g}, got {shown(guidance)}.")
-    return {"style": style, "guidance": float(guidance)}
+    """The Style widgets as the request's fields; a style the models do not know is a gr.Error that
+    lists the ones they know (the guidance is checked by the request)."""
+    return {"style": refused_if_invalid(shared_pipeline().check_style, style), "guidance": guidance}

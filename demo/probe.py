@@ -31,7 +31,7 @@ from gradio.utils import get_upload_folder
 from gradio_client import handle_file
 
 from core.limits import UPLOAD_DISK_BYTES
-from core.midi_io import pretty_midi_to_bytes
+from core.music.midi_io import pretty_midi_to_bytes
 from demo.blocks import build_app, launch
 from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS
 from demo.infill_tab import EXAMPLES

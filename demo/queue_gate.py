@@ -39,8 +39,8 @@ import gradio as gr
 from gradio.queueing import EventQueue
 from gradio.route_utils import get_fn
 
-from core.limits import PUBLIC_MAX_WORK, QUICK_WORK
-from demo.outputs import HEAVY_WORK, LOGGED_MESSAGE_CHARS, Refusal, shown
+from core.limits import PUBLIC_MAX_WORK, QUICK_WORK, shown
+from demo.outputs import HEAVY_WORK, LOGGED_MESSAGE_CHARS, Refusal
 
 QUICK_LANE = "quick-work"  # the concurrency group that heavy requests asking at most QUICK_WORK move to
 QUICK_CONCURRENCY = 1

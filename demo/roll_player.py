@@ -21,8 +21,8 @@ from urllib.parse import quote
 import gradio as gr
 import numpy as np
 
-from core.constants import STEPS_PER_BAR, STEPS_PER_CHUNK
-from core.melody import notes_from_melody
+from core.music.constants import STEPS_PER_BAR, STEPS_PER_CHUNK
+from core.music.melody import notes_from_melody
 
 PIXELS_PER_STEP = 5  # one sixteenth at the default zoom
 

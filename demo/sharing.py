@@ -14,8 +14,9 @@ from urllib.parse import parse_qsl, urlencode
 
 import gradio as gr
 
-from core.forms import FREE_FORM
-from demo.outputs import STYLE_KEY, Refusal, fresh_output_path, shared_pipeline, shown
+from core.limits import shown
+from core.music.forms import FREE_FORM
+from demo.outputs import STYLE_KEY, Refusal, fresh_output_path, shared_pipeline
 
 SHARED_FIELDS = ("bars", "seed", "sampler", "steps", "model", "instrument", "tempo", "style", "guidance", "phrasing",
                  "key", "form")

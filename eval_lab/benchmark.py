@@ -31,10 +31,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from core.audio import render_midi
 from core.bundle import DEFAULT_MODEL_DIR
-from core.constants import CHUNKS_PER_WINDOW
+from core.diffusion.samplers import FAST_SAMPLER, default_steps
 from core.limits import MAX_SEEDS_PER_REQUEST
-from core.pipeline import GenerationRequest, MelodyPipeline, MelodyResult, SamplingOptions
-from core.samplers import FAST_SAMPLER, default_steps
+from core.music.constants import CHUNKS_PER_WINDOW
+from core.pipeline import MelodyPipeline, MelodyResult
+from core.requests import GenerationRequest, SamplingOptions
 from eval_lab.metrics import self_similarity
 
 QUALITY_KEYS = ("pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance")
@@ -88,7 +89,7 @@ def denoiser_step_flops(pipeline: MelodyPipeline, batch: int, repeats: int) -> t
 
 def one_melody_with_audio(pipeline: MelodyPipeline, sampler: str) -> MelodyResult:
     """The pipeline's own 64-bar generation (seed 0), the one call that depends on its request API."""
-    return pipeline.generate(GenerationRequest(bars=64, seeds=(0,), model="diffusion", sampler=sampler))[0]
+    return pipeline.generate(GenerationRequest.of(bars=64, seeds=(0,), model="diffusion", sampler=sampler))[0]
 
 
 def sample_latents(pipeline: MelodyPipeline, sampler: str, n: int, seed: int, steps: int | None = None) -> torch.Tensor:

@@ -6,7 +6,7 @@ Each melody becomes a vector of features computed from its quantized pitch, onse
 duration only (never velocity, tempo, instrument or file length): histograms of interval
 sizes and directions, note durations, onset positions in the bar and pitch classes relative
 to the melody's best-fitting major key; density, silence, range; the interval profile and
-the 2-bar repetition shares of `core.musicality`. A gradient-boosting classifier is trained
+the 2-bar repetition shares of `core.music.musicality`. A gradient-boosting classifier is trained
 with stratified k-fold on balanced sets (the larger set subsampled; `--paired` when each
 generated file is made from the real file of the same name, e.g. a VAE reconstruction, keeps
 each pair in one fold); the held-out accuracy
@@ -27,10 +27,15 @@ from typing import Sequence
 
 import numpy as np
 
-from core.constants import FIRST_NOTE_TOKEN, STEPS_PER_BAR
-from core.keys import best_tonic
-from core.melody import notes_from_melody, validate_melody
-from core.musicality import INTERVAL_PROFILE_NAMES, interval_profile, repeated_pattern_share, transposed_pattern_share
+from core.music.constants import FIRST_NOTE_TOKEN, STEPS_PER_BAR
+from core.music.keys import best_tonic
+from core.music.melody import notes_from_melody, validate_melody
+from core.music.musicality import (
+    INTERVAL_PROFILE_NAMES,
+    interval_profile,
+    repeated_pattern_share,
+    transposed_pattern_share,
+)
 
 INTERVAL_BINS = (0, 1, 2, 3, 4, 5, 7, 9, 12, 128)  # |interval| bin edges: 0, 1, 2, 3, 4, 5-6, 7-8, 9-11, 12+
 DURATION_BINS = (1, 2, 3, 4, 6, 8, 12, 16, 10**9)  # steps: 1, 2, 3, 4-5, 6-7, 8-11, 12-15, 16+
@@ -186,7 +191,7 @@ def c2st(real: Sequence[np.ndarray], fake: Sequence[np.ndarray], folds: int = 5,
 def folder_melodies(directory: Path) -> dict[str, np.ndarray]:
     """Relative file name -> the first melody line of every readable MIDI file under `directory`
     (files without one skipped)."""
-    from eval_lab.musicality import midi_files, read_midi_melodies
+    from eval_lab.folder_musicality import midi_files, read_midi_melodies
 
     read, _ = read_midi_melodies(midi_files(directory))
     return {str(path.relative_to(directory)): lines[0] for path, lines in read.items() if lines}

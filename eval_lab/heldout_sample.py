@@ -22,10 +22,10 @@ from typing import Sequence
 import numpy as np
 
 from core.bundle import DEFAULT_MODEL_DIR
-from core.constants import STEPS_PER_CHUNK
-from core.latent_sequences import LatentSequences
-from core.melody_cache import SPLIT_NAMES, MelodyCache
-from core.transformer import ANY_STYLE
+from core.data.latent_sequences import LatentSequences
+from core.data.melody_cache import SPLIT_NAMES, MelodyCache
+from core.music.constants import STEPS_PER_CHUNK
+from core.nets.transformer import ANY_STYLE
 from eval_lab.run import RESULTS_DIR, EvalConfig, read_run_config
 
 BUNDLED_SAMPLE_DIR = DEFAULT_MODEL_DIR / "heldout"

@@ -1,6 +1,6 @@
 """The paper's metrics: framewise self-similarity (consistency, variance), FD and MMD.
 
-Numpy in, numpy (or floats) out. Choices, each as DESIGN.md section 2 describes:
+Numpy in, numpy (or floats) out. Choices:
 - overlapping area: the exact integral of min(f1, f2) of two 1-D Gaussians from their
   intersection points (one for equal variances, two otherwise), not the paper's
   one-intersection shortcut; variances below `VARIANCE_FLOOR` are raised to it.
@@ -20,8 +20,8 @@ import numpy as np
 from scipy import linalg
 from scipy.special import ndtr
 
-from core.constants import STEPS_PER_BAR
-from core.melody import notes_from_melody
+from core.music.constants import STEPS_PER_BAR
+from core.music.melody import notes_from_melody
 
 VARIANCE_FLOOR = 1e-4  # guards frames whose notes all share one pitch or one duration
 EQUAL_VARIANCE_RTOL = 1e-9

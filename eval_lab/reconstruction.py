@@ -1,4 +1,4 @@
-"""How well the VAE reconstructs held-out melodies through greedy decoding.
+"""How well the VAE reconstructs held-out melodies, decoding the most likely chunk (beam search).
 
     python -m eval_lab.reconstruction --model demo/model --data data/music21.npz
     python -m eval_lab.reconstruction --model demo/model --midi DIR --out OUTDIR
@@ -10,7 +10,7 @@ chunks. When the model directory has a codec, the same scores are also given for
 passed through it (kept dims, dropped dims at their means), which is what diffusion works
 with. Prints one line per style (`style=<label> chunks=<n> token_accuracy=<x> note_f1=<y>
 exact=<z>`, at most `--n` chunks each), then, for up to `--tunes` whole held-out tracks per
-style reconstructed through the VAE and codec, the interval profile (`core.musicality`) of
+style reconstructed through the VAE and codec, the interval profile (`core.music.musicality`) of
 the originals and of their reconstructions and a classifier two-sample test between them
 (`eval_lab.c2st`, with its real-vs-real control); then the chunk scores of a sample of `--n`
 chunks of the whole split in its natural mix (`overall ...`); the last line is
@@ -35,14 +35,14 @@ import torch
 from tqdm import tqdm
 
 from core.bundle import DEFAULT_MODEL_DIR, check_bundle
-from core.latents import LatentCodec
-from core.melody_cache import MelodyCache
-from core.midi_io import melody_to_pretty_midi
-from core.musicality import INTERVAL_PROFILE_NAMES, average_interval_profile
-from core.reconstruction import held_out_chunks, reconstruct, reconstruct_melodies, reconstruction_scores
-from core.vae import MusicVAE, load_vae
+from core.data.melody_cache import MelodyCache
+from core.music.midi_io import melody_to_pretty_midi
+from core.music.musicality import INTERVAL_PROFILE_NAMES, average_interval_profile
+from core.nets.codec import LatentCodec
+from core.nets.roundtrip import held_out_chunks, reconstruct, reconstruct_melodies, reconstruction_scores
+from core.nets.vae import MusicVAE, load_vae
 from eval_lab.c2st import c2st
-from eval_lab.musicality import midi_files, read_midi_melodies
+from eval_lab.folder_musicality import midi_files, read_midi_melodies
 
 LatentMap = Callable[[torch.Tensor], torch.Tensor] | None
 

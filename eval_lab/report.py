@@ -14,9 +14,9 @@ from typing import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.constants import CHUNKS_PER_WINDOW
-from core.musicality import METRIC_LABELS, METRIC_NAMES
-from core.transformer import ANY_STYLE
+from core.music.constants import CHUNKS_PER_WINDOW
+from core.music.musicality import METRIC_LABELS, METRIC_NAMES
+from core.nets.transformer import ANY_STYLE
 from eval_lab.run import read_run_config
 
 SELF_SIMILARITY = ["pitch_consistency", "pitch_variance", "duration_consistency", "duration_variance"]

@@ -9,14 +9,14 @@ conditional models with that label. Unconditional systems (N sequences of k late
 held-out data (as raw melodies from the cache, and through the VAE: what the decoder allows
 at best), the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
 with the 1000-step DDPM sampler and with the fast sampler (the sequence models draw their
-melodies with the style's forms, `core.forms`, as the app does). Infilling (the middle k/2
+melodies with the style's forms, `core.music.forms`, as the app does). Infilling (the middle k/2
 latents regenerated, k/4 kept on each side, on held-out windows): prior fill, spherical
 interpolation between the bordering latents, diffusion. Every system's latents go through
 the same codec inverse and VAE decoder, so the VAE's own errors are shared by all rows.
 Per system: pitch and duration consistency and variance against GT, the raw mu_OA and
 sigma^2_OA, FD and MMD of its normalized latents against the held-out latents, and the
 musicality metrics, interval profile, cadences and form (contour similarity, restatements) of its
-melodies (`core.musicality`), and the accuracy of a classifier
+melodies (`core.music.musicality`), and the accuracy of a classifier
 telling them from the raw held-out melodies (`eval_lab.c2st`, 0.5 = indistinguishable; the raw
 row holds the real-vs-real control). Also a
 quality-versus-reverse-step curve of the DDPM sampler's x0 estimates. Writes results.json,
@@ -39,15 +39,16 @@ import torch
 from tqdm import tqdm
 
 from core.bundle import DEFAULT_MODEL_DIR, check_bundle
-from core.constants import BARS_PER_CHUNK, CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
-from core.latent_sequences import LatentSequences
+from core.data.latent_sequences import LatentSequences
+from core.data.melody_cache import MelodyCache
+from core.diffusion.samplers import default_steps
 from core.limits import MAX_SEED
-from core.melody_cache import MelodyCache
-from core.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.musicality import average_cadence_profile, average_form_profile, average_interval_profile, musicality
-from core.pipeline import DEFAULT_GUIDANCE, INFILL_METHODS, MelodyPipeline, SamplingOptions
-from core.samplers import default_steps
-from core.transformer import ANY_STYLE
+from core.music.constants import BARS_PER_CHUNK, CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
+from core.music.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
+from core.music.musicality import average_cadence_profile, average_form_profile, average_interval_profile, musicality
+from core.nets.transformer import ANY_STYLE
+from core.pipeline import MelodyPipeline
+from core.requests import DEFAULT_GUIDANCE, INFILL_METHODS, SamplingOptions
 from eval_lab.c2st import told_apart
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
 

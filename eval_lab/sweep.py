@@ -6,7 +6,7 @@
 
 For every (style, bars, guidance, form) it samples N melodies with the fast sampler (and, with
 `--models`, the TransformerMDN too) and compares their musicality, form, cadences
-(`core.musicality`) and a classifier's accuracy telling them apart (`eval_lab.c2st`) with N
+(`core.music.musicality`) and a classifier's accuracy telling them apart (`eval_lab.c2st`) with N
 real held-out windows of that style and length, read raw from the melody cache. A setting
 meets a target when:
 - in_scale: at least IN_SCALE_TARGET of its notes lie in the best-fitting diatonic scale;
@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.constants import BARS_PER_CHUNK
-from core.forms import FORM_CHOICES, STYLE_FORM
-from core.melody import split_into_chunks
-from core.melody_cache import MelodyCache
-from core.musicality import average_cadence_profile, average_form_profile, musicality
+from core.data.melody_cache import MelodyCache
+from core.music.constants import BARS_PER_CHUNK
+from core.music.forms import FORM_CHOICES, STYLE_FORM
+from core.music.melody import split_into_chunks
+from core.music.musicality import average_cadence_profile, average_form_profile, musicality
 from core.pipeline import MelodyPipeline, join_chunks
 from eval_lab.c2st import told_apart
 from eval_lab.run import EvalConfig, Evaluator, add_corpus_options
@@ -82,7 +82,7 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
           guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False,
           infill: bool = False, forms: Sequence[str] = (STYLE_FORM,)) -> pd.DataFrame:
     """One row per (style, bars, model, guidance, form) plus one "real" row per (style, bars), each
-    with the musicality targets, the form profile (`core.musicality.form_profile`), the cadences
+    with the musicality targets, the form profile (`core.music.musicality.form_profile`), the cadences
     and the classifier two-sample accuracy against the real windows (the real row: its control); with
     `infill`, also a row "diffusion infill" per guidance: the real windows with their middle half
     infilled; with `phrasing`, also a row "SYSTEM + phrasing" of the same melodies with their

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from core.constants import NO_EVENT, STEPS_PER_CHUNK
-from core.melody import melody_from_notes, notes_from_melody
+from core.music.constants import NO_EVENT, STEPS_PER_CHUNK
+from core.music.melody import melody_from_notes, notes_from_melody
 
 
 def phrases(*pitch_lines: list[int]) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pretty_midi
 
-from core.midi_io import pretty_midi_to_bytes
+from core.music.midi_io import pretty_midi_to_bytes
 
 SECONDS_PER_STEP = 0.125  # sixteenth notes at 120 BPM
 

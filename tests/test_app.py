@@ -1,6 +1,5 @@
 """Specification of the app's tab callbacks (called directly, without a server) and that the app builds."""
 
-import dataclasses
 from pathlib import Path
 
 import gradio as gr
@@ -10,20 +9,23 @@ import pytest
 import soundfile
 import torch
 
-from demo.blocks import build_app
-from core.latent_sequences import LatentSequences
-from core.melody import pitch_to_token
-from core.forms import FREE_FORM
-from core.pipeline import GenerationRequest
-from core.midi_io import extract_melodies
+from core.data.latent_sequences import LatentSequences
+from core.music.forms import FREE_FORM
+from core.music.melody import pitch_to_token
+from core.music.midi_io import extract_melodies, melody_to_pretty_midi, pretty_midi_to_bytes
+from core.requests import GenerationRequest, replaced
 from demo.audition import MAX_LISTED_LINES, describe_and_render
-from demo.roll_player import roll_value
+from demo.blocks import build_app
 from demo.outputs import PREVIEW_SAMPLE_RATE, STYLE_KEY, play_infill
+from demo.roll_player import roll_value
+from tests.app_calls import OCTAVE_AND_KEY_MOVES, generate_one
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
 
 
 def test_app_builds_with_its_tabs():
-    assert isinstance(build_app(), gr.Blocks)
+    app = build_app()
+    tabs = [block.label for block in app.blocks.values() if isinstance(block, gr.Tab)]
+    assert tabs == ["Generate", "Infill", "Long", "Lab", "Listen"]
 
 
 def test_uploaded_song_lists_its_lines_and_plays_the_chosen_one(tmp_path):
@@ -82,15 +84,6 @@ def seconds_to_bars(seconds: float, tempo_bpm: float = 120) -> float:
     return seconds / (4 * 60 / tempo_bpm)
 
 
-def generate_one(*values, **named):
-    """The API's /generate batch handler called with one request: its (roll, MIDI path, settings
-    query, settings JSON path)."""
-    from demo.generate_tab import GENERATE_DEFAULTS, GENERATE_INPUTS, generate_melodies
-
-    request = {**GENERATE_DEFAULTS, **dict(zip(GENERATE_INPUTS, values)), **named}
-    return [column[0] for column in generate_melodies(*([request[name]] for name in GENERATE_INPUTS))]
-
-
 class LiveRun:
     """The page's Generate (`generate_live`) run to its end: what it yielded and its progress bar."""
 
@@ -134,6 +127,7 @@ def test_generate_in_the_page_shows_the_result_first_then_plays_its_audio_under_
     assert labels[5:] == ("Writing the MIDI file", "Rendering the audio")
 
 
+@pytest.mark.slow  # samples several melodies on the committed models
 def test_the_page_and_the_api_make_the_identical_midi_for_the_same_settings():
     settings = (16, 11, "Fast", 20, "Diffusion", "Violin", 96, "renaissance", 1.5)
     _roll, page_midi, *_ = LiveRun(*settings, watch=True).result
@@ -157,6 +151,7 @@ def test_requests_batched_together_get_the_melodies_they_would_get_alone():
         assert midi.instruments[0].program == (73 if "instrument" in request else 0)
 
 
+@pytest.mark.slow  # samples with DDPM to watch it
 def test_watching_shows_the_models_estimates_while_the_sampler_still_runs(monkeypatch):
     from demo import generate_tab
 
@@ -192,6 +187,7 @@ def test_stop_ends_the_sampling_itself_not_only_its_display(monkeypatch):
     assert 0 < max(steps) < 1000, "the sampler stopped part of the way"
 
 
+@pytest.mark.slow  # samples several melodies on the committed models
 def test_variations_are_the_next_seeds_in_one_call_beside_the_same_seed_from_the_other_model():
     from demo.generate_tab import MAX_VARIATIONS, variations_and_baseline
 
@@ -246,9 +242,9 @@ def test_a_results_settings_replay_to_the_identical_midi_from_the_address_or_the
 def test_a_form_ties_its_restated_phrases_and_phrasing_leaves_the_drawn_latents_alone():
     from demo.outputs import shared_pipeline
 
-    request = GenerationRequest(bars=32, seeds=(0, 1), form="AABB")
+    request = GenerationRequest.of(bars=32, seeds=(0, 1), form="AABB")
     shaped = shared_pipeline().generate(request)
-    raw = shared_pipeline().generate(dataclasses.replace(request, phrasing=False))
+    raw = shared_pipeline().generate(replaced(request, phrasing=False))
     for result, as_drawn in zip(shaped, raw):
         assert torch.equal(result.latents[5:8], result.latents[1:4]) and torch.equal(result.latents[13:], result.latents[9:12])
         assert torch.equal(result.latents, as_drawn.latents), "phrasing shapes the decoded notes, not the latents"
@@ -267,7 +263,7 @@ def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
     with pytest.raises(gr.Error, match="bars must be a number"):
         replay_query("bundle=x&bars=eight&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
                      "&style=folk&guidance=2")
-    with pytest.raises(gr.Error, match="phrasing must be true or false"):
+    with pytest.raises(gr.Error, match="Setting phrasing must be true or false"):
         replay_query("bundle=x&bars=8&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120"
                      "&style=folk&guidance=2&phrasing=maybe")
     garbage = tmp_path / "settings.json"
@@ -277,7 +273,7 @@ def test_settings_that_cannot_be_replayed_are_explained(tmp_path):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    ((7, 0), "positive even number"), ((8, -1), "Seed must be a whole number"),
+    ((7, 0), "Bars must be an even number"), ((8, -1), "Seed must be a whole number"),
     ((8, 0.5), "Seed must be a whole number"), ((8, "7"), "Seed must be a whole number"),
     ((8, 0, "Fast", 0), "Steps must be"), ((8, 0, "Fast", 5, "GPT"), "Unknown model"),
     ((8, 0, "Fast", 5, "Diffusion", "Kazoo"), "Unknown instrument"),
@@ -294,6 +290,7 @@ def test_generate_explains_bad_requests_before_they_join_a_batch(arguments, mess
         LiveRun(*arguments)
 
 
+@pytest.mark.slow  # infills with each method on the committed models
 @pytest.mark.parametrize("method", ["Diffusion", "Interpolation (baseline)", "Prior (baseline)"])
 def test_infill_tab_regenerates_the_chosen_bars_of_a_bundled_example(method):
     from demo.infill_tab import EXAMPLES, infill_melody, melody_from_file
@@ -349,14 +346,13 @@ def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars
     assert np.array_equal(result[:original.size], original)
     added = result[original_bars * 16:]
     assert added.size > 6 * 16 and (added >= 2).sum() >= 16, "the new bars hold notes"
-    assert before.melody.size == original.size and after.melody.size == (original_bars + 8) * 16
+    assert seconds_to_bars(before.midi.get_end_time(), 120) == pytest.approx(original.size / 16)
+    assert seconds_to_bars(after.midi.get_end_time(), 120) == pytest.approx(original_bars + 8)
     with pytest.raises(gr.Error, match="Bars to add must be a whole number from 2"):
         continue_melody(None, 0, 0, "Bundled example", name, progress=NO_PROGRESS)
 
 
-OCTAVE_AND_KEY_MOVES = {-13, -12, -11, -1, 0, 1, 11, 12, 13}  # an octave (core.registers), a semitone (core.tonality)
-
-
+@pytest.mark.slow  # samples several melodies on the committed models
 def test_infill_and_continue_shape_the_new_bars_unless_told_not_to():
     from demo.infill_tab import EXAMPLES, continue_melody, infill_melody, melody_from_file
 
@@ -368,7 +364,7 @@ def test_infill_and_continue_shape_the_new_bars_unless_told_not_to():
     moved = shaped_melody.astype(int) - drawn_melody.astype(int)
     assert moved.any() and set(np.unique(moved)) <= OCTAVE_AND_KEY_MOVES, "renaissance bars moved by octaves"
     assert not moved[: 8 * 16].any() and not moved[24 * 16 : original.size].any(), "the kept bars stay"
-    with pytest.raises(gr.Error, match="Shape phrases must be true or false"):
+    with pytest.raises(gr.Error, match=r"shape phrases\) must be true or false"):
         continue_melody(None, 8, 0, "Bundled example", name, phrasing="maybe", progress=NO_PROGRESS)
 
 
@@ -393,7 +389,8 @@ def test_long_tab_writes_more_bars_than_the_training_length_with_a_similarity_ma
     from demo.long_tab import generate_long, latent_self_similarity
 
     roll, matrix, midi_path, preview = generate_long(132, 2, True, "Flute", 240, progress=NO_PROGRESS)
-    assert preview.tempo_bpm == 240 and preview.melody.size == 132 * 16
+    assert preview.midi.get_tempo_changes()[1].tolist() == [240]
+    assert seconds_to_bars(preview.midi.get_end_time(), 240) == pytest.approx(132)
     assert seconds_to_bars(pretty_midi.PrettyMIDI(midi_path).get_end_time(), 240) == pytest.approx(132)
     similarity = np.asarray(matrix.data[0].z)
     assert similarity.shape == (66, 66) and np.allclose(np.diag(similarity), 1, atol=1e-5)
@@ -425,6 +422,7 @@ def without_corpus(monkeypatch, tmp_path):
     return demo.eval_tab
 
 
+@pytest.mark.slow  # reruns the evaluation protocol
 def test_the_quick_rerun_without_the_corpus_reruns_on_the_sample_shipped_with_the_model(without_corpus):
     """About 40 s on 2 CPU cores: the DDPM rows take 1000 steps whatever N."""
     eval_tab = without_corpus
@@ -479,3 +477,20 @@ def test_choosing_a_bundled_example_sets_the_style_it_is_written_in_and_the_page
     on_load = [fn for fn in app.fns.values() if fn.name == "example_style"
                and any(trigger == "load" for _, trigger in fn.targets)]
     assert len(on_load) == 1 and on_load[0].outputs[0].value == "folk", "set on load; the API's default stays folk"
+
+
+def test_an_uploaded_90_bpm_violin_line_comes_back_at_90_bpm_on_the_violin_unless_told_otherwise(tmp_path):
+    from demo.infill_tab import continue_melody, infill_melody
+
+    melody = np.zeros(16 * 16, np.int8)
+    melody[::4] = [pitch_to_token(67 + [0, 2, 4, 5, 7, 5, 4, 2][i % 8]) for i in range(64)]
+    path = tmp_path / "violin.mid"
+    path.write_bytes(pretty_midi_to_bytes(melody_to_pretty_midi(melody, tempo_bpm=90, program=40)))
+    for outputs in (infill_melody(str(path), "5-8", 0, "Uploaded MIDI", steps=5, progress=NO_PROGRESS),
+                    continue_melody(str(path), 4, 0, "Uploaded MIDI", steps=5, progress=NO_PROGRESS)):
+        result = pretty_midi.PrettyMIDI(outputs[1])
+        assert result.get_tempo_changes()[1] == pytest.approx([90.0], abs=0.01) and result.instruments[0].program == 40
+        assert outputs[2].midi.instruments[0].program == 40, "the original's preview plays it as it was"
+    chosen = pretty_midi.PrettyMIDI(infill_melody(str(path), "5-8", 0, "Uploaded MIDI", steps=5, instrument="Flute",
+                                                  tempo=120, own_tempo=False, progress=NO_PROGRESS)[1])
+    assert chosen.get_tempo_changes()[1] == pytest.approx([120.0], abs=0.01) and chosen.instruments[0].program == 73

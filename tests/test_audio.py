@@ -17,8 +17,8 @@ from core.audio import (
     write_wav,
 )
 from core.audio.__main__ import main as audio_cli
-from core.melody import melody_from_notes
-from core.midi_io import load_midi_bytes, melody_to_pretty_midi, pretty_midi_to_bytes
+from core.music.melody import melody_from_notes
+from core.music.midi_io import load_midi_bytes, melody_to_pretty_midi, pretty_midi_to_bytes
 
 SAMPLE_RATE = 22_050
 
@@ -114,7 +114,7 @@ def test_retime_to_tempo_stretches_time(scale_midi):
 
 
 def test_bad_audio_settings_raise_value_errors(tmp_path, monkeypatch, scale_midi):
-    with pytest.raises(ValueError, match="program must be a General MIDI program"):
+    with pytest.raises(ValueError, match="Program \\(General MIDI instrument\\) must be a whole number"):
         render_midi(scale_midi, program=200)
     with pytest.raises(ValueError, match="soundfont .* is not a file"):
         resolve_soundfont(tmp_path / "missing.sf2")
@@ -123,7 +123,7 @@ def test_bad_audio_settings_raise_value_errors(tmp_path, monkeypatch, scale_midi
         resolve_soundfont()
     with pytest.raises(ValueError, match="sample_rate must lie"):
         MidiSynth(sample_rate=100)
-    with pytest.raises(ValueError, match="tempo must lie"):
+    with pytest.raises(ValueError, match="Tempo must lie"):
         retime_to_tempo(scale_midi, 1000)
     with pytest.raises(ValueError, match="mono"):
         write_wav(tmp_path / "s.wav", np.zeros((10, 2)))

@@ -4,8 +4,7 @@ import re
 
 import pytest
 
-from core.pipeline import MelodyPipeline
-from core.samplers import FAST_SAMPLER, default_steps
+from core.diffusion.samplers import FAST_SAMPLER, default_steps
 from eval_lab.benchmark import (
     SWEEP,
     SweepPoint,
@@ -16,10 +15,12 @@ from eval_lab.benchmark import (
     sampled_melodies,
 )
 
+pytestmark = pytest.mark.slow  # times the committed models
+
 
 @pytest.fixture(scope="module")
-def pipeline():
-    return MelodyPipeline("demo/model")
+def pipeline(committed_pipeline):
+    return committed_pipeline
 
 
 def test_denoiser_flops_grow_linearly_with_the_batch(pipeline):

@@ -5,9 +5,11 @@ for two samples of one kind."""
 import numpy as np
 import pytest
 
-from core.melody import melody_from_notes
+from core.music.melody import melody_from_notes
 from eval_lab.c2st import FEATURE_NAMES, c2st, feature_table, main, melody_features, told_apart
 from tests.midi_factory import instrument, midi_bytes, note
+
+pytestmark = pytest.mark.slow  # cross-validates classifiers
 
 
 def walk(rng: np.random.Generator, repeat_chance: float, notes: int = 32) -> np.ndarray:

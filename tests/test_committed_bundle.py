@@ -1,9 +1,10 @@
 """The committed demo bundle: fixed numbers for fixed seeds, and one melody whatever the entry point.
 
-Regression values in the style of diffusers' slow tests: for seed 0 the first latent values
-and the first 32 melody tokens of a DDIM and a DPM-Solver++ sample are pinned, so a change
-in the samplers, the pipeline or the models shows up here. Retraining the demo models
-changes them: regenerate with the snippet in each test's docstring.
+Regression values in the style of diffusers' slow tests: for seed 0, four values of one latent
+and 32 melody tokens of a DDIM, a DPM-Solver++, a DDPM, a TransformerMDN, a windowed and an
+infilled sample are pinned, so a change in the samplers, the pipeline or the models shows up
+here. Retraining the demo models changes them: `python -m tests.test_committed_bundle` prints
+the new PINNED.
 """
 
 import dataclasses
@@ -15,46 +16,71 @@ import pytest
 import torch
 
 from core.bundle import DEFAULT_MODEL_DIR
-from core.constants import FIRST_NOTE_TOKEN
-from core.generate import main as generate_cli
-from core.keys import best_tonic, melody_pitches, parse_key, transpose_to_key
-from core.melody import has_notes, split_into_chunks
-from core.melody_cache import MelodyCache
-from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes
-from core.musicality import musicality, notes_in_each_scale
-from core.pipeline import DEFAULT_BARS, GenerationRequest, InfillRequest, MelodyPipeline
+from core.cli.generate import main as generate_cli
+from core.data.melody_cache import MelodyCache
+from core.music.constants import FIRST_NOTE_TOKEN
+from core.music.keys import best_tonic, melody_pitches, parse_key, transpose_to_key
+from core.music.melody import has_notes, pitch_to_token, split_into_chunks
+from core.music.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes
+from core.music.musicality import musicality, notes_in_each_scale
+from core.pipeline import MelodyPipeline, MelodyResult
+from core.requests import DEFAULT_BARS, GenerationRequest, InfillRequest, replaced
 from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
-from tests.test_app import OCTAVE_AND_KEY_MOVES, generate_one
+from tests.app_calls import OCTAVE_AND_KEY_MOVES, generate_one
 from train.presets import preset
 
+pytestmark = pytest.mark.slow  # samples the committed models, DDPM and windowed sampling included
+
+SCALE_TUNE = np.zeros(16 * 16, np.int8)  # 16 bars of quarter notes up and down a C major scale
+SCALE_TUNE[::4] = [pitch_to_token(60 + [0, 2, 4, 5, 7, 9, 11, 12][abs((i % 14) - 7)]) for i in range(64)]
+PIN_REQUESTS = {  # name: (request, the latent and the 32 steps pinned), all seed 0, folk, guidance 2
+    "ddim": (GenerationRequest.of(bars=16, sampler="ddim"), 0, 0),
+    "dpmpp_2m": (GenerationRequest.of(bars=16, sampler="dpmpp_2m"), 0, 0),
+    "ddpm": (GenerationRequest.of(bars=4, sampler="ddpm"), 1, 32),
+    "mdn": (GenerationRequest.of(bars=16, model="mdn"), 3, 96),
+    "windowed": (GenerationRequest.of(bars=80, windowed=True, steps=10), 39, 78 * 16),
+    "infill": (InfillRequest.of(melody=SCALE_TUNE, bars_to_regenerate=((5, 8),), steps=10), 2, 4 * 16),
+}
+SLOW_PINS = {"ddpm", "windowed"}
 PINNED = {
-    # sampler: (first 4 values of latent 0, first 32 tokens of the melody), 16 bars, seed 0, default steps,
-    # default style (folk) and guidance (2)
-    "ddim": ([-0.4061, 0.1591, 0.0218, -0.2494],
-             [67, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 57, 0, 59, 59, 62, 0, 0, 0, 64, 0, 0, 59, 57, 0, 0, 0, 59, 0, 59, 0]),
-    "dpmpp_2m": ([-0.3899, 0.1809, 0.0178, -0.2412],
-                 [67, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 57, 0, 59, 59, 62, 0, 0, 0, 62, 0, 0, 59, 57, 0, 0, 0, 59, 0, 59,
-                  0]),
+    'ddim': ([-0.274, -0.089, 0.0493, -0.0805],
+        [52, 0, 0, 0, 0, 0, 52, 0, 0, 0, 47, 0, 45, 0, 0, 48, 52, 0, 47, 0, 55, 0, 52, 50, 47, 0, 0, 0, 52, 0, 50, 0]),
+    'dpmpp_2m': ([-0.2511, -0.0761, 0.0552, -0.0771],
+        [50, 0, 0, 0, 0, 0, 52, 0, 0, 0, 47, 0, 45, 0, 0, 48, 47, 0, 52, 0, 0, 0, 54, 0, 45, 0, 0, 0, 52, 0, 50, 0]),
+    'ddpm': ([-0.1572, 0.1167, 0.0897, -0.1485],
+        [45, 0, 38, 0, 0, 0, 42, 0, 42, 0, 0, 0, 38, 0, 0, 0, 42, 0, 0, 0, 45, 0, 40, 0, 43, 0, 43, 0, 42, 0, 0, 0]),
+    'mdn': ([-0.1793, 0.1786, -0.0507, -0.0906],
+        [52, 0, 52, 0, 52, 0, 52, 0, 55, 0, 55, 0, 52, 0, 0, 55, 50, 0, 0, 0, 47, 0, 52, 0, 50, 0, 48, 0, 43, 0, 0, 0]),
+    'windowed': ([0.3087, 0.4524, -0.094, -0.304],
+        [55, 0, 1, 0, 50, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    'infill': ([0.1192, -0.0661, -0.0089, -0.1142],
+        [41, 0, 0, 0, 0, 0, 45, 0, 0, 0, 45, 0, 0, 0, 0, 0, 45, 0, 0, 0, 48, 0, 0, 0, 46, 0, 0, 0, 48, 0, 0, 0]),
 }
 
 
+def pinned_sample(pipeline: MelodyPipeline, name: str) -> tuple[list[float], list[int]]:
+    """Four values of the pinned latent and the 32 pinned tokens of PIN_REQUESTS[name]."""
+    request, latent, step = PIN_REQUESTS[name]
+    make = pipeline.infill if isinstance(request, InfillRequest) else pipeline.generate
+    result: MelodyResult = make(request)[0]
+    return result.latents[latent, :4].tolist(), result.melody[step : step + 32].tolist()
+
+
 @pytest.fixture(scope="module")
-def pipeline() -> MelodyPipeline:
-    return MelodyPipeline(DEFAULT_MODEL_DIR)
+def pipeline(committed_pipeline):
+    return committed_pipeline
 
 
-@pytest.mark.parametrize("sampler", sorted(PINNED))
-def test_a_fixed_seed_gives_the_pinned_latents_and_tokens(pipeline, sampler):
-    """Regenerate: r = MelodyPipeline(DEFAULT_MODEL_DIR).generate(GenerationRequest(bars=16, sampler=s))[0];
-    r.latents[0, :4].tolist(), r.melody[:32].tolist()."""
-    (result,) = pipeline.generate(GenerationRequest(bars=16, seeds=(0,), sampler=sampler))
-    latents, tokens = PINNED[sampler]
-    torch.testing.assert_close(result.latents[0, :4], torch.tensor(latents), atol=1e-4, rtol=0)
-    assert result.melody[:32].tolist() == tokens
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_PINS else name
+                                  for name in PIN_REQUESTS])
+def test_a_fixed_seed_gives_the_pinned_latents_and_tokens(pipeline, name):
+    latents, tokens = pinned_sample(pipeline, name)
+    torch.testing.assert_close(torch.tensor(latents), torch.tensor(PINNED[name][0]), atol=1e-4, rtol=0)
+    assert tokens == PINNED[name][1]
 
 
 def test_the_cli_the_app_and_the_pipeline_make_the_same_midi(pipeline, tmp_path):
-    (result,) = pipeline.generate(GenerationRequest(bars=16, seeds=(11,), program=73, tempo_bpm=110.0))
+    (result,) = pipeline.generate(GenerationRequest.of(bars=16, seeds=(11,), program=73, tempo_bpm=110.0))
     expected = pretty_midi_to_bytes(result.midi)
     generate_cli(["--bars", "16", "--seed", "11", "--program", "73", "--tempo", "110", "--out",
                   str(tmp_path / "cli.mid")])
@@ -94,7 +120,7 @@ def test_every_style_and_any_make_32_bars_from_the_command_line_and_guidance_0_i
 
 def test_default_folk_melodies_keep_their_key_and_fill_their_bars(pipeline):
     """What a listener hears first: the app's defaults (folk, 32 bars, guidance 2) on 8 seeds."""
-    results = pipeline.generate(GenerationRequest(seeds=tuple(range(8))))
+    results = pipeline.generate(GenerationRequest.of(seeds=tuple(range(8))))
     assert all(result.melody.size == DEFAULT_BARS * 16 for result in results)
     scores = musicality([result.melody for result in results])
     assert scores["in_scale_share"] >= 0.93
@@ -114,9 +140,9 @@ def test_renaissance_lines_keep_their_key_and_move_on_by_step_between_phrases(pi
     """64-bar renaissance lines on 8 seeds: drawn, many of their intervals leap past a fifth (real
     voice parts: 1.5%), most where one 2-bar phrase meets the next; shaped, their phrases are
     joined by octaves and brought into the key by semitones, and their rhythm stays."""
-    request = GenerationRequest(bars=64, style="renaissance", seeds=tuple(range(8)))
+    request = GenerationRequest.of(bars=64, style="renaissance", seeds=tuple(range(8)))
     joined = [result.melody for result in pipeline.generate(request)]
-    drawn = [result.melody for result in pipeline.generate(dataclasses.replace(request, phrasing=False))]
+    drawn = [result.melody for result in pipeline.generate(replaced(request, phrasing=False))]
     assert musicality(joined)["leap_share"] <= min(0.06, musicality(drawn)["leap_share"] / 2)
     assert musicality(joined)["in_scale_share"] >= max(0.95, musicality(drawn)["in_scale_share"])
     for joined_melody, drawn_melody in zip(joined, drawn):
@@ -135,12 +161,12 @@ def heldout_melody(style: str, bars: int) -> np.ndarray:
 
 def test_infilled_folk_bars_restate_kept_phrases_note_for_note_and_every_kept_bar_stays(pipeline):
     melody = heldout_melody("folk", 32)
-    request = InfillRequest(melody=melody, bars_to_regenerate=((9, 24),), seeds=(0, 1, 2, 3), style="folk")
+    request = InfillRequest.of(melody=melody, bars_to_regenerate=((9, 24),), seeds=(0, 1, 2, 3), style="folk")
     original = split_into_chunks(melody)  # (16, 32)
     kept = np.r_[0:4, 12:16]
     for phrasing, least, most in ((True, 1, 32), (False, 0, 0)):
         copies = 0
-        for result in pipeline.infill(dataclasses.replace(request, phrasing=phrasing)):
+        for result in pipeline.infill(replaced(request, phrasing=phrasing)):
             chunks = split_into_chunks(result.melody)
             assert np.array_equal(chunks[kept], original[kept])
             copies += sum((chunks[i] == original[kept]).all(axis=1).any() for i in range(4, 12))
@@ -149,9 +175,9 @@ def test_infilled_folk_bars_restate_kept_phrases_note_for_note_and_every_kept_ba
 
 def test_infilled_renaissance_bars_move_by_octaves_and_semitones_to_meet_the_kept_ones(pipeline):
     melody = heldout_melody("renaissance", 64)
-    request = InfillRequest(melody=melody, bars_to_regenerate=((17, 48),), seeds=(0, 1, 2, 3), style="renaissance")
+    request = InfillRequest.of(melody=melody, bars_to_regenerate=((17, 48),), seeds=(0, 1, 2, 3), style="renaissance")
     joined = [result.melody for result in pipeline.infill(request)]
-    drawn = [result.melody for result in pipeline.infill(dataclasses.replace(request, phrasing=False))]
+    drawn = [result.melody for result in pipeline.infill(replaced(request, phrasing=False))]
     assert musicality(joined)["leap_share"] < musicality(drawn)["leap_share"]
     assert musicality(joined)["in_scale_share"] > musicality(drawn)["in_scale_share"]
     for joined_melody, drawn_melody in zip(joined, drawn):
@@ -162,7 +188,7 @@ def test_infilled_renaissance_bars_move_by_octaves_and_semitones_to_meet_the_kep
 
 def test_a_requested_key_is_the_best_fitting_scale_of_every_melody(pipeline, tmp_path):
     for key, tonic in (("D", 2), ("Eb", 3), ("A", 9)):
-        for result in pipeline.generate(GenerationRequest(bars=16, seeds=(0, 1, 2), key=key)):
+        for result in pipeline.generate(GenerationRequest.of(bars=16, seeds=(0, 1, 2), key=key)):
             in_each_scale = notes_in_each_scale(melody_pitches(result.melody))  # (12,)
             assert in_each_scale[tonic] == in_each_scale.max(), "a best-fitting scale (a tune without the 4th "\
                 "or the 7th fits the scale a fifth away as well)"
@@ -173,7 +199,7 @@ def test_a_requested_key_is_the_best_fitting_scale_of_every_melody(pipeline, tmp
 
 def test_an_upload_in_e_flat_is_infilled_in_e_flat_with_every_kept_note_identical(pipeline):
     melody = transpose_to_key(heldout_melody("folk", 16), parse_key("Eb"))
-    request = InfillRequest(melody=melody, bars_to_regenerate=((5, 8),), seeds=(0, 1, 2), style="folk")
+    request = InfillRequest.of(melody=melody, bars_to_regenerate=((5, 8),), seeds=(0, 1, 2), style="folk")
     original = split_into_chunks(melody)
     for result in pipeline.infill(request):
         chunks = split_into_chunks(result.melody)
@@ -181,3 +207,12 @@ def test_an_upload_in_e_flat_is_infilled_in_e_flat_with_every_kept_note_identica
         assert best_tonic(melody_pitches(result.melody)) == 3
         new_notes = melody_pitches(chunks[2:4].reshape(-1))
         assert np.isin(new_notes % 12, [3, 5, 7, 8, 10, 0, 2]).mean() >= 0.85, "the new bars are in E-flat too"
+
+
+if __name__ == "__main__":  # print PINNED for the committed bundle
+    committed = MelodyPipeline(DEFAULT_MODEL_DIR)
+    print("PINNED = {")
+    for pin in PIN_REQUESTS:
+        values, steps = pinned_sample(committed, pin)
+        print(f"    {pin!r}: ({[round(value, 4) for value in values]},\n        {steps}),")
+    print("}")

@@ -6,16 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from core.keys import normalizing_shift, transpose_melody
-from core.latents import LatentCodec
-from core.melody import rest_chunk_mask, split_into_chunks
-from core.melody_cache import EVAL, split_of
-from core.midi_io import extract_melodies, load_midi_file, melody_to_pretty_midi
-from core.musicality import average_interval_profile
-from core.reconstruction import reconstruct_melodies, reconstruction_scores
-from core.vae import load_vae
+from core.data.melody_cache import EVAL, split_of
+from core.music.keys import normalizing_shift, transpose_melody
+from core.music.melody import rest_chunk_mask, split_into_chunks
+from core.music.midi_io import extract_melodies, load_midi_file, melody_to_pretty_midi
+from core.music.musicality import average_interval_profile
+from core.nets.codec import LatentCodec
+from core.nets.roundtrip import reconstruct_melodies, reconstruction_scores
+from core.nets.vae import load_vae
 from eval_lab.reconstruction import main as reconstruction_main
 from train import music21_corpus
+
+pytestmark = pytest.mark.slow  # encodes and decodes held-out tunes with the committed VAE
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "demo" / "model"
 
@@ -56,16 +58,16 @@ def test_committed_vae_reconstructs_held_out_folk_chunks(vae, held_out_tunes):
     sounding = ~rest_chunk_mask(original)
     assert sounding.sum() >= 30
     scores = reconstruction_scores(original[sounding], rebuilt[sounding])
-    assert scores["token_accuracy"] > 0.88, scores
-    assert scores["note_f1"] > 0.70, scores
+    assert scores["token_accuracy"] >= 0.97, scores  # the aims of a latent space that carries folk tunes
+    assert scores["note_f1"] >= 0.90, scores
 
 
 def test_reconstructions_keep_the_tunes_interval_profile(vae, held_out_tunes):
     """The repeated-note smear of the earlier VAE (a third of all intervals against a tenth) is gone."""
     original = average_interval_profile(held_out_tunes)
     rebuilt = average_interval_profile(reconstruct_melodies(vae, held_out_tunes))
-    assert abs(rebuilt["repeated_share"] - original["repeated_share"]) <= 0.08, (original, rebuilt)
-    assert abs(rebuilt["step_share"] - original["step_share"]) <= 0.10, (original, rebuilt)
+    assert abs(rebuilt["repeated_share"] - original["repeated_share"]) <= 0.03, (original, rebuilt)
+    assert abs(rebuilt["step_share"] - original["step_share"]) <= 0.05, (original, rebuilt)
 
 
 def test_a_melody_is_reconstructed_in_its_own_key(vae, held_out_tunes):
@@ -84,7 +86,7 @@ def test_committed_codec_maps_held_out_latents_near_the_unit_range(vae, held_out
     x = codec.transform(mu)
     assert x.shape[1] == codec.data_dims
     assert x.abs().max() < 1.5, "held-out latents stay close to the training range"
-    assert torch.allclose(codec.inverse(x)[:, codec.active_dims], mu[:, codec.active_dims], atol=1e-4)
+    assert torch.allclose(codec.transform(codec.inverse(x)), x, atol=1e-4), "the kept coordinates come back"
 
 
 def test_the_command_writes_every_files_reconstruction_under_the_same_name(held_out_tunes, tmp_path, capsys):

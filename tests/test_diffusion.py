@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from core.denoiser import DenoiserConfig, GuidedDenoiser, TransformerDenoiser
-from core.schedule import NoiseSchedule
-from core.transformer import whole_tune_positions
+from core.diffusion.schedule import NoiseSchedule
+from core.nets.denoiser import DenoiserConfig, GuidedDenoiser, TransformerDenoiser
+from core.nets.transformer import whole_tune_positions
 
 SCHEDULE = NoiseSchedule.linear()
 
@@ -78,7 +78,7 @@ def test_the_style_label_changes_the_prediction_and_no_style_is_label_zero():
         assert not torch.allclose(folk, renaissance, atol=1e-4)
         assert torch.equal(model(x, level), model(x, level, style=torch.tensor([0])))
     assert STYLED.style_index("renaissance") == 2 and STYLED.style_index("any") == 0
-    with pytest.raises(ValueError, match="style must be one of folk, renaissance, any"):
+    with pytest.raises(ValueError, match="Style must be one of: folk, renaissance, any"):
         STYLED.style_index("jazz")
 
 

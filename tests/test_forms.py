@@ -1,11 +1,13 @@
-"""Specification of forms (core.forms) and of sampling them tied (core.samplers.sample_tied, the
+"""Specification of forms (core.music.forms) and of sampling them tied (core.diffusion.samplers.sample_tied, the
 TransformerMDN's firsts): restated latents are one variable, free ones stay independent."""
 
 import numpy as np
 import pytest
 import torch
 
-from core.forms import (
+from core.diffusion.samplers import SAMPLERS, initial_noise, sample_tied, tie_mean
+from core.diffusion.schedule import NoiseSchedule
+from core.music.forms import (
     FREE_FORM,
     STYLE_FORM,
     corpus_forms,
@@ -17,10 +19,8 @@ from core.forms import (
     representatives,
     write_forms,
 )
-from core.mdn import TransformerMDN
+from core.nets.mdn import TransformerMDN
 from core.noise import seeded_generators
-from core.samplers import SAMPLERS, initial_noise, sample_tied, tie_mean
-from core.schedule import NoiseSchedule
 from tests.test_mdn import TINY
 from tests.test_samplers import GaussianDenoiser
 

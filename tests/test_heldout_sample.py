@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 from core.bundle import DEFAULT_MODEL_DIR, check_bundle
-from core.latent_sequences import LatentSequences
-from core.melody_cache import ItemRecord, MelodyCache, split_of
-from eval_lab.heldout_sample import (BUNDLED_SAMPLE_DIR, TRACKS_PER_SPLIT, committed_lengths, sample_paths,
-                                     write_sample)
+from core.data.latent_sequences import LatentSequences
+from core.data.melody_cache import ItemRecord, MelodyCache, split_of
+from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, TRACKS_PER_SPLIT, committed_lengths, sample_paths, write_sample
 
 LENGTHS = {"folk": 2, "renaissance": 4}  # latents each style's run needs; the sample keeps 8 more at most
 # item key -> its tracks as (name, latents); eval fraction 0.5 puts tune0 and mass1 in eval, the rest in train

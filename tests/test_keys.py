@@ -1,9 +1,9 @@
-"""Specification of key normalization (core.keys): melodies moved into C, into a chosen key, and back."""
+"""Specification of key normalization (core.music.keys): melodies moved into C, into a chosen key, and back."""
 
 import numpy as np
 import pytest
 
-from core.keys import (
+from core.music.keys import (
     best_tonic,
     melody_pitches,
     nearest_shift,

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from core.latent_baselines import interpolate_gaps, slerp
+from core.diffusion.baselines import interpolate_gaps, slerp
 
 
 def test_slerp_starts_and_ends_at_its_endpoints_and_keeps_the_norm_on_a_circle():

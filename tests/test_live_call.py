@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from core.samplers import SamplerProgress
+from core.progress import SamplerProgress
 from demo.live_call import CallCancelled, LiveCall
 
 

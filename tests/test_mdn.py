@@ -1,4 +1,4 @@
-"""Specification of the TransformerMDN baseline (core.mdn)."""
+"""Specification of the TransformerMDN baseline (core.nets.mdn)."""
 
 import dataclasses
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from core.mdn import MDNConfig, Mixture, TransformerMDN, mixture_nll
+from core.nets.mdn import MDNConfig, Mixture, TransformerMDN, mixture_nll
 
 TINY = MDNConfig(data_dims=3, model_dims=16, layers=2, heads=2, transformer_mlp_dims=32, mlp_dims=32,
                  components=4, dropout=0.0)

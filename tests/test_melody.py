@@ -1,10 +1,10 @@
-"""Specification of the melody token representation (core.melody)."""
+"""Specification of the melody token representation (core.music.melody)."""
 
 import numpy as np
 import pytest
 
-from core.constants import NO_EVENT, NOTE_OFF, NUM_TOKENS, STEPS_PER_CHUNK
-from core.melody import (
+from core.music.constants import NO_EVENT, NOTE_OFF, NUM_TOKENS, STEPS_PER_CHUNK
+from core.music.melody import (
     melody_from_notes,
     notes_from_melody,
     pitch_to_token,

@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate
 from scipy.stats import norm
 
-from core.melody import melody_from_notes
+from core.music.melody import melody_from_notes
 from eval_lab.metrics import (
     framewise_stats,
     frechet_distance,

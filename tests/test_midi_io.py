@@ -1,11 +1,11 @@
-"""Specification of MIDI parsing, melody extraction and melody -> MIDI (core.midi_io)."""
+"""Specification of MIDI parsing, melody extraction and melody -> MIDI (core.music.midi_io)."""
 
 import numpy as np
 import pytest
 
-from core.constants import NOTE_OFF
-from core.melody import melody_from_notes, notes_from_melody, pitch_to_token
-from core.midi_io import (
+from core.music.constants import NOTE_OFF
+from core.music.melody import melody_from_notes, notes_from_melody, pitch_to_token, validate_melody
+from core.music.midi_io import (
     MidiInputError,
     MidiLimits,
     UnsupportedMeterError,
@@ -105,28 +105,32 @@ def test_empty_foreign_truncated_and_corrupt_bytes_raise_a_clear_error(data, mes
         load_midi_bytes(data)
 
 
-def test_every_truncation_of_a_real_file_parses_or_raises_midi_input_error():
+def test_every_truncation_of_a_real_file_is_refused_with_a_midi_input_error_and_the_whole_file_reads():
     data = two_instrument_song()
     for cut in range(len(data)):
-        try:
+        with pytest.raises(MidiInputError, match=r"\w"):
             load_midi_bytes(data[:cut])
-        except MidiInputError:
-            pass
+    assert len(extract_melodies(load_midi_bytes(data))) == 2
 
 
-def test_random_byte_corruption_never_escapes_as_another_exception():
+def test_random_byte_corruption_gives_valid_melodies_or_a_midi_input_error_never_another_exception():
     data = bytearray(two_instrument_song())
     rng = np.random.default_rng(0)
+    outcomes = {"read": 0, "refused": 0}
     for _ in range(300):
         corrupt = bytearray(data)
-        positions = rng.integers(14, len(data), size=3)
-        corrupt[positions[0]] = rng.integers(0, 256)
-        corrupt[positions[1]] = rng.integers(0, 256)
-        corrupt[positions[2]] = rng.integers(0, 256)
+        for position in rng.integers(14, len(data), size=3):
+            corrupt[position] = rng.integers(0, 256)
         try:
-            extract_melodies(load_midi_bytes(bytes(corrupt)))
-        except MidiInputError:
-            pass
+            melodies = extract_melodies(load_midi_bytes(bytes(corrupt)))
+        except MidiInputError as error:
+            assert str(error), "a refusal says why"
+            outcomes["refused"] += 1
+            continue
+        for extracted in melodies:
+            validate_melody(extracted.melody)  # raises for anything but a valid token sequence
+        outcomes["read"] += 1
+    assert outcomes == {"read": 51, "refused": 249}, "both outcomes occur: the corruption reaches the parser"
 
 
 def test_size_message_and_tick_caps_are_enforced():
@@ -163,7 +167,7 @@ def test_smpte_time_division_is_rejected():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"program": 128}, "program must be"), ({"tempo_bpm": 5}, "tempo_bpm must"), ({"velocity": 0}, "velocity")],
+    [({"program": 128}, "Program"), ({"tempo_bpm": 5}, "Tempo must lie")],
 )
 def test_melody_to_midi_rejects_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -176,3 +180,24 @@ def test_a_melody_ending_in_rests_keeps_its_full_length_in_midi():
     midi = melody_to_pretty_midi(melody, tempo_bpm=120)
     assert midi.get_end_time() == pytest.approx(8.0)
     assert [note.pitch for note in midi.instruments[0].notes] == [60]
+
+
+def test_the_midi_carries_the_melody_s_key_and_meter_and_accents_the_beat_over_a_phrase_swell():
+    d_major = [62, 64, 66, 67, 69, 71, 73, 74]
+    melody = np.zeros(8 * 16, np.int8)
+    melody[::4] = [pitch_to_token(d_major[i % 8]) for i in range(32)]  # quarter notes, 8 bars
+    midi = melody_to_pretty_midi(melody)
+    assert [(k.key_number, k.time) for k in midi.key_signature_changes] == [(2, 0.0)], "D major"
+    assert [(t.numerator, t.denominator) for t in midi.time_signature_changes] == [(4, 4)]
+    velocities = [note.velocity for note in midi.instruments[0].notes]
+    assert velocities[:8] == [96, 86, 91, 88, 102, 91, 95, 92], "beat 1 > beat 3 > beats 2 and 4, swelling to bar 3"
+    assert velocities[16:24] == velocities[:8], "every 4-bar phrase is shaped alike"
+    assert {note.velocity for note in melody_to_pretty_midi(melody, dynamics=False).instruments[0].notes} == {90}
+
+
+def test_off_beat_notes_are_softer_than_the_beats_around_them():
+    melody = np.zeros(16, np.int8)
+    melody[::2] = pitch_to_token(60)  # eighth notes through one bar
+    velocities = [note.velocity for note in melody_to_pretty_midi(melody).instruments[0].notes]
+    on_beats, off_beats = velocities[::2], velocities[1::2]
+    assert all(off < min(on_beats) for off in off_beats)

@@ -1,4 +1,4 @@
-"""Specification of the musicality metrics (core.musicality) and their MIDI-folder CLI (eval_lab.musicality), on hand-written melodies."""
+"""Specification of the musicality metrics (core.music.musicality) and their MIDI-folder CLI (eval_lab.folder_musicality), on hand-written melodies."""
 
 import math
 import subprocess
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH, NO_EVENT, NOTE_OFF, STEPS_PER_BAR
-from core.musicality import (
+from core.music.constants import FIRST_NOTE_TOKEN, MIN_PITCH, NO_EVENT, NOTE_OFF, STEPS_PER_BAR
+from core.music.musicality import (
     INTERVAL_PROFILE_NAMES,
     METRIC_LABELS,
     METRIC_NAMES,
@@ -31,7 +31,7 @@ from core.musicality import (
     silent_bar_share,
     transposed_pattern_share,
 )
-from eval_lab.musicality import main
+from eval_lab.folder_musicality import main
 from tests.midi_factory import instrument, midi_bytes, note
 
 C4, D4, E4, F4, FS4, G4, GS4, A4, B4, C5 = 60, 62, 64, 65, 66, 67, 68, 69, 71, 72
@@ -339,7 +339,7 @@ def test_cli_refuses_a_missing_or_empty_directory(tmp_path, capsys, make_dir, me
 
 def test_cli_help_runs_as_a_module():
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-m", "eval_lab.musicality", "--help"], cwd=root,
+    result = subprocess.run([sys.executable, "-m", "eval_lab.folder_musicality", "--help"], cwd=root,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "--midi" in result.stdout and "--per-file" in result.stdout

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from gradio.utils import get_upload_folder
 
-from core.melody import pitch_to_token
+from core.music.melody import pitch_to_token
+from core.music.midi_io import melody_to_pretty_midi
 from demo import outputs
 
 
@@ -76,14 +77,14 @@ def test_audio_longer_than_the_renderer_allows_is_refused_with_what_to_do_instea
     monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path)
     melody = np.zeros(256 * 16, np.int8)
     melody[::16] = pitch_to_token(60)
-    preview = outputs.audio_preview(melody, tempo_bpm=20, program=0)
+    preview = outputs.audio_preview(melody_to_pretty_midi(melody, tempo_bpm=20, program=0))
     with pytest.raises(gr.Error, match="No audio preview: the MIDI lasts 51 minutes.*fewer bars or a faster tempo"):
         outputs.render_preview(preview)
     assert not preview.path.exists()
 
 
 def test_sampling_fills_the_first_85_percent_of_one_bar_once_per_percent_and_the_audio_goes_on_from_there():
-    from core.samplers import SamplerProgress
+    from core.progress import SamplerProgress
     from demo.outputs import AUDIO_START, SAMPLING_SHARE, play_preview, progress_reporter
 
     calls = []
@@ -97,11 +98,25 @@ def test_sampling_fills_the_first_85_percent_of_one_bar_once_per_percent_and_the
 
 
 def test_a_refused_value_is_quoted_short_and_says_what_kind_it_is():
-    from demo.outputs import MAX_SHOWN_CHARS, checked_tempo, shown, whole_number
+    from core.limits import MAX_SHOWN_CHARS, check_tempo, shown
+    from demo.outputs import refused_if_invalid, whole_number
 
     assert shown(2.5) == "2.5" and shown("120") == "'120' (text)" and shown([1]) == "[1] (a list)"
     assert len(shown("x" * 10**6)) <= MAX_SHOWN_CHARS + len(" (text)")
     with pytest.raises(gr.Error, match=r"Tempo must lie between 20 and 300 BPM, got '120' \(text\)"):
-        checked_tempo("120")
+        refused_if_invalid(check_tempo, "120")
     with pytest.raises(gr.Error, match="Bars must be a whole number from 2 to 256, got 18446744073709551616"):
         whole_number(2**64, "Bars", 2, 256)
+
+
+def test_a_result_s_audio_preview_plays_the_very_midi_its_download_holds(tmp_path, monkeypatch):
+    from core.music.midi_io import pretty_midi_to_bytes
+    from core.requests import GenerationRequest
+
+    monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path)
+    request = GenerationRequest.of(bars=4, steps=5, tempo_bpm=90, program=40)
+    result = outputs.shared_pipeline().generate(request)[0]
+    roll, midi_path, preview = outputs.publish(result, request.render, "melody", "four bars")
+    assert preview.midi is result.midi
+    assert pretty_midi_to_bytes(preview.midi) == Path(midi_path).read_bytes()
+    assert preview.midi.instruments[0].program == 40 and preview.midi.get_tempo_changes()[1].tolist() == [90]

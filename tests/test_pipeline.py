@@ -5,28 +5,22 @@ import shutil
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 
 from core.bundle import read_manifest, record_component
-from core.checkpoint import save_checkpoint
-from core.denoiser import DenoiserConfig, TransformerDenoiser
-from core.generate import main as generate_cli
-from core.infill import main as infill_cli
-from core.latents import LatentCodec
-from core.mdn import MDNConfig, TransformerMDN
-from core.melody import melody_from_notes, split_into_chunks
-from core.midi_io import extract_melodies, load_midi_file, pretty_midi_to_bytes, melody_to_pretty_midi
-from core.pipeline import (
-    GenerationRequest,
-    InfillRequest,
-    MelodyPipeline,
-    chunk_mask_for_bars,
-    continuation,
-    join_chunks,
-    parse_bar_ranges,
-)
-from core.schedule import NoiseSchedule
-from core.vae import MusicVAE, VAEConfig
+from core.cli.generate import main as generate_cli
+from core.cli.infill import main as infill_cli
+from core.diffusion.schedule import NoiseSchedule
+from core.music.melody import melody_from_notes, split_into_chunks
+from core.music.midi_io import extract_melodies, load_midi_file, melody_to_pretty_midi, pretty_midi_to_bytes
+from core.nets.checkpoint import save_checkpoint
+from core.nets.codec import LatentCodec
+from core.nets.denoiser import DenoiserConfig, TransformerDenoiser
+from core.nets.mdn import MDNConfig, TransformerMDN
+from core.nets.vae import MusicVAE, VAEConfig
+from core.pipeline import MelodyPipeline, join_chunks
+from core.requests import GenerationRequest, InfillRequest, chunk_mask_for_bars, continuation, parse_bar_ranges
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +57,7 @@ def pipeline(model_dir):
 
 
 def generate_one(pipeline, **fields):
-    return pipeline.generate(GenerationRequest(**fields))[0]
+    return pipeline.generate(GenerationRequest.of(**fields))[0]
 
 
 def test_generate_returns_the_requested_bars_also_past_the_training_length(pipeline):
@@ -85,7 +79,7 @@ def test_same_seed_gives_identical_midi_bytes(pipeline):
 @pytest.mark.parametrize("fields", [dict(sampler="ddpm", steps=20), dict(sampler="ddim", steps=5),
                                     dict(sampler="dpmpp_2m", steps=5), dict(model="mdn"), dict(model="prior")])
 def test_a_seed_gives_the_same_melody_alone_or_in_a_batch(pipeline, fields):
-    batch = pipeline.generate(GenerationRequest(bars=8, seeds=(5, 6, 7), **fields))
+    batch = pipeline.generate(GenerationRequest.of(bars=8, seeds=(5, 6, 7), **fields))
     alone = generate_one(pipeline, bars=8, seeds=(6,), **fields)
     assert [result.seed for result in batch] == [5, 6, 7]
     assert np.array_equal(batch[1].melody, alone.melody)
@@ -94,10 +88,10 @@ def test_a_seed_gives_the_same_melody_alone_or_in_a_batch(pipeline, fields):
 
 
 def test_requests_generated_together_get_their_own_melodies_tempo_and_program(pipeline, monkeypatch):
-    requests = [GenerationRequest(bars=8, seeds=(1, 2), steps=4, tempo_bpm=90),
-                GenerationRequest(bars=8, seeds=(3,), steps=4, program=40),
-                GenerationRequest(bars=4, seeds=(1,), steps=4),
-                GenerationRequest(bars=8, seeds=(1,), steps=4, model="mdn")]
+    requests = [GenerationRequest.of(bars=8, seeds=(1, 2), steps=4, tempo_bpm=90),
+                GenerationRequest.of(bars=8, seeds=(3,), steps=4, program=40),
+                GenerationRequest.of(bars=4, seeds=(1,), steps=4),
+                GenerationRequest.of(bars=8, seeds=(1,), steps=4, model="mdn")]
     sampled = []
     sample_latents = MelodyPipeline.sample_latents
     monkeypatch.setattr(MelodyPipeline, "sample_latents", lambda self, options, *args, **kwargs:
@@ -107,7 +101,7 @@ def test_requests_generated_together_get_their_own_melodies_tempo_and_program(pi
     assert sorted(sampled) == [(1,), (1,), (1, 2, 3)], "the first two requests share one sampler call"
     for request, results in zip(requests, answers):
         alone = pipeline.generate(request)
-        assert [result.seed for result in results] == list(request.seeds)
+        assert [result.seed for result in results] == list(request.sampling.seeds)
         for together, single in zip(results, alone):
             assert np.array_equal(together.melody, single.melody)
             assert pretty_midi_to_bytes(together.midi) == pretty_midi_to_bytes(single.midi)
@@ -115,7 +109,7 @@ def test_requests_generated_together_get_their_own_melodies_tempo_and_program(pi
 
 def test_infill_keeps_the_unmasked_bars_note_for_note(pipeline):
     melody = melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), 60 + np.arange(32) % 7)  # 16 bars
-    (result,) = pipeline.infill(InfillRequest(melody=melody, bars_to_regenerate=(5, 12), steps=5, resample=1,
+    (result,) = pipeline.infill(InfillRequest.of(melody=melody, bars_to_regenerate=(5, 12), steps=5, resample=1,
                                               sampler="ddim"))
     assert result.regenerated.tolist() == [False, False, True, True, True, True, False, False]
     assert np.array_equal(result.melody[: 4 * 16], melody[: 4 * 16])
@@ -132,7 +126,7 @@ def test_a_continuation_keeps_the_whole_melody_and_adds_the_requested_bars_after
         assert result.melody.size == 14 * 16
         assert np.array_equal(result.melody[: melody.size], melody)
         assert result.regenerated.tolist() == [False] * 3 + [True] * 4
-    with pytest.raises(ValueError, match="positive even number"):
+    with pytest.raises(ValueError, match="Bars to add must be an even number"):
         continuation(melody, 3)
     long_melody = np.tile(melody[:96], 42)  # 252 bars
     assert continuation(long_melody, 4).extend_bars == 4, "256 bars in all: allowed"
@@ -151,22 +145,26 @@ def test_rest_chunks_are_silent_when_joined():
     assert not join_chunks(np.zeros((2, 32), np.int8), np.array([True, True])).any()
 
 
-@pytest.mark.parametrize("bars, message", [(0, "positive even"), (7, "positive even"), (258, r"lie in 2\.\.256")])
+@pytest.mark.parametrize("bars, message", [(0, "Bars must be a whole number from 2 to 256, got 0"),
+                                           (7, r"Bars must be an even number \(2-bar latents\)"),
+                                           (258, "Bars must be a whole number from 2 to 256, got 258")])
 def test_bad_bar_counts_are_rejected(bars, message):
     with pytest.raises(ValueError, match=message):
-        GenerationRequest(bars=bars)
+        GenerationRequest.of(bars=bars)
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(seeds=()), "seeds must hold 1 to 64 seeds"), (dict(seeds=(-1,)), "seed must be a whole number"),
-    (dict(sampler="euler"), "sampler must be one of"), (dict(model="gan"), "model must be one of"),
-    (dict(steps=0), "steps must be a whole number from 1"), (dict(tempo_bpm=500.0), r"tempo_bpm must lie in 20\.\.300"),
-    (dict(program=128), "program must be a whole number from 0 to 127"),
-    (dict(temperature=0.0), "temperature must lie in"), (dict(guidance=-1.0), r"guidance must lie in 0\.\.10"),
-    (dict(style=""), "style must be a style label or 'any'")])
+    (dict(seeds=()), "Seeds must be 1 to 64 seeds"), (dict(seeds=(-1,)), "Seed must be a whole number"),
+    (dict(sampler="euler"), "Sampler must be one of"), (dict(model="gan"), "Model must be one of"),
+    (dict(steps=0), "Steps must be a whole number from 1"),
+    (dict(tempo_bpm=500.0), "Tempo must lie between 20 and 300 BPM, got 500[.]"),
+    (dict(program=128), "Program \\(General MIDI instrument\\) must be a whole number from 0 to 127"),
+    (dict(temperature=0.0), "Temperature must be above 0"),
+    (dict(guidance=-1.0), r"Style strength \(guidance\) must lie between 0 and 10"),
+    (dict(style=""), "Style must be a style label or 'any'")])
 def test_requests_name_the_bad_field(fields, message):
     with pytest.raises(ValueError, match=message):
-        GenerationRequest(**fields)
+        GenerationRequest.of(**fields)
 
 
 @pytest.mark.parametrize("model", ["diffusion", "mdn"])
@@ -178,7 +176,7 @@ def test_the_style_steers_both_models_and_guidance_0_ignores_it(pipeline, model)
     assert not torch.equal(latents("folk", 1.0), latents("renaissance", 1.0))
     assert torch.equal(latents("folk", 0.0), latents("renaissance", 0.0))
     assert torch.equal(latents("folk", 0.0), latents("any", 1.0)), "'any' is the unconditional model"
-    with pytest.raises(ValueError, match="style must be one of folk, renaissance, any, got 'jazz'"):
+    with pytest.raises(ValueError, match="Style must be one of: folk, renaissance, any; got 'jazz'"):
         latents("jazz", 1.0)
 
 
@@ -191,17 +189,18 @@ def test_a_bundle_trained_without_labels_defaults_to_any_and_explains_a_style(mo
     pipeline = MelodyPipeline(plain)
     assert pipeline.styles() == () and pipeline.default_style() == "any"
     generate_cli(["--bars", "4", "--steps", "2", "--out", str(tmp_path / "a.mid"), "--model-dir", str(plain)])
-    assert (tmp_path / "a.mid").stat().st_size > 0
+    (written,) = extract_melodies(load_midi_file(tmp_path / "a.mid"))
+    assert written.melody.size == 4 * 16
     with pytest.raises(ValueError, match="trained without style labels: the style must be 'any', got 'folk'"):
-        pipeline.generate(GenerationRequest(bars=4, steps=2))
+        pipeline.generate(GenerationRequest.of(bars=4, steps=2))
 
 
 def test_requests_are_keyword_only():
     with pytest.raises(TypeError):
-        GenerationRequest(64)
+        GenerationRequest.of(64)
 
 
-@pytest.mark.parametrize("bar_range, message", [((0, 4), "bars 0-4 cannot be regenerated: the melody has bars 1 to 16"),
+@pytest.mark.parametrize("bar_range, message", [((0, 4), "Bars 0-4 cannot be regenerated: the melody has bars 1 to 16"),
                                                  ((9, 4), "1 <= FIRST <= LAST <= 16"),
                                                  ((3, 40), "the melody has bars 1 to 16"),
                                                  ((1, 16), "nothing known is left")])
@@ -216,7 +215,7 @@ def test_bar_ranges_round_outward_to_two_bar_latents():
     assert parse_bar_ranges("17-48") == [(17, 48)] and parse_bar_ranges("3") == [(3, 3)]
     assert parse_bar_ranges(" 5-8, 17-24 ;30") == [(5, 8), (17, 24), (30, 30)]
     for text in ("a-b", "1-2-3", "", " , "):
-        with pytest.raises(ValueError, match="FIRST-LAST|name the bars"):
+        with pytest.raises(ValueError, match="FIRST-LAST|Name the bars"):
             parse_bar_ranges(text)
 
 
@@ -228,7 +227,7 @@ def test_several_ranges_that_cover_everything_are_rejected():
 @pytest.mark.parametrize("method", ["interpolation", "prior"])
 def test_baseline_infilling_keeps_the_unmasked_bars(pipeline, method):
     melody = generate_one(pipeline, bars=16, seeds=(3,), steps=5).melody
-    (result,) = pipeline.infill(InfillRequest(melody=melody, bars_to_regenerate=((3, 4), (11, 12)), method=method))
+    (result,) = pipeline.infill(InfillRequest.of(melody=melody, bars_to_regenerate=((3, 4), (11, 12)), method=method))
     assert result.regenerated.tolist() == [False, True, False, False, False, True, False, False]
     kept = np.repeat(~result.regenerated, 32)
     assert np.array_equal(result.melody[kept], melody[kept])
@@ -238,31 +237,33 @@ def test_baseline_infilling_keeps_the_unmasked_bars(pipeline, method):
 def test_unknown_infill_method_is_rejected(pipeline):
     melody = generate_one(pipeline, bars=8, seeds=(3,), steps=5).melody
     with pytest.raises(ValueError, match="diffusion, interpolation, prior"):
-        InfillRequest(melody=melody, bars_to_regenerate=(3, 4), method="magic")
+        InfillRequest.of(melody=melody, bars_to_regenerate=(3, 4), method="magic")
 
 
 def test_infill_requests_use_the_diffusion_model():
     melody = melody_from_notes([0, 64], [8, 72], [60, 62])  # 6 bars
-    with pytest.raises(ValueError, match="infilling uses the diffusion model"):
-        InfillRequest(melody=melody, bars_to_regenerate=(1, 2), model="mdn")
+    with pytest.raises(ValueError, match="Infilling uses the diffusion model"):
+        InfillRequest.of(melody=melody, bars_to_regenerate=(1, 2), model="mdn")
 
 
 def test_infilling_a_silent_melody_is_rejected():
     with pytest.raises(ValueError, match="no notes"):
-        InfillRequest(melody=np.zeros(64, np.int8), bars_to_regenerate=(1, 2))
+        InfillRequest.of(melody=np.zeros(64, np.int8), bars_to_regenerate=(1, 2))
 
 
 def test_infilling_a_melody_longer_than_the_limit_is_rejected():
     melody = melody_from_notes([0], [8], [60])
     with pytest.raises(ValueError, match="infilling takes at most 256 bars"):
-        InfillRequest(melody=np.tile(melody, 130), bars_to_regenerate=(1, 2))
+        InfillRequest.of(melody=np.tile(melody, 130), bars_to_regenerate=(1, 2))
 
 
 def test_generate_and_infill_command_lines_write_midi_and_audio(model_dir, tmp_path):
     generate_cli(["--bars", "8", "--seed", "0", "--steps", "3", "--style", "renaissance", "--guidance", "2",
                   "--out", str(tmp_path / "a.mid"),
                   "--wav", str(tmp_path / "a.wav"), "--model-dir", str(model_dir)])
-    assert (tmp_path / "a.wav").stat().st_size > 44
+    samples, rate = soundfile.read(tmp_path / "a.wav")
+    assert len(samples) / rate == pytest.approx(8 * 2.0, abs=1.5), "8 bars at 120 BPM, and the synth's release"
+    assert np.abs(samples).max() > 0.01, "the notes sound"
     source = melody_to_pretty_midi(melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), [64] * 32))
     (tmp_path / "in.mid").write_bytes(pretty_midi_to_bytes(source))
     infill_cli(["--midi", str(tmp_path / "in.mid"), "--bars", "5-8", "--steps", "3", "--out", str(tmp_path / "b.mid"),
@@ -281,7 +282,7 @@ def test_generate_and_infill_command_lines_write_midi_and_audio(model_dir, tmp_p
 def test_command_lines_explain_bad_requests(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         generate_cli(["--bars", "7", "--out", str(tmp_path / "a.mid"), "--model-dir", str(model_dir)])
-    assert "positive even number" in capsys.readouterr().err
+    assert "Bars must be an even number (2-bar latents) from 2 to 256, got 7." in capsys.readouterr().err
     (tmp_path / "drums.mid").write_bytes(b"not midi")
     with pytest.raises(SystemExit):
         infill_cli(["--midi", str(tmp_path / "drums.mid"), "--bars", "1-2", "--out", str(tmp_path / "b.mid"),

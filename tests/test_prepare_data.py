@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.melody_cache import MelodyCache, split_of
-from train.prepare_data import main as prepare_data
+from core.data.melody_cache import MelodyCache, split_of
 from tests.midi_factory import instrument, midi_bytes, note, two_instrument_song
+from train.prepare_data import main as prepare_data
 
 LONG_CHUNKS = 70  # a 140-bar melody line
 
@@ -57,8 +57,8 @@ def test_a_midi_folder_is_labelled_by_its_top_level_subfolder(midi_dir, tmp_path
 
 
 def test_cached_melodies_equal_a_direct_extraction(midi_dir, tmp_path, capsys):
-    from core.melody import trim_rest_chunks
-    from core.midi_io import extract_melodies, load_midi_file
+    from core.music.melody import trim_rest_chunks
+    from core.music.midi_io import extract_melodies, load_midi_file
 
     out = tmp_path / "cache.npz"
     run(midi_dir, out, capsys)
@@ -106,7 +106,7 @@ def test_missing_input_directory_is_a_clear_cli_error(tmp_path, capsys):
 
 
 def test_a_missing_or_outdated_corpus_file_is_refused_with_the_command_that_remakes_it(tmp_path):
-    from core.latent_sequences import LatentSequences
+    from core.data.latent_sequences import LatentSequences
 
     with pytest.raises(FileNotFoundError, match="no melody cache at .*`python -m train.prepare_data`"):
         MelodyCache.load(tmp_path / "absent.npz")

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from demo.blocks import build_app
 from core.limits import PUBLIC_MAX_WORK, QUICK_WORK
+from demo.blocks import build_app
 from demo.generate_tab import (
     GENERATE_DEFAULTS,
     GENERATE_INPUTS,

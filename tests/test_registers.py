@@ -1,12 +1,12 @@
-"""Specification of `core.registers`: each decoded 2-bar phrase moves by whole octaves so that the
+"""Specification of `core.shaping.registers`: each decoded 2-bar phrase moves by whole octaves so that the
 line moves on from where the previous phrase ended, as real renaissance voice parts do."""
 
 import numpy as np
 import pytest
 
-from core.constants import FIRST_NOTE_TOKEN, MIN_PITCH
-from core.melody import split_into_chunks
-from core.registers import join_registers, joins_registers
+from core.music.constants import FIRST_NOTE_TOKEN, MIN_PITCH
+from core.music.melody import split_into_chunks
+from core.shaping.registers import join_registers
 from tests.chunk_factory import phrases, pitch_lines
 
 
@@ -65,9 +65,3 @@ def test_a_melody_with_fewer_than_two_voiced_phrases_is_returned_unchanged():
         assert join_registers(drawn) is drawn
     with pytest.raises(ValueError, match=r"shape \(K, 32\)"):
         join_registers(split_into_chunks(phrases([60])[0]).reshape(-1))
-
-
-def test_only_renaissance_is_joined_and_guidance_0_ignoring_the_style_joins_nothing():
-    assert joins_registers("renaissance", 2.0)
-    assert not joins_registers("renaissance", 0.0)
-    assert not joins_registers("folk", 2.0) and not joins_registers("any", 2.0)

@@ -1,18 +1,17 @@
-"""Specification of `core.repeats`: near-repeats of earlier latents become exact repeats, as often as
+"""Specification of `core.shaping.repeats`: near-repeats of earlier latents become exact repeats, as often as
 real melodies of the style restate their phrases."""
 
 import pytest
 import torch
 
 from core.bundle import DEFAULT_MODEL_DIR
-from core.latent_sequences import LatentSequences
-from core.repeats import (
+from core.data.latent_sequences import LatentSequences
+from core.shaping.repeats import (
     REAL_REPEAT_SHARES,
     RESTATE_OFFSETS,
     kept_sources,
     nearest_earlier,
     repeat_share,
-    repeat_share_for,
     restate_phrases,
     snap_repeats,
 )
@@ -76,14 +75,8 @@ def test_the_real_shares_are_those_of_the_held_out_melodies_shipped_with_the_mod
         assert repeat_share(sample.gather(rows, 16)) == pytest.approx(REAL_REPEAT_SHARES[style], abs=0.05), style
 
 
-def test_folk_is_restated_as_often_as_real_folk_and_the_other_styles_are_left_as_drawn():
-    assert repeat_share_for("folk") == REAL_REPEAT_SHARES["folk"]
-    assert [repeat_share_for(style) for style in ("renaissance", "classical", "chorale", "other", "any")] == [0.0] * 5
-
-
-def test_sequences_are_restated_one_by_one_and_guidance_0_ignoring_the_style_restates_nothing():
+def test_sequences_are_restated_one_by_one_and_share_0_restates_nothing():
     sequences = torch.stack([torch.stack([A, B, C, D, A + 0.01]), torch.stack([A, B, C, D, E])])
-    restated = restate_phrases(sequences, "folk", 2.0)  # round(0.37 * 4) = 1 copy per sequence, if near enough
+    restated = restate_phrases(sequences, 0.37)  # round(0.37 * 4) = 1 copy per sequence, if near enough
     assert torch.equal(restated[0], torch.stack([A, B, C, D, A])) and torch.equal(restated[1], sequences[1])
-    assert torch.equal(restate_phrases(sequences, "folk", 0.0), sequences)
-    assert torch.equal(restate_phrases(sequences, "renaissance", 2.0), sequences)
+    assert torch.equal(restate_phrases(sequences, 0.0), sequences)

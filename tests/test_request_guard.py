@@ -5,15 +5,20 @@ import os
 import time
 
 import pytest
+from gradio.route_utils import FnIndexInferError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from gradio.route_utils import FnIndexInferError
-
-from core.limits import MAX_FILES_PER_UPLOAD, MAX_REQUEST_BODY_BYTES, UPLOAD_BYTES_PER_CLIENT, UPLOAD_FILES_PER_CLIENT, UPLOAD_WINDOW_S
+from core.limits import (
+    MAX_FILES_PER_UPLOAD,
+    MAX_REQUEST_BODY_BYTES,
+    UPLOAD_BYTES_PER_CLIENT,
+    UPLOAD_FILES_PER_CLIENT,
+    UPLOAD_WINDOW_S,
+)
 from demo.outputs import OUTPUT_PREFIX
 from demo.queue_gate import TRUST_FORWARDED_ENV
 from demo.request_guard import BodyCounter, RequestGuard, prune_uploads, stored_uploads

@@ -8,11 +8,13 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from core.melody import melody_from_notes
+from core.music.melody import melody_from_notes
 from demo.infill_tab import select_bars
 from demo.loadtest import free_local_port
 from demo.outputs import melody_audio
 from demo.roll_player import RollPlayer, note_name, roll_value, selected_bars, with_audio
+
+pytestmark = pytest.mark.slow  # drives the piano roll in a headless browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

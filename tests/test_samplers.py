@@ -4,9 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.mdn import MDNConfig, TransformerMDN
-from core.noise import multinomial, randn, seeded_generators
-from core.samplers import (
+from core.diffusion.samplers import (
     FAST_SAMPLER,
     SAMPLER_NAMES,
     SAMPLERS,
@@ -21,7 +19,9 @@ from core.samplers import (
     sample_dpmpp_2m,
     sample_windowed,
 )
-from core.schedule import NoiseSchedule
+from core.diffusion.schedule import NoiseSchedule
+from core.nets.mdn import MDNConfig, TransformerMDN
+from core.noise import multinomial, randn, seeded_generators
 
 SCHEDULE = NoiseSchedule.linear()
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.styles import CHORALE, CLASSICAL, FOLK, OTHER, RENAISSANCE, style_of
+from core.music.styles import CHORALE, CLASSICAL, FOLK, OTHER, RENAISSANCE, style_of
 
 
 @pytest.mark.parametrize("key, style", [

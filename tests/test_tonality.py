@@ -1,11 +1,11 @@
-"""Specification of `core.tonality`: a phrase that wanders into another key has its foreign notes
+"""Specification of `core.shaping.tonality`: a phrase that wanders into another key has its foreign notes
 moved a semitone onto the melody's key; phrases in the melody's key keep their chromatic notes."""
 
 import numpy as np
 import pytest
 
-from core.constants import NO_EVENT
-from core.tonality import keep_in_key, keeps_key
+from core.music.constants import NO_EVENT
+from core.shaping.tonality import keep_in_key
 from tests.chunk_factory import phrases, pitch_lines
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -43,9 +43,3 @@ def test_silence_and_rhythm_are_kept():
     assert pitch_lines(kept) == [C_MAJOR, [], [67, 77]]
     silent = phrases([], [])
     assert np.array_equal(keep_in_key(silent), silent)
-
-
-def test_folk_and_renaissance_keep_their_key_and_guidance_0_ignoring_the_style_keeps_nothing():
-    assert keeps_key("folk", 2.0) and keeps_key("renaissance", 1.0)
-    assert not keeps_key("folk", 0.0)
-    assert not any(keeps_key(style, 2.0) for style in ("classical", "chorale", "other", "any"))

@@ -13,13 +13,15 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from core.checkpoint import save_checkpoint
-from core.melody import melody_from_notes
-from core.melody_cache import ItemRecord, MelodyCache
+from core.data.melody_cache import ItemRecord, MelodyCache
+from core.music.melody import melody_from_notes
+from core.nets.checkpoint import save_checkpoint
 from train.configs import TrainConfig
 from train.loop import train
 from train.presets import PRESETS, preset
 from train.runtime import setup_runtime
+
+pytestmark = pytest.mark.slow  # trains, under torchrun too
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRUE_WEIGHTS = torch.tensor([1.0, -2.0, 0.5, 3.0])
@@ -170,7 +172,7 @@ TORCHRUN_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
     from safetensors.torch import save_file
-    from core.vae import VAEConfig
+    from core.nets.vae import VAEConfig
     from train.configs import VAETrainConfig
     from train.loop import train
     from train.runtime import setup_runtime
@@ -207,7 +209,7 @@ def test_two_processes_under_torchrun_train_in_step(tmp_path):
 
 
 def test_large_exported_weights_are_stored_in_half_precision_and_load_back_into_float32(tmp_path):
-    from core.checkpoint import load_weights_into, save_checkpoint
+    from core.nets.checkpoint import load_weights_into, save_checkpoint
     from train.run_state import store_in_half
 
     model = torch.nn.Linear(64, 32)

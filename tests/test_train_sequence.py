@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from core.bundle import check_bundle, read_manifest, weights_sha256
-from core.denoiser import load_denoiser
-from core.latent_sequences import LatentSequences
-from core.mdn import Mixture, load_mdn
-from core.schedule import NoiseSchedule
+from core.data.latent_sequences import LatentSequences
+from core.diffusion.schedule import NoiseSchedule
+from core.nets.denoiser import load_denoiser
+from core.nets.mdn import Mixture, load_mdn
 from train.configs import SequenceTrainConfig
 from train.loop import learning_rate
 from train.presets import preset
@@ -21,6 +21,8 @@ from train.train_diffusion import main as train_diffusion
 from train.train_mdn import main as train_mdn
 from train.train_mdn import mdn_loss
 from train.train_sequence import LatentBatch, SpanSampler, check_export_target, model_styles
+
+pytestmark = pytest.mark.slow  # trains the sequence models
 
 TINY = ["--model-dims", "16", "--layers", "1", "--heads", "2", "--transformer-mlp-dims", "32", "--mlp-dims", "32",
         "--batch-size", "16", "--eval-windows", "32", "--learning-rate", "0.003", "--dropout", "0.0"]
@@ -184,5 +186,5 @@ def test_a_musicality_check_of_a_style_the_data_lacks_is_refused_before_training
     sequences = LatentSequences.load(latents_file)
     config = dataclasses.replace(span_config(), check_style="jazz")
     model_config = dataclasses.replace(preset("demo").denoiser, data_dims=DIMS, styles="chorale,folk")
-    with pytest.raises(ValueError, match="--check-style: style must be one of chorale, folk, any, got 'jazz'"):
+    with pytest.raises(ValueError, match="--check-style: Style must be one of: chorale, folk, any; got 'jazz'"):
         DiffusionTask(sequences, latents_file, model_config, config, decoder_dir=tmp_path)

@@ -8,19 +8,21 @@ import torch
 from safetensors.torch import save_file
 
 from core.bundle import check_bundle, file_sha256, read_manifest, record_component, weights_sha256
-from core.latent_sequences import LatentSequences
-from core.latents import LatentCodec
-from core.melody import melody_from_notes, notes_from_melody
-from core.melody_cache import ItemRecord, MelodyCache
-from core.vae import MusicVAE, VAEConfig, load_vae
+from core.data.latent_sequences import LatentSequences
+from core.data.melody_cache import ItemRecord, MelodyCache
+from core.music.melody import melody_from_notes, notes_from_melody
+from core.nets.codec import LatentCodec
+from core.nets.vae import MusicVAE, VAEConfig, load_vae
 from train.augment import random_transpose
-from train.encode import main as encode_main
 from train.configs import VAETrainConfig
+from train.encode import main as encode_main
 from train.loop import learning_rate
 from train.presets import preset
 from train.style_mix import style_shares
 from train.train_vae import VAETask, kl_weight, sampling_probability, vae_loss
 from train.train_vae import main as train_main
+
+pytestmark = pytest.mark.slow  # trains the VAE
 
 TINY_FLAGS = ["--encoder-size", "24", "--decoder-size", "24", "--decoder-layers", "1", "--z-size", "8",
               "--batch-size", "32", "--eval-chunks", "32", "--learning-rate", "0.01", "--sampling-rate", "0"]

@@ -1,15 +1,16 @@
-"""Specification of the MusicVAE (core.vae), its checkpoints and the latent codec."""
+"""Specification of the MusicVAE (core.nets.vae), its checkpoints and the latent codec."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.latents import LatentCodec
-from core.melody import melody_from_notes
-from core.vae import MusicVAE, VAEConfig, load_vae, rest_mask
+from core.music.melody import melody_from_notes
+from core.nets.checkpoint import load_checkpoint, save_checkpoint
+from core.nets.codec import LatentCodec
+from core.nets.vae import MusicVAE, VAEConfig, load_vae, rest_mask
 
 TINY = VAEConfig(encoder_size=16, decoder_size=16, decoder_layers=2, z_size=8)
 
@@ -98,7 +99,7 @@ def synthetic_posteriors(n=500, z=6, seed=0):
 def test_codec_keeps_the_low_sigma_dims_and_maps_training_latents_into_unit_range():
     mu, sigma = synthetic_posteriors()
     codec = LatentCodec.fit(mu, sigma, sigma_threshold=0.8)
-    assert codec.active_dims.tolist() == [0, 2, 5]
+    assert torch.equal(codec.basis, torch.eye(6)[[0, 2, 5]])
     x = codec.transform(mu)
     assert x.shape == (500, 3)
     assert x.min() >= -1 - 1e-6 and x.max() <= 1 + 1e-6
@@ -115,6 +116,32 @@ def test_codec_round_trip_reproduces_kept_dims_and_fills_dropped_dims_with_means
     assert torch.allclose(z[:, [0, 2, 5]], mu[:, [0, 2, 5]], atol=1e-5)
     assert torch.allclose(z[:, [1, 3, 4]], mu[:, [1, 3, 4]].mean(0).expand(500, 3), atol=1e-6)
     assert torch.allclose(loaded.inverse(loaded.rest_point)[[0, 2, 5]], torch.zeros(3), atol=1e-6)
+
+
+def test_principal_components_keep_the_directions_the_informative_dims_vary_along():
+    g = torch.Generator().manual_seed(1)
+    direction = torch.tensor([0.6, 0.0, 0.8, 0.0, 0.0, 0.0])  # dims 0 and 2 move together
+    mu = torch.randn(400, 1, generator=g) * 2.0 * direction + torch.randn(400, 6, generator=g) * 0.01
+    sigma = torch.tensor([0.1, 0.99, 0.3, 1.0, 0.97, 0.05]).expand(400, 6).clone()
+    codec = LatentCodec.fit(mu, sigma, components=1)
+    assert codec.data_dims == 1 and torch.allclose(codec.basis[0].abs(), direction, atol=0.01)
+    z = codec.inverse(codec.transform(mu))
+    assert (z - mu).abs().max() < 0.06, "one direction carries nearly all of it"
+    assert codec.rest_point.abs().max() <= 1.0
+    with pytest.raises(ValueError, match=r"components must lie in 1\.\.3 \(the informative dims\), got 4"):
+        LatentCodec.fit(mu, sigma, components=4)
+
+
+def test_a_codec_saved_before_directions_loads_as_the_same_map(tmp_path):
+    mu, sigma = synthetic_posteriors()
+    codec = LatentCodec.fit(mu, sigma)
+    kept = torch.tensor([0, 2, 5])
+    save_file({"active_dims": kept, "low": codec.low + codec.center[kept], "high": codec.high + codec.center[kept],
+               "fill": codec.center, "mean_sigma": codec.mean_sigma}, str(tmp_path / "codec.safetensors"))
+    (tmp_path / "codec.json").write_text(json.dumps({"sigma_threshold": 0.8, "data_dims": 3, "z_size": 6}))
+    old = LatentCodec.load(tmp_path)
+    assert torch.allclose(old.transform(mu), codec.transform(mu), atol=1e-5)
+    assert torch.allclose(old.inverse(codec.transform(mu)), codec.inverse(codec.transform(mu)), atol=1e-5)
 
 
 def test_codec_refuses_a_collapsed_vae_and_bad_shapes():

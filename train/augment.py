@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.constants import FIRST_NOTE_TOKEN, NUM_TOKENS
+from core.music.constants import FIRST_NOTE_TOKEN, NUM_TOKENS
 
 
 def random_transpose(chunks: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 `TrainConfig` holds what the shared loop (`train.loop`) reads; each task adds its own
 fields in a subclass. Every field is an int, float, bool or str, so that
 `train.config_cli` turns each into a typed `--flag`. Class defaults are the `paper` values
-(DESIGN.md section 2).
+(the paper's sizes; docs/data-and-training.md).
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ recorded as fitted on this VAE's weights. An
 existing codec is reused only if it was fitted on the same VAE; `--refit-codec` replaces
 it, and the sequence models trained on the old latents leave the bundle's manifest (their
 files stay) until they are retrained, so that the rest of the bundle keeps loading.
-The output (`core.latent_sequences.LatentSequences`) holds the normalized latents of every
+The output (`core.data.latent_sequences.LatentSequences`) holds the normalized latents of every
 track with its split and style, and the hashes of the VAE and codec that made them. The
-forms of the training tunes (which 2-bar chunks restate which: `core.forms`) are written into
+forms of the training tunes (which 2-bar chunks restate which: `core.music.forms`) are written into
 the bundle too (`forms.json`), for sampling melodies "like the style's tunes".
 """
 
@@ -34,12 +34,12 @@ from core.bundle import (
     record_component,
     weights_sha256,
 )
-from core.forms import corpus_forms, write_forms
-from core.latent_sequences import LatentSequences
-from core.latents import DEFAULT_SIGMA_THRESHOLD, LatentCodec
-from core.melody import rest_chunk_mask, split_into_chunks
-from core.melody_cache import TRAIN, MelodyCache
-from core.vae import MusicVAE, load_vae
+from core.data.latent_sequences import LatentSequences
+from core.data.melody_cache import TRAIN, MelodyCache
+from core.music.forms import corpus_forms, write_forms
+from core.music.melody import rest_chunk_mask, split_into_chunks
+from core.nets.codec import DEFAULT_SIGMA_THRESHOLD, LatentCodec
+from core.nets.vae import MusicVAE, load_vae
 
 
 @torch.no_grad()
@@ -78,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--refit-codec", action="store_true", help="fit and save the codec even if present")
     parser.add_argument("--sigma-threshold", type=float, default=DEFAULT_SIGMA_THRESHOLD,
                         help=f"keep dims with mean posterior sigma below this (default {DEFAULT_SIGMA_THRESHOLD})")
+    parser.add_argument("--components", type=int,
+                        help="keep this many principal components of the informative dims instead of the dims "
+                             "(for a VAE that uses all its dims; see docs/data-and-training.md)")
     parser.add_argument("--batch-size", type=int, default=1024)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
@@ -99,10 +102,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if codec is None:
         fit_rows = (chunk_split == TRAIN) & ~rest
-        codec = LatentCodec.fit(torch.from_numpy(mu[fit_rows]), torch.from_numpy(sigma[fit_rows]), args.sigma_threshold)
+        try:
+            codec = LatentCodec.fit(torch.from_numpy(mu[fit_rows]), torch.from_numpy(sigma[fit_rows]),
+                                    args.sigma_threshold, args.components)
+        except ValueError as error:
+            parser.error(str(error))
         codec.save(args.model)
         record_component(args.model, "codec", {"vae": vae_sha})
-        print(f"fitted the codec on {fit_rows.sum()} chunks: kept {codec.data_dims} of {codec.z_size} dims "
+        kept = "principal components" if args.components else "dims"
+        print(f"fitted the codec on {fit_rows.sum()} chunks: kept {codec.data_dims} {kept} of {codec.z_size} dims "
               f"(mean sigma below {args.sigma_threshold}); saved to {args.model}", file=sys.stderr)
         for name in forget_stale_components(args.model, "codec"):
             print(f"the {name} model in {args.model} learnt the old codec's latents: left out of the bundle's "

@@ -26,8 +26,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.checkpoint import load_weights_into, read_meta
-from core.transformer import parameter_count
+from core.nets.checkpoint import load_weights_into, read_meta
+from core.nets.transformer import parameter_count
 from train.configs import TrainConfig
 from train.run_state import has_run_checkpoint, restore_run_checkpoint, save_run_checkpoint, stored_model_config
 from train.runtime import Runtime

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.constants import DUPLE_METERS, STEPS_PER_QUARTER
-from core.time_limit import time_limit
-from core.melody import has_notes, melody_from_notes
+from core.music.constants import DUPLE_METERS, STEPS_PER_QUARTER
+from core.music.melody import has_notes, melody_from_notes
 from train.sources import SkippedItem, Track
+from train.time_limit import time_limit
 
 # Collections left out: Roman-numeral analyses, demo and exercise files.
 EXCLUDED_DIRECTORIES = frozenset({"demos", "theoryExercises"})

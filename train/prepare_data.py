@@ -23,8 +23,8 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from core.melody import trim_rest_chunks
-from core.melody_cache import ItemRecord, MelodyCache
+from core.data.melody_cache import ItemRecord, MelodyCache
+from core.music.melody import trim_rest_chunks
 from train.sources import SkippedItem, Track, list_midi_items, read_midi_item
 
 EXTRACTOR_VERSION = "2"  # bump when extraction changes, to invalidate cached items

@@ -1,6 +1,6 @@
 """The one registry of named sizes: `paper` and `demo` for every model and its training.
 
-`paper` follows DESIGN.md section 2 (Magenta's cat-mel_2bar_big for the VAE, the paper's
+`paper` follows the paper (Magenta's cat-mel_2bar_big for the VAE, the paper's
 diffusion model and TransformerMDN); `demo` is the same architecture sized for the models
 committed in `demo/model`, each a one-to-two-hour run on a 2-core CPU. Do not change the
 `demo` values without retraining those models.
@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.denoiser import DenoiserConfig
-from core.mdn import MDNConfig
-from core.vae import VAEConfig
+from core.nets.denoiser import DenoiserConfig
+from core.nets.mdn import MDNConfig
+from core.nets.vae import VAEConfig
 from train.configs import DiffusionTrainConfig, SequenceTrainConfig, VAETrainConfig
-
 
 # Folk tunes are what the demo should play best; the rare styles are oversampled but not to
 # parity (chorales have 3,050 chunks, "other" 305).
@@ -51,31 +50,30 @@ PRESETS: dict[str, Preset] = {
         mdn_training=SequenceTrainConfig(batch_size=128, steps=250_000, learning_rate=3e-4),
     ),
     "demo": Preset(
-        # every track moved into C (core.keys): the model spends no capacity on 12 keys
+        # every track moved into C (core.music.keys): the model spends no capacity on 12 keys
         vae=VAEConfig(encoder_size=256, decoder_size=256, decoder_layers=3, z_size=128, key_normalized=True),
-        # The committed VAE continued the weights of an earlier 6,500-step run (learning rate 1e-3,
-        # transposed +-5 semitones, not key-normalized) with these settings: `--init-from DIR`.
+        # The committed VAE continued earlier weights (`--init-from DIR`) in three runs: 8,000 steps at
+        # 128 free bits and learning rate 5e-4, 7,000 at 256, then these settings
+        # (docs/data-and-training.md, "The VAE").
         vae_training=VAETrainConfig(
             batch_size=128,
-            steps=8_000,
-            learning_rate=5e-4,
+            steps=3_000,
+            learning_rate=3e-4,
             transpose_semitones=0,  # the tracks are in C already
             lr_decay=0.9998,
             beta_rate=0.9995,
-            # 128 free bits (88.7 nats) carry a dense folk phrase; 48 left folk at note F1 0.40. 256
-            # (177 nats) reached folk 0.95 / 0.87 but kept all 128 dims in the codec, which the
-            # sequence models did not learn in a CPU session's steps (README, "The VAE")
-            free_bits=128.0,
+            # 512 free bits (355 nats) let a 2-bar latent carry a folk phrase nearly note for note
+            free_bits=512.0,
             style_weights=DEMO_STYLE_WEIGHTS,
             precision="bf16",  # 2.4x faster than float32 on this CPU at equal loss
             eval_every=1000,
             eval_chunks=400,
             checkpoint_every=250,
         ),
-        # both sequence models see where each latent stands in its tune (core.transformer)
+        # both sequence models see where each latent stands in its tune (core.nets.transformer)
         denoiser=DenoiserConfig(transformer_mlp_dims=512, mlp_dims=512, film_dims=256, tune_positions=True),
-        # the diffusion model's musicality still improved at 3,000 steps; the MDN, at 0.8 s a step, stopped there
-        diffusion_training=DiffusionTrainConfig(**{**DEMO_SEQUENCE_TRAINING, "steps": 5_000}),
+        # the diffusion model's leaps and range still fell at 5,000 steps; the MDN, at 1.6 steps/s, stopped at 3,000
+        diffusion_training=DiffusionTrainConfig(**{**DEMO_SEQUENCE_TRAINING, "steps": 8_000}),
         # the paper's 100 components, on the same spans and labels
         mdn=MDNConfig(transformer_mlp_dims=512, mlp_dims=512, components=100, tune_positions=True),
         mdn_training=SequenceTrainConfig(**DEMO_SEQUENCE_TRAINING),

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from core.checkpoint import config_from_dict, load_weights_into, read_meta, save_checkpoint
+from core.nets.checkpoint import config_from_dict, load_weights_into, read_meta, save_checkpoint
 
 HALF_PRECISION_ABOVE_BYTES = 32 * 2**20  # exported weights larger than this in float32 are stored in float16
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.midi_io import MidiInputError, UnsupportedMeterError, extract_melodies, load_midi_file
-from core.time_limit import TimeLimitExceeded, time_limit
+from core.music.midi_io import MidiInputError, UnsupportedMeterError, extract_melodies, load_midi_file
+from train.time_limit import TimeLimitExceeded, time_limit
 
 MIDI_SUFFIXES = (".mid", ".midi")
 PARSE_TIME_LIMIT_S = 10.0  # per file, in the corpus builder's worker processes (their main thread)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from core.styles import MUSIC21_STYLES
+from core.music.styles import MUSIC21_STYLES
 
 
 def style_shares(style_weights: str, chunk_counts: dict[str, int]) -> dict[str, float]:
     """Each style's share of a batch: "equal", "natural" (by chunk count) or "folk=2,chorale=1,...".
 
     chunk_counts: training chunks per style present. Styles an explicit list leaves out get 0;
-    a label of the music21 vocabulary (`core.styles.MUSIC21_STYLES`) that the data lacks is
+    a label of the music21 vocabulary (`core.music.styles.MUSIC21_STYLES`) that the data lacks is
     ignored, so the demo preset's weights also run on other corpora; other labels are errors.
     """
     allowed = sorted(chunk_counts)

@@ -20,10 +20,10 @@ import torch
 from torch import nn
 
 from core.bundle import record_component
-from core.denoiser import GuidedDenoiser, TransformerDenoiser
-from core.latent_sequences import LatentSequences
-from core.samplers import get_sampler, initial_noise
-from core.schedule import SCHEDULE_NAME, NoiseSchedule
+from core.data.latent_sequences import LatentSequences
+from core.diffusion.samplers import get_sampler, initial_noise
+from core.diffusion.schedule import SCHEDULE_NAME, NoiseSchedule
+from core.nets.denoiser import GuidedDenoiser, TransformerDenoiser
 from train import train_sequence
 from train.configs import DiffusionTrainConfig
 from train.train_sequence import LatentBatch

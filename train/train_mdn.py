@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from core.bundle import record_component
-from core.mdn import Mixture, TransformerMDN, mixture_nll
+from core.nets.mdn import Mixture, TransformerMDN, mixture_nll
 from train import train_sequence
 from train.train_sequence import LatentBatch
 

@@ -1,7 +1,7 @@
 """What the diffusion model and the TransformerMDN share: spans of encoded latents and their CLI.
 
 Both learn sequences of `min_length` to `max_length` consecutive normalized latents taken
-from every track of the file `train.encode` writes (`core.latent_sequences.LatentSequences`):
+from every track of the file `train.encode` writes (`core.data.latent_sequences.LatentSequences`):
 a draw picks a style by its share (`--style-weights`), a track of that style with
 probability proportional to its length, then a span of it (the longest the track allows in
 FULL_SPAN_SHARE of the draws, a uniformly random length otherwise) at a random start.
@@ -32,10 +32,10 @@ import torch
 from torch import nn
 
 from core.bundle import weights_sha256
-from core.latent_sequences import LatentSequences
-from core.musicality import musicality
+from core.data.latent_sequences import LatentSequences
+from core.music.musicality import musicality
+from core.nets.transformer import UNCONDITIONAL
 from core.pipeline import MelodyPipeline
-from core.transformer import UNCONDITIONAL
 from train.config_cli import apply_overrides, run_training, training_parser
 from train.configs import SequenceTrainConfig
 from train.presets import preset
@@ -191,7 +191,7 @@ class LatentSpanTask:
         return figures
 
     def musicality_check(self, model: nn.Module) -> dict[str, float]:
-        """Musicality (`core.musicality`) of check_samples melodies of check_latents latents of
+        """Musicality (`core.music.musicality`) of check_samples melodies of check_latents latents of
         check_style, sampled with fixed seeds and decoded by the bundle's VAE."""
         if self._pipeline is None:
             self._pipeline = MelodyPipeline(self.decoder_dir)

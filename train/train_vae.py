@@ -8,7 +8,7 @@ Trains on the non-rest chunks of the cache's train split (each track moved into 
 the model config says `key_normalized`) with random transposition, each
 batch balanced over the styles by `--style-weights` ("equal" shares, "natural" = uniform
 over chunks, or "folk=2,renaissance=1,..."). Every `eval_every` steps it scores a fixed
-held-out sample per style (teacher-forced loss and KL, greedy reconstruction). With
+held-out sample per style (teacher-forced loss and KL, reconstruction by beam search). With
 `--export DIR` the final model goes into the model bundle DIR.
 """
 
@@ -24,10 +24,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.bundle import file_sha256, record_component
-from core.melody import rest_chunk_mask
-from core.melody_cache import MelodyCache
-from core.reconstruction import held_out_chunks, reconstruct, reconstruction_scores
-from core.vae import MusicVAE, VAEConfig, VAEOutput, gaussian_kl, shift_right
+from core.data.melody_cache import MelodyCache
+from core.music.melody import rest_chunk_mask
+from core.nets.roundtrip import held_out_chunks, reconstruct, reconstruction_scores
+from core.nets.vae import MusicVAE, VAEConfig, VAEOutput, gaussian_kl, shift_right
 from train.augment import random_transpose
 from train.config_cli import apply_overrides, run_training, training_parser
 from train.configs import VAETrainConfig
@@ -124,7 +124,7 @@ class VAETask:
         return loss, {**stats, "beta": beta}
 
     def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
-        """Teacher-forced loss, KL and accuracy (z = mu), and greedy reconstruction scores overall
+        """Teacher-forced loss, KL and accuracy (z = mu), and reconstruction scores (beam search) overall
         and per style ("eval_note_f1_folk", ...), on the fixed held-out sample."""
         chunks = np.concatenate(list(self.held_out.values()))  # (N, 32), style after style
         record = self._teacher_forced(model, chunks, kl_weight(step, self.config))

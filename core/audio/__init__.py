@@ -20,7 +20,7 @@ import numpy as np
 import pretty_midi
 import soundfile
 
-from core.limits import MAX_PROGRAM, MAX_TEMPO_BPM, MIN_TEMPO_BPM
+from core.limits import check_program, check_tempo
 
 SOUNDFONT_ENV = "MELODY_SOUNDFONT"
 BUNDLED_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
@@ -112,8 +112,8 @@ class MidiSynth:
         program: a GM program 0..127 for every non-drum instrument, or None to keep each
         instrument's own. The result lasts the MIDI's end time plus a 1 s release tail.
         """
-        if program is not None and not 0 <= program <= MAX_PROGRAM:
-            raise ValueError(f"program must be a General MIDI program 0..{MAX_PROGRAM}, got {program}")
+        if program is not None:
+            check_program(program)
         end_time = midi.get_end_time()
         if end_time > MAX_RENDER_SECONDS:
             raise ValueError(
@@ -211,8 +211,7 @@ def write_audio(path: str | Path, samples: np.ndarray, sample_rate: int = DEFAUL
 
 def retime_to_tempo(midi: pretty_midi.PrettyMIDI, tempo_bpm: float) -> pretty_midi.PrettyMIDI:
     """Stretch the whole file so that its first tempo becomes `tempo_bpm` (in place)."""
-    if not MIN_TEMPO_BPM <= tempo_bpm <= MAX_TEMPO_BPM:
-        raise ValueError(f"tempo must lie in {MIN_TEMPO_BPM:g}..{MAX_TEMPO_BPM:g} beats per minute, got {tempo_bpm}")
+    check_tempo(tempo_bpm)
     _, tempi = midi.get_tempo_changes()
     original = float(tempi[0]) if len(tempi) else 120.0
     end = max(midi.get_end_time(), 1e-3)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from core.audio import DEFAULT_SAMPLE_RATE, SOUNDFONT_ENV, render_midi, retime_to_tempo, write_audio
-from core.midi_io import MidiInputError, load_midi_file
+from core.music.midi_io import MidiInputError, load_midi_file
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,86 @@
+"""The encoded corpus: every melody track as its sequence of normalized 2-bar latents.
+
+`train.encode` writes it once per (VAE, codec) pair; the sequence trainers and the
+evaluation read it. Like the melody cache it is one `.npz` of plain arrays, loaded with
+`allow_pickle=False`:
+- `latents` (N, D) float32: the codec's normalized latents of every chunk, tracks
+  concatenated in cache order (rest chunks are the image of the zero latent);
+- `track_offsets` (K + 1,) int64 into `latents`; `track_split` (K,) int8 (0 train, 1 eval);
+  `track_styles` (K,) str (`core.music.styles`);
+- `vae_sha256`, `codec_sha256`: the weights the latents were made with, so that a model
+  trained on them records what it was fitted on and a stale file is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.data.melody_cache import open_versioned_npz, save_npz_atomically, select_tracks
+
+FORMAT_VERSION = 2
+_ARRAY_FIELDS = ("latents", "track_offsets", "track_split", "track_styles")
+
+
+@dataclass
+class LatentSequences:
+    latents: np.ndarray  # (N, D) float32
+    track_offsets: np.ndarray  # (K + 1,) int64
+    track_split: np.ndarray  # (K,) int8
+    track_styles: np.ndarray  # (K,) str
+    vae_sha256: str
+    codec_sha256: str
+
+    @property
+    def data_dims(self) -> int:
+        return int(self.latents.shape[1])
+
+    @property
+    def track_lengths(self) -> np.ndarray:
+        """(K,) number of latents of each track."""
+        return np.diff(self.track_offsets)
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temporary file, then rename)."""
+        save_npz_atomically(path, format_version=np.array(FORMAT_VERSION), vae_sha256=np.array(self.vae_sha256),
+                            codec_sha256=np.array(self.codec_sha256),
+                            **{name: getattr(self, name) for name in _ARRAY_FIELDS})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LatentSequences":
+        with open_versioned_npz(path, "encoded latents", FORMAT_VERSION, "python -m train.encode",
+                                unversioned=1) as data:
+            return cls(vae_sha256=str(data["vae_sha256"]), codec_sha256=str(data["codec_sha256"]),
+                       **{name: data[name] for name in _ARRAY_FIELDS})
+
+    def track_indices(self, split: str | None = None, style: str | None = None) -> np.ndarray:
+        """Indices of the tracks of `split` ("train", "eval", None = all) and `style` (None = all)."""
+        return select_tracks(self.track_split, self.track_styles, split, style)
+
+    def windows(self, split: str | None, length: int, stride: int = 1, style: str | None = None) -> np.ndarray:
+        """(W, 2) int64 rows (track, first latent) of every `length`-long span at `stride`."""
+        if length < 1 or stride < 1:
+            raise ValueError(f"length and stride must be >= 1, got {length} and {stride}")
+        tracks = self.track_indices(split, style)
+        lengths = self.track_lengths[tracks]
+        rows = [(track, start) for track, count in zip(tracks, lengths)
+                for start in range(0, int(count) - length + 1, stride)]
+        return np.array(rows, dtype=np.int64).reshape(-1, 2)
+
+    def gather(self, rows: np.ndarray, length: int) -> torch.Tensor:
+        """Windows (B, 2) rows of (track, first latent) -> (B, length, D) float32 latents."""
+        return self.gather_spans(np.column_stack([rows, np.full(len(rows), length)]))[0]  # (B, length, D)
+
+    def gather_spans(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spans (B, 3) rows of (track, first latent, length) -> ((B, L, D) latents zero-padded at
+        the end, (B, L) bool padding mask, True past each span's length), L = the longest span."""
+        lengths = rows[:, 2]
+        longest = int(lengths.max())
+        steps = np.arange(longest)
+        padding = steps[None, :] >= lengths[:, None]  # (B, L)
+        index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
+        latents = np.where(padding[..., None], 0.0, self.latents[index]).astype(np.float32)
+        return torch.from_numpy(latents), torch.from_numpy(padding)

@@ -1,0 +1,133 @@
+"""Forms: a tune's phrase plan at 2-bar resolution, which latents restate which earlier ones.
+
+A form is one lag per latent: 0 for a free latent, L > 0 for a latent that restates the one L
+places before it. Sampling honours a form by tying: every latent of a restatement chain shares
+one variable through the whole denoising (`core.diffusion.samplers.sample_tied`), so the phrase is drawn
+to fit every place it stands, not copied afterwards.
+
+Forms come from the training tunes (`corpus_forms`: which 2-bar chunks of each tune repeat an
+earlier chunk note for note, in its first MAX_FORM_LATENTS latents) or are named (AABB, AABA,
+ABAC: 8-bar sections of 4 latents). Real folk tunes restate whole sections: in the corpus the
+commonest plan is `. . . . . 4 4 4 . . . . 4 4 4 4`, a section's last three latents restated
+4 back while its first one (the turn-around into the repeat) is new; named forms do the same.
+
+    >>> named_form("AABB", 16)
+    (0, 0, 0, 0, 0, 4, 4, 4, 0, 0, 0, 0, 0, 4, 4, 4)
+    >>> representatives((0, 0, 0, 0, 0, 4, 4, 4, 0, 4))  # latent 9 restates 5, which restates 1
+    (0, 1, 2, 3, 4, 1, 2, 3, 8, 1)
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.limits import check_choice
+from core.music.constants import FIRST_NOTE_TOKEN
+
+SECTION_LATENTS = 4  # 8 bars: a named form's letters are sections of this many latents
+MAX_FORM_LATENTS = 32  # corpus forms are read from a tune's first 64 bars
+STYLE_FORM = "like the style's tunes"  # the default: a form drawn from the style's real tunes
+FREE_FORM = "free"  # nothing tied
+NAMED_FORMS = ("AABB", "AABA", "ABAC")
+FORM_CHOICES = (STYLE_FORM, *NAMED_FORMS, FREE_FORM)
+FORMS_FILE = "forms.json"  # in a model bundle: {style: [lags of one training tune, ...]}
+
+Form = tuple[int, ...]  # one lag per latent
+
+
+def check_form_name(name: object) -> str:
+    return check_choice("Form", name, FORM_CHOICES)
+
+
+def named_form(name: str, length: int) -> Form:
+    """The lags of a named form over `length` latents: its letters name sections of SECTION_LATENTS
+    latents, repeating with fresh letters past the fourth section. A section that restates an
+    earlier one keeps its first latent free (the turn-around) and ties the rest."""
+    if name == FREE_FORM:
+        return (0,) * length
+    if name not in NAMED_FORMS:
+        raise ValueError(f"no named form {name!r}; choose one of: {', '.join((*NAMED_FORMS, FREE_FORM))}")
+    lags = [0] * length
+    for section in range(-(-length // SECTION_LATENTS)):
+        letter = section % len(name)
+        earlier = name.find(name[letter])  # the first section with this letter in the form
+        if earlier == letter:
+            continue
+        lag = (letter - earlier) * SECTION_LATENTS
+        for offset in range(1, SECTION_LATENTS):
+            index = section * SECTION_LATENTS + offset
+            if index < length:
+                lags[index] = lag
+    return tuple(lags)
+
+
+def form_of_chunks(chunks: np.ndarray) -> Form:
+    """(K, 32) token chunks -> the lags of their exact restatements: each chunk that starts a note and
+    equals an earlier chunk note for note restates the nearest such one."""
+    lags = []
+    for index, chunk in enumerate(chunks):
+        earlier = [back for back in range(index - 1, -1, -1)
+                   if (chunk >= FIRST_NOTE_TOKEN).any() and np.array_equal(chunks[back], chunk)]
+        lags.append(index - earlier[0] if earlier else 0)
+    return tuple(lags)
+
+
+def representatives(form: Form) -> tuple[int, ...]:
+    """The first latent of each latent's restatement chain (itself for a free latent)."""
+    firsts: list[int] = []
+    for index, lag in enumerate(form):
+        if not 0 <= lag <= index:
+            raise ValueError(f"latent {index} cannot restate one {lag} places back")
+        firsts.append(firsts[index - lag] if lag else index)
+    return tuple(firsts)
+
+
+def letters(form: Form) -> str:
+    """Section letters of a form for showing it: a section whose tied latents restate an earlier
+    section gets that section's letter (`AABB`); other sections get new letters."""
+    sections, names = -(-len(form) // SECTION_LATENTS), []
+    for section in range(sections):
+        span = form[section * SECTION_LATENTS : (section + 1) * SECTION_LATENTS]
+        sources = {(section * SECTION_LATENTS + offset - lag) // SECTION_LATENTS
+                   for offset, lag in enumerate(span) if lag}
+        source = min(sources) if sources else section
+        names.append(names[source] if source < section else chr(ord("A") + len(set(names))))
+    return "".join(names)
+
+
+def corpus_forms(tracks_by_style: dict[str, Sequence[np.ndarray]], min_latents: int = 2 * SECTION_LATENTS
+                 ) -> dict[str, list[list[int]]]:
+    """Per style, the form of each tune's first MAX_FORM_LATENTS latents, for tunes of at least
+    `min_latents`. tracks_by_style: style -> (K_i, 32) token chunks of each training tune."""
+    return {style: [list(form_of_chunks(chunks[:MAX_FORM_LATENTS])) for chunks in tracks if len(chunks) >= min_latents]
+            for style, tracks in tracks_by_style.items()}
+
+
+def write_forms(directory: str | Path, forms: dict[str, list[list[int]]]) -> Path:
+    path = Path(directory) / FORMS_FILE
+    path.write_text(json.dumps(forms, separators=(",", ":")) + "\n")
+    return path
+
+
+def read_forms(directory: str | Path) -> dict[str, list[list[int]]]:
+    """A bundle's corpus forms; {} for a bundle without them (then a style's form is free)."""
+    path = Path(directory) / FORMS_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def draw_form(name: str, length: int, style: str | None, corpus: dict[str, list[list[int]]], seed: int) -> Form:
+    """The form one melody of `length` latents is sampled with: a named one, or for STYLE_FORM the
+    first `length` latents of the form of a training tune of the style at least that long, drawn
+    with `seed` (a stream of its own: the sampler's noise is the same for every form); free where
+    the style has no such tune (or `style` is None: no style asked for)."""
+    if name != STYLE_FORM:
+        return named_form(name, length)
+    tunes = [form for form in corpus.get(style or "", []) if len(form) >= length]
+    if not tunes:
+        return named_form(FREE_FORM, length)
+    return tuple(tunes[random.Random(f"form-{seed}").randrange(len(tunes))][:length])

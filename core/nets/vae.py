@@ -1,0 +1,215 @@
+"""MusicVAE for 2-bar melodies (Roberts et al. 2018; the paper's `cat-mel_2bar_big` design).
+
+Encoder: one bidirectional LSTM layer over the one-hot steps; the final states of both
+directions give mu (dense) and sigma (dense + softplus). Decoder: an autoregressive
+categorical LSTM stack; z sets every layer's initial state through a tanh dense layer and
+is concatenated to every input step (the previous token, one-hot).
+
+Rest chunks (no note onset) encode to the zero latent and the zero latent decodes to
+silence, as in the paper; `encode` and `decode` apply that rule themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.music.constants import FIRST_NOTE_TOKEN, NO_EVENT, NUM_TOKENS, STEPS_PER_CHUNK
+from core.nets.checkpoint import load_checkpoint
+
+GREEDY_TEMPERATURE = 1e-3  # at or below this, decoding takes the most likely chunk
+DEFAULT_BEAM_WIDTH = 4  # partial chunks the most-likely decoding keeps (docs/data-and-training.md, "The VAE")
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of a MusicVAE; stored in every checkpoint."""
+
+    encoder_size: int = 2048
+    decoder_size: int = 2048
+    decoder_layers: int = 3
+    z_size: int = 512
+    key_normalized: bool = False  # trained on melodies moved into C (`core.music.keys`); callers move theirs there too
+
+
+@dataclass
+class VAEOutput:
+    """What one training forward pass returns; B = batch, T = 32 steps, V = 90 tokens."""
+
+    logits: torch.Tensor  # (B, T, V)
+    mu: torch.Tensor  # (B, Z)
+    sigma: torch.Tensor  # (B, Z)
+    kl: torch.Tensor  # (B,) KL(q(z|x) || N(0, I)), summed over dims
+
+
+def shift_right(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) targets -> (B, T) decoder inputs: -1 (the all-zero start input), then tokens[:-1]."""
+    return torch.cat([torch.full_like(tokens[:, :1], -1), tokens[:, :-1]], dim=1)
+
+
+def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) summed over the last dim: (B, Z) -> (B,)."""
+    return 0.5 * (mu.square() + sigma.square() - 1.0 - 2.0 * torch.log(sigma + 1e-8)).sum(dim=-1)
+
+
+def rest_mask(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T) int tokens -> (B,) bool, True for chunks that start no note."""
+    return ~(tokens >= FIRST_NOTE_TOKEN).any(dim=-1)
+
+
+class MusicVAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.encoder = nn.LSTM(NUM_TOKENS, c.encoder_size, batch_first=True, bidirectional=True)
+        self.to_mu = nn.Linear(2 * c.encoder_size, c.z_size)
+        self.to_sigma = nn.Linear(2 * c.encoder_size, c.z_size)
+        self.z_to_state = nn.Linear(c.z_size, 2 * c.decoder_layers * c.decoder_size)
+        self.decoder = nn.LSTM(NUM_TOKENS + c.z_size, c.decoder_size, c.decoder_layers, batch_first=True)
+        self.to_logits = nn.Linear(c.decoder_size, NUM_TOKENS)
+
+    # -- encoder ---------------------------------------------------------------------------
+
+    def posterior(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: (B, T) int -> (mu, sigma), each (B, Z). No rest-chunk rule applied."""
+        one_hot = F.one_hot(tokens.long(), NUM_TOKENS).float()  # (B, T, V)
+        _, (h_n, _) = self.encoder(one_hot)  # h_n: (2, B, H), forward then backward
+        final = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
+        return self.to_mu(final), F.softplus(self.to_sigma(final))
+
+    @torch.no_grad()
+    def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior (mu, sigma) of many chunks, (B, Z) each; rest chunks get mu = 0.
+
+        tokens: (B, 32) int tokens. Sigma of a rest chunk is left as the encoder gives it.
+        """
+        mu, sigma = self.posterior(tokens)
+        mu = mu.masked_fill(rest_mask(tokens)[:, None], 0.0)
+        return mu, sigma
+
+    # -- decoder ---------------------------------------------------------------------------
+
+    def initial_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z: (B, Z) -> LSTM (h0, c0), each (layers, B, H)."""
+        c = self.config
+        state = torch.tanh(self.z_to_state(z))  # (B, 2 * L * H)
+        state = state.view(-1, 2, c.decoder_layers, c.decoder_size).permute(1, 2, 0, 3)  # (2, L, B, H)
+        return state[0].contiguous(), state[1].contiguous()
+
+    def decoder_logits(self, z: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits. z: (B, Z); previous: (B, T) tokens fed at each step
+        (the target shifted right, first step -1 for the all-zero start input) -> (B, T, V)."""
+        steps = previous.shape[1]
+        inputs = F.one_hot(previous.clamp(min=0).long(), NUM_TOKENS).float()
+        inputs = inputs * (previous >= 0)[..., None]  # start token: zero vector
+        inputs = torch.cat([inputs, z[:, None, :].expand(-1, steps, -1)], dim=-1)  # (B, T, V + Z)
+        outputs, _ = self.decoder(inputs, self.initial_state(z))  # (B, T, H)
+        return self.to_logits(outputs)  # (B, T, V)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        z: torch.Tensor,
+        temperature: float = GREEDY_TEMPERATURE,
+        generator: torch.Generator | None = None,
+        beam_width: int = DEFAULT_BEAM_WIDTH,
+    ) -> torch.Tensor:
+        """Autoregressively decode latents into chunks: z (B, Z) -> tokens (B, 32) int64.
+
+        temperature <= 0.001 (the paper's setting, in effect the argmax at every step) decodes
+        the most likely chunk by beam search over `beam_width` partial chunks (1: greedy, token
+        by token): a greedy decoder that errs once carries the error on, while the beam keeps
+        the alternatives until later steps decide. Higher temperatures sample with `generator`.
+        Rows of z that are exactly zero decode to silence (the paper's rest chunks).
+        """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if beam_width < 1:
+            raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+        greedy = temperature <= GREEDY_TEMPERATURE
+        if not greedy and generator is None:
+            raise ValueError("sampling at temperature > 0.001 needs a torch.Generator")
+        if greedy:
+            tokens = self._beam_search(z, beam_width)
+        else:
+            tokens = self._sample(z, temperature, generator)
+        tokens[(z == 0).all(dim=-1)] = NO_EVENT
+        return tokens
+
+    def _step(self, token_input: torch.Tensor, z_step: torch.Tensor, state) -> tuple[torch.Tensor, tuple]:
+        """One decoder step: (R, 1, V) previous tokens, (R, 1, Z) -> ((R, V) logits, new state)."""
+        output, state = self.decoder(torch.cat([token_input, z_step], dim=-1), state)
+        return self.to_logits(output[:, 0]), state
+
+    def _sample(self, z: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+        """(B, Z) -> (B, 32) tokens, each drawn from the softmax at `temperature`."""
+        state = self.initial_state(z)
+        token_input = torch.zeros(z.shape[0], 1, NUM_TOKENS, device=z.device, dtype=z.dtype)
+        tokens = torch.empty(z.shape[0], STEPS_PER_CHUNK, dtype=torch.long, device=z.device)
+        for step in range(STEPS_PER_CHUNK):
+            logits, state = self._step(token_input, z[:, None, :], state)
+            probs = torch.softmax(logits.float() / temperature, dim=-1)
+            tokens[:, step] = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            token_input = F.one_hot(tokens[:, step], NUM_TOKENS).to(z.dtype)[:, None, :]
+        return tokens
+
+    def _beam_search(self, z: torch.Tensor, width: int) -> torch.Tensor:
+        """(B, Z) -> (B, 32) tokens: the best of `width` partial chunks kept by summed log-probability."""
+        batch = z.shape[0]
+        rows = z.repeat_interleave(width, dim=0)  # (B * W, Z), the W beams of each latent side by side
+        state = self.initial_state(rows)
+        scores = torch.full((batch, width), -torch.inf, device=z.device)
+        scores[:, 0] = 0.0  # all beams start equal: keep one so that the first step does not pick duplicates
+        tokens = torch.zeros(batch, width, 0, dtype=torch.long, device=z.device)
+        token_input = torch.zeros(batch * width, 1, NUM_TOKENS, device=z.device, dtype=z.dtype)
+        offsets = torch.arange(batch, device=z.device)[:, None] * width  # (B, 1)
+        for _ in range(STEPS_PER_CHUNK):
+            logits, state = self._step(token_input, rows[:, None, :], state)
+            log_probs = F.log_softmax(logits.float(), dim=-1).view(batch, width, NUM_TOKENS)
+            scores, best = (scores[:, :, None] + log_probs).view(batch, -1).topk(width, dim=-1)  # (B, W)
+            beam, token = best // NUM_TOKENS, best % NUM_TOKENS
+            tokens = torch.cat([tokens.gather(1, beam[:, :, None].expand(-1, -1, tokens.shape[2])),
+                                token[:, :, None]], dim=2)  # (B, W, step + 1)
+            chosen = (beam + offsets).flatten()  # (B * W,) the row each new beam continues
+            state = (state[0][:, chosen], state[1][:, chosen])
+            token_input = F.one_hot(token.flatten(), NUM_TOKENS).to(z.dtype)[:, None, :]
+        return tokens[:, 0].contiguous()  # topk sorts: beam 0 scores best
+
+    # -- training --------------------------------------------------------------------------
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        sampling_probability: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> VAEOutput:
+        """Training pass on (B, 32) tokens with the reparameterized posterior sample.
+
+        Scheduled sampling, parallel form (Duckworth et al. 2019): a teacher-forced pass
+        predicts every step; each decoder input is then replaced, with probability
+        `sampling_probability`, by the model's own sampled token, and a second pass on
+        those inputs gives the logits. Both passes run the fused LSTM over all 32 steps.
+        """
+        mu, sigma = self.posterior(tokens)
+        noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        z = mu + sigma * noise
+        logits = self.decoder_logits(z, shift_right(tokens))
+        if sampling_probability > 0:
+            with torch.no_grad():
+                probs = torch.softmax(logits.detach().float(), dim=-1).flatten(0, 1)  # (B*T, V)
+                sampled = torch.multinomial(probs, 1, generator=generator).view_as(tokens)
+                use_sample = torch.rand(tokens.shape, generator=generator, device=tokens.device)
+                mixed = torch.where(use_sample < sampling_probability, sampled, tokens)
+            logits = self.decoder_logits(z, shift_right(mixed))
+        return VAEOutput(logits=logits, mu=mu, sigma=sigma, kl=gaussian_kl(mu, sigma))
+
+
+def load_vae(directory: str | Path, device: str | torch.device = "cpu") -> MusicVAE:
+    """The VAE of a model directory (`vae.json` + `vae.safetensors`), in eval mode."""
+    model, _ = load_checkpoint(directory, "vae", VAEConfig, MusicVAE, device)
+    return model
