@@ -95,15 +95,11 @@ class MelodyPipeline:
 
     # -- latents <-> chunks ---------------------------------------------------------------
 
-    def rest_latents(self, latents: torch.Tensor, tolerance: float) -> np.ndarray:
-        """(K, D) normalized latents -> (K,) bool, True within `tolerance` RMS of the rest point."""
-        distance = (latents.cpu() - self.codec.rest_point).square().mean(-1).sqrt()
-        return (distance < tolerance).numpy()
-
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, rest_tolerance: float = DEFAULT_REST_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
-        """(K, D) normalized latents -> ((K, 32) chunks, (K,) rest flags)."""
-        rests = self.rest_latents(latents, rest_tolerance)
+        """(K, D) normalized latents -> ((K, 32) chunks, (K,) rest flags: within `rest_tolerance` RMS
+        of the rest point)."""
+        rests = ((latents.cpu() - self.codec.rest_point).square().mean(-1).sqrt() < rest_tolerance).numpy()
         z = self.codec.inverse(latents.to(self.device))
         z[torch.from_numpy(rests).to(self.device)] = 0.0  # the zero latent decodes to silence
         return self.vae.decode(z).cpu().numpy().astype(np.int8), rests
@@ -151,11 +147,6 @@ class MelodyPipeline:
 
     # -- latents --------------------------------------------------------------------------
 
-    def forms_for(self, options: SamplingOptions, num_chunks: int) -> list[Form]:
-        """The form of each seed's melody (`core.music.forms.draw_form`); guidance 0 asks for no style."""
-        style = options.style if options.guidance > 0 and options.style != ANY_STYLE else None
-        return [draw_form(options.form, num_chunks, style, self.corpus_forms, seed) for seed in options.seeds]
-
     def sample_latents(self, options: SamplingOptions, num_chunks: int, windowed: bool = False, keep_every: int = 0,
                        callback: ProgressCallback | None = None
                        ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]], list[Form]]:
@@ -167,7 +158,8 @@ class MelodyPipeline:
         if options.model == "prior":
             shape = (num_chunks, self.codec.data_dims)
             return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), [], free
-        forms = self.forms_for(options, num_chunks)
+        style = options.style if options.guidance > 0 and options.style != ANY_STYLE else None  # 0: no style
+        forms = [draw_form(options.form, num_chunks, style, self.corpus_forms, seed) for seed in options.seeds]
         firsts = torch.tensor([representatives(form) for form in forms])  # (S, K)
         if options.model == "mdn":
             mdn = self._require(self.mdn, "mdn")

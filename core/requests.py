@@ -118,14 +118,17 @@ def _split(fields: dict) -> tuple[dict, dict[str, dict]]:
     return {k: v for k, v in fields.items() if not any(k in n for n in names.values())}, parts
 
 
-def _sorted_into_parts(request_class: type, fields: dict) -> dict:
-    """Flat keyword fields -> the keyword arguments of `request_class`, each part built from its fields."""
-    own, parts = _split(fields)
-    return {**own, **{part: PARTS[part](**values) for part, values in parts.items()}}
+class _FromFlatFields:
+    @classmethod
+    def of(cls, **fields):
+        """The request from flat fields, each part built from its own: `GenerationRequest.of(bars=8, seeds=(1,),
+        tempo_bpm=90)`; a name no part and no request field has is a TypeError, as in any call."""
+        own, parts = _split(fields)
+        return cls(**own, **{part: PARTS[part](**values) for part, values in parts.items()})
 
 
 @dataclass(frozen=True, kw_only=True)
-class GenerationRequest:
+class GenerationRequest(_FromFlatFields):
     """A new melody of `bars` bars per seed (any even number up to MAX_BARS, also past the 64
     trained on). `windowed` slides 32-latent windows instead of attending over the whole length.
     `key` moves the finished melody so that its best-fitting major scale is that key; None
@@ -145,18 +148,13 @@ class GenerationRequest:
         if self.key is not None:
             parse_key(self.key)
 
-    @classmethod
-    def of(cls, **fields) -> GenerationRequest:
-        """The request from flat fields: `GenerationRequest.of(bars=8, seeds=(1,), tempo_bpm=90)`."""
-        return cls(**_sorted_into_parts(cls, fields))
-
     @property
     def num_chunks(self) -> int:
         return self.bars // BARS_PER_CHUNK
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class InfillRequest:
+class InfillRequest(_FromFlatFields):
     """Regenerate the 1-based inclusive bar range(s) of `melody` (T,) tokens, keeping the rest.
 
     Ranges are rounded outward to 2-bar latents; kept chunks are copied note for note.
@@ -206,11 +204,6 @@ class InfillRequest:
         padded[: melody.size] = melody
         _set(self, "chunks", split_into_chunks(padded))
         _set(self, "regenerate", chunk_mask_for_bars(self.bars_to_regenerate, len(self.chunks)))
-
-    @classmethod
-    def of(cls, **fields) -> InfillRequest:
-        """The request from flat fields: `InfillRequest.of(melody=m, bars_to_regenerate=(5, 8), seeds=(1,))`."""
-        return cls(**_sorted_into_parts(cls, fields))
 
 
 def replaced(request: GenerationRequest | InfillRequest, **fields) -> GenerationRequest | InfillRequest:

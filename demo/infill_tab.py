@@ -66,11 +66,6 @@ def line_from_file(path: str | None, line: float) -> SourceMelody:
     return SourceMelody(chosen.melody, chosen.tempo_bpm, chosen.program)
 
 
-def melody_from_file(path: str | None, line: float) -> np.ndarray:
-    """(T,) tokens of the chosen melody line of a MIDI file, or a gr.Error that says what is wrong."""
-    return line_from_file(path, line).melody
-
-
 @functools.lru_cache(maxsize=len(EXAMPLES))
 def example_melody(name: str) -> SourceMelody:
     """A bundled example's first melody line (read once per process)."""

@@ -293,10 +293,10 @@ def test_generate_explains_bad_requests_before_they_join_a_batch(arguments, mess
 @pytest.mark.slow  # infills with each method on the committed models
 @pytest.mark.parametrize("method", ["Diffusion", "Interpolation (baseline)", "Prior (baseline)"])
 def test_infill_tab_regenerates_the_chosen_bars_of_a_bundled_example(method):
-    from demo.infill_tab import EXAMPLES, infill_melody, melody_from_file
+    from demo.infill_tab import EXAMPLES, infill_melody, line_from_file
 
     name = "nightingale clog"
-    original = melody_from_file(str(EXAMPLES[name]), 1)
+    original = line_from_file(str(EXAMPLES[name]), 1).melody
     roll, midi_path, *previews = infill_melody(
         None, "5-8, 17-20", 0, "Bundled example", name, 1, method, "Fast", 5, "Flute", 120, None,
         progress=NO_PROGRESS)
@@ -334,10 +334,10 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
 
 
 def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars_with_notes():
-    from demo.infill_tab import EXAMPLES, continue_melody, melody_from_file
+    from demo.infill_tab import EXAMPLES, continue_melody, line_from_file
 
     name = "nightingale clog"
-    original = melody_from_file(str(EXAMPLES[name]), 1)
+    original = line_from_file(str(EXAMPLES[name]), 1).melody
     original_bars = -(-original.size // 32) * 2  # whole 2-bar latents
     roll, midi_path, before, after = continue_melody(None, 8, 0, "Bundled example", name, 1, "Fast", 10, "Flute",
                                                        120, progress=NO_PROGRESS)
@@ -354,10 +354,10 @@ def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars
 
 @pytest.mark.slow  # samples several melodies on the committed models
 def test_infill_and_continue_shape_the_new_bars_unless_told_not_to():
-    from demo.infill_tab import EXAMPLES, continue_melody, infill_melody, melody_from_file
+    from demo.infill_tab import EXAMPLES, continue_melody, infill_melody, line_from_file
 
     name = "monteverdi madrigal canto"
-    original = melody_from_file(str(EXAMPLES[name]), 1)
+    original = line_from_file(str(EXAMPLES[name]), 1).melody
     shaped, drawn = (infill_melody(None, "9-24", 0, "Bundled example", name, style="renaissance", phrasing=phrasing,
                                    progress=NO_PROGRESS)[1] for phrasing in (True, False))
     shaped_melody, drawn_melody = (extract_melodies(pretty_midi.PrettyMIDI(path))[0].melody for path in (shaped, drawn))
@@ -369,11 +369,11 @@ def test_infill_and_continue_shape_the_new_bars_unless_told_not_to():
 
 
 def test_the_infill_source_is_drawn_before_infilling_with_the_typed_bars_selected(tmp_path):
-    from demo.infill_tab import EXAMPLES, melody_from_file, show_source, source_inputs
+    from demo.infill_tab import EXAMPLES, line_from_file, show_source, source_inputs
 
     name = "nightingale clog"
     roll = show_source("Bundled example", None, name, 1, None, "17-24", 100)
-    assert roll["notes"] == roll_value(melody_from_file(str(EXAMPLES[name]), 1))["notes"]
+    assert roll["notes"] == roll_value(line_from_file(str(EXAMPLES[name]), 1).melody)["notes"]
     assert roll["selection"] == [17, 24] and roll["seconds_per_step"] == pytest.approx(60 / 100 / 4)
     assert show_source("Uploaded MIDI", None, name, 1, None, "1-2", 120) is None, "nothing uploaded yet"
     assert show_source("Last generation", None, name, 1, None, "1-2", 120) is None, "nothing generated yet"

@@ -7,16 +7,22 @@ import torch
 from core.bundle import DEFAULT_MODEL_DIR
 from core.data.latent_sequences import LatentSequences
 from core.shaping.repeats import (
+    EXACT_REPEAT_DISTANCE,
     REAL_REPEAT_SHARES,
     RESTATE_OFFSETS,
     kept_sources,
     nearest_earlier,
-    repeat_share,
     restate_phrases,
     snap_repeats,
 )
 
 A, B, C, D, E, F, G, H = torch.eye(8)  # phrases far apart: 0.5 RMS between any two
+
+
+def repeat_share(latents: torch.Tensor) -> float:
+    """(B, K, D) sequences -> the share of their latents after the first that equal an earlier one."""
+    repeats = [nearest_earlier(sequence)[0][1:] < EXACT_REPEAT_DISTANCE for sequence in latents]
+    return float(torch.cat(repeats).float().mean())
 
 
 def test_the_latents_nearest_to_one_4_bars_or_more_back_become_copies_of_it_and_the_rest_stay():

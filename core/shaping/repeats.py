@@ -3,7 +3,7 @@
 Real tunes restate their phrases; the diffusion model draws phrases near its earlier ones
 but not onto them, and the decoder turns such a near-repeat into a different phrase, so the
 melody keeps wandering. `snap_repeats` copies the latents nearest to an earlier one onto that
-earlier one, as many as the style's real share (`repeat_share` measures it), so the melody
+earlier one, as many as the style's real share (REAL_REPEAT_SHARES), so the melody
 restates those phrases note for note. Only phrases 4, 8 or 16 bars back may be restated
 (RESTATE_OFFSETS), as in real folk tunes, whose phrases come back 8 bars later far more often
 than 4 or 16 and never right after themselves.
@@ -18,7 +18,7 @@ import math
 import torch
 
 # share of 2-bar latents equal to an earlier one in held-out 32-bar windows of the corpus
-# (`repeat_share`; tests/test_repeats.py checks folk and renaissance against the bundled sample)
+# (tests/test_repeats.py measures folk and renaissance again on the bundled sample)
 REAL_REPEAT_SHARES = {"folk": 0.37, "classical": 0.20, "renaissance": 0.11}
 MAX_SNAP_DISTANCE = 0.3  # RMS: a latent farther than this from every earlier one is a new phrase, never copied
 # how far back (in latents) a restated phrase may lie, and the RMS added to its distance: real folk
@@ -45,12 +45,6 @@ def nearest_earlier(latents: torch.Tensor,
         distances = distances + allowed
     nearest, source = distances.min(dim=1)
     return nearest.float(), source
-
-
-def repeat_share(latents: torch.Tensor) -> float:
-    """(B, K, D) sequences -> the share of their latents after the first that equal an earlier one."""
-    repeats = [nearest_earlier(sequence)[0][1:] < EXACT_REPEAT_DISTANCE for sequence in latents]
-    return float(torch.cat(repeats).float().mean())
 
 
 def restate_phrases(latents: torch.Tensor, share: float, movable: torch.Tensor | None = None) -> torch.Tensor:
