@@ -91,6 +91,13 @@ def check_choice(label: str, value, allowed: Sequence[str]) -> str:
     return value
 
 
+def check_bool(label: str, value) -> bool:
+    """`value` if it is true or false (not 1, not "yes"), or a ValueError that says so."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{label} must be true or false, got {shown(value)}.")
+    return value
+
+
 def check_tempo(value) -> float:
     """Beats per minute in MIN_TEMPO_BPM..MAX_TEMPO_BPM."""
     return check_number("Tempo", value, MIN_TEMPO_BPM, MAX_TEMPO_BPM, " BPM")

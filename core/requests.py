@@ -24,6 +24,7 @@ from core.limits import (
     MAX_STEPS,
     MAX_TEMPERATURE,
     check_bars,
+    check_bool,
     check_choice,
     check_number,
     check_program,
@@ -62,8 +63,7 @@ class RenderOptions:
     def __post_init__(self) -> None:
         _set(self, "tempo_bpm", check_tempo(self.tempo_bpm))
         _set(self, "program", check_program(self.program))
-        if not isinstance(self.dynamics, bool):
-            raise ValueError(f"Dynamics must be true or false, got {shown(self.dynamics)}.")
+        check_bool("Dynamics", self.dynamics)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,8 +104,7 @@ class ShapingOptions:
     phrasing: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.phrasing, bool):
-            raise ValueError(f"Phrasing (shape phrases) must be true or false, got {shown(self.phrasing)}.")
+        check_bool("Phrasing (shape phrases)", self.phrasing)
 
 
 PARTS = {"sampling": SamplingOptions, "render": RenderOptions, "shaping": ShapingOptions}

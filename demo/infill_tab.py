@@ -114,7 +114,7 @@ def source_and_options(midi: str | None, seed: float, source: str, example: str,
     chosen = source_melody(source, midi, example, line, last_melody, from_script(request))
     sampler_name, steps_value = sampler_choice(sampler, steps)
     program = chosen.program if instrument == MELODYS_OWN else program_for(instrument)
-    if own_tempo is True and chosen.tempo_bpm is not None:
+    if own_tempo and chosen.tempo_bpm is not None:
         tempo = chosen.tempo_bpm
     return chosen.melody, dict(seeds=(seed,), sampler=sampler_name, steps=steps_value, tempo_bpm=tempo,
                                program=DEFAULT_PROGRAM if program is None else program, phrasing=phrasing,
