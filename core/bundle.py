@@ -7,11 +7,16 @@ the hashes of the components it was fitted on:
     {"format": 1,
      "components": {
         "vae":       {"config": {...}, "sha256": "...", "fitted_on": {"data": "..."}},
-        "codec":     {"config": {...}, "sha256": "...", "fitted_on": {"vae": "<vae sha256>"}},
+        "codec":     {"config": {...}, "sha256": "...", "fitted_on": {"vae_encoder": "<encoder sha256>"}},
         "schedule":  {"config": {...}, "sha256": "...", "fitted_on": {}},
         "diffusion": {"config": {...}, "sha256": "...",
-                      "fitted_on": {"vae": "...", "codec": "...", "schedule": "..."}},
-        "mdn":       {"config": {...}, "sha256": "...", "fitted_on": {"vae": "...", "codec": "..."}}}}
+                      "fitted_on": {"vae_encoder": "...", "codec": "...", "schedule": "..."}},
+        "mdn":       {"config": {...}, "sha256": "...", "fitted_on": {"vae_encoder": "...", "codec": "..."}}}}
+
+The latents depend on the VAE's encoder only, so the codec and the sequence models record the
+hash of the encoder's weights (`encoder_sha256`, under the name `VAE_ENCODER`): a decoder
+fine-tuned with the encoder frozen (`python -m train.train_vae --freeze-encoder true`) replaces
+vae.safetensors without invalidating them.
 
 `check_bundle` refuses a directory whose files changed behind the manifest's back, that
 lacks a required component, or whose components were fitted on other versions of each
@@ -29,12 +34,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.music.forms import FORMS_FILE
+from core.nets.vae import ENCODER_PARTS
 
 # The committed demo bundle, or $MELODY_MODEL_DIR: the default of every CLI and of the app.
 DEFAULT_MODEL_DIR = Path(os.environ.get("MELODY_MODEL_DIR", Path(__file__).resolve().parent.parent / "demo" / "model"))
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 REQUIRED_COMPONENTS = ("vae", "codec", "schedule")
+VAE_ENCODER = "vae_encoder"  # what the codec and sequence models are fitted on: the VAE's encoder weights
 # How to rebuild a component whose inputs changed, for error messages.
 REBUILD_HINTS = {
     "vae": "retrain it with `python -m train.train_vae --export DIR`",
@@ -60,6 +67,35 @@ def weights_sha256(directory: str | Path, name: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"{Path(directory)} has no {name} component ({path.name} is missing)")
     return file_sha256(path)
+
+
+def encoder_sha256(directory: str | Path) -> str:
+    """Hex SHA-256 of the encoder weights (`core.nets.vae.ENCODER_PARTS`) in `directory/vae.safetensors`:
+    every tensor's name, dtype, shape and bytes, in name order, read from the file's header without torch."""
+    path = Path(directory) / "vae.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{Path(directory)} has no vae component ({path.name} is missing)")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        header_size = int.from_bytes(handle.read(8), "little")
+        try:
+            if header_size > path.stat().st_size - 8:
+                raise ValueError("header longer than the file")
+            header = json.loads(handle.read(header_size))
+        except ValueError as error:
+            raise ValueError(f"{path} is not a safetensors file ({error}); export the VAE again") from None
+        for name in sorted(key for key in header if key.startswith(ENCODER_PARTS)):
+            entry = header[name]
+            start, end = entry["data_offsets"]
+            handle.seek(8 + header_size + start)
+            digest.update(f"{name}:{entry['dtype']}:{entry['shape']}:".encode())
+            digest.update(handle.read(end - start))
+    return digest.hexdigest()
+
+
+def dependency_sha256(directory: str | Path, dependency: str) -> str:
+    """The hash a component fitted on `dependency` (a component name or VAE_ENCODER) records."""
+    return encoder_sha256(directory) if dependency == VAE_ENCODER else weights_sha256(directory, dependency)
 
 
 def bundle_fingerprint(directory: str | Path) -> str:
@@ -119,7 +155,7 @@ def forget_stale_components(directory: str | Path, dependency: str) -> list[str]
     bundle holds now (say, the sequence models after the codec was refitted), so that the rest
     of the bundle loads; their files stay until they are retrained. Returns their names."""
     directory = Path(directory)
-    current = weights_sha256(directory, dependency)
+    current = dependency_sha256(directory, dependency)
     stale = sorted(name for name, entry in read_manifest(directory)["components"].items()
                    if entry["fitted_on"].get(dependency, current) != current)
 
@@ -142,7 +178,7 @@ class BundleCheck:
     """What `check_bundle` found: the components present and their weights' hashes."""
 
     directory: Path
-    hashes: dict[str, str]  # component name -> SHA-256 of its weights
+    hashes: dict[str, str]  # component name -> SHA-256 of its weights; VAE_ENCODER -> the encoder's
 
     def has(self, name: str) -> bool:
         return name in self.hashes
@@ -177,11 +213,13 @@ def check_bundle(directory: str | Path, required: tuple[str, ...] = REQUIRED_COM
             raise ValueError(f"{directory / (name + '.json')} is missing or differs from the config the manifest "
                              "recorded; export the component again through the training command")
         hashes[name] = actual
+    if "vae" in hashes:
+        hashes[VAE_ENCODER] = encoder_sha256(directory)
     for name, entry in components.items():
         for dependency, fitted_hash in entry["fitted_on"].items():
             if dependency in hashes and hashes[dependency] != fitted_hash:
                 raise ValueError(
                     f"the {name} model in {directory} was fitted on {dependency} weights {fitted_hash[:12]}, but the "
-                    f"bundle's {dependency}.safetensors is {hashes[dependency][:12]}: {dependency} was replaced after "
+                    f"bundle's {dependency} weights are {hashes[dependency][:12]}: they were replaced after "
                     f"{name} was made; {REBUILD_HINTS[name].replace('DIR', str(directory))}")
     return BundleCheck(directory, hashes)

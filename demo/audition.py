@@ -2,7 +2,8 @@
 
 Every model here learnt from single melody lines; this tab shows which lines a file holds
 once reduced the way the training data was (one note at a time, the highest wins, on a
-sixteenth-note grid) and plays the chosen one on the piano roll. /listen is also how a
+sixteenth-note grid), numbered likeliest tune first (`core.music.melody_lines`), and plays the
+chosen one on the piano roll. /listen is also how a
 script gets the audio of a MIDI file the app made.
 """
 
@@ -73,20 +74,27 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     program = program_for(program_name)
     tempo = refused_if_invalid(check_tempo, tempo_bpm)
     melodies, line = uploaded_melody_lines(midi_path, line)
+    chosen = melodies[line - 1].melody
+    audio_path = melody_audio(chosen, tempo, program)
+    roll = roll_value(chosen, tempo, title=f"line {line}, as the models would hear it")
+    return lines_table(melodies, line), with_audio(roll, audio_path), audio_path
+
+
+def lines_table(melodies: list[ExtractedMelody], chosen: int) -> str:
+    """A Markdown table of a file's melody lines in their order (the likeliest tune first), line
+    `chosen` (1-based) marked; at most MAX_LISTED_LINES rows, then how many more there are."""
     rows = ["| Line | Track | Instrument | Bars | Range |", "|---|---|---|---|---|"]
     for number, melody in enumerate(melodies[:MAX_LISTED_LINES], start=1):
         low, high = pitch_range(melody.melody)
         bars = melody.melody.size // STEPS_PER_BAR
         instrument = pretty_midi.program_to_instrument_name(melody.program)
-        rows.append(f"| {number} | {markdown_cell(melody.name or '(none)')} | {instrument} | {bars} | "
+        shown_number = f"**{number}** (chosen)" if number == chosen else str(number)
+        rows.append(f"| {shown_number} | {markdown_cell(melody.name or '(none)')} | {instrument} | {bars} | "
                     f"{note_name(low)} to {note_name(high)} |")
     if len(melodies) > MAX_LISTED_LINES:
         rows.append(f"\n{len(melodies) - MAX_LISTED_LINES} more lines not listed (choose them by number, up to "
                     f"{len(melodies)}).")
-    chosen = melodies[line - 1].melody
-    audio_path = melody_audio(chosen, tempo, program)
-    roll = roll_value(chosen, tempo, title=f"line {line}, as the models would hear it")
-    return "\n".join(rows), with_audio(roll, audio_path), audio_path
+    return "\n".join(rows)
 
 
 def build_listen_tab() -> None:

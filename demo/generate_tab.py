@@ -30,9 +30,10 @@ from core.limits import (
     shown,
 )
 from core.music.forms import STYLE_FORM, letters
+from core.music.midi_io import melody_to_pretty_midi
 from core.pipeline import MelodyResult, join_chunks
 from core.progress import SamplerProgress
-from core.requests import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, replaced
+from core.requests import DEFAULT_BARS, DEFAULT_GUIDANCE, DEFAULT_STYLE, GenerationRequest, RenderOptions, replaced
 from demo.audition import GM_PROGRAMS, program_for
 from demo.live_call import LiveCall
 from demo.outputs import (
@@ -51,6 +52,7 @@ from demo.outputs import (
     play_preview,
     progress_reporter,
     publish,
+    publish_melody,
     refused_if_invalid,
     render_preview,
     sampler_choice,
@@ -192,6 +194,24 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
     yield roll, midi_path, result.melody, None, settings_query(settings), settings_file(settings)
     playing, audio_path = play_preview(preview, roll, progress)
     yield playing, gr.skip(), gr.skip(), audio_path, gr.skip(), gr.skip()
+
+
+def rerender_result(melody: np.ndarray | None, roll: dict | None, query: str | None, instrument: str,
+                    tempo: float, progress: gr.Progress = gr.Progress()) -> tuple:
+    """The user changed Instrument or Tempo: the result on the page made again into MIDI, score and
+    audio at the new settings, without sampling again. Returns (RollPlayer value playing the new
+    audio, MIDI path, audio path, settings as a URL query, settings JSON path); nothing changes
+    while there is no result yet."""
+    settings = settings_from_query(query or "")
+    if melody is None or not (roll or {}).get("bars") or settings is None:
+        return (gr.skip(),) * 5
+    render = refused_if_invalid(RenderOptions, tempo_bpm=tempo, program=program_for(instrument))
+    settings = {**settings, "instrument": instrument, "tempo": tempo}
+    midi = melody_to_pretty_midi(melody, render.tempo_bpm, render.program)
+    redrawn, midi_path, preview = publish_melody(melody, midi, render.tempo_bpm, f"melody-{settings['seed']}",
+                                                 roll.get("title", ""))
+    playing, audio_path = play_preview(preview, redrawn, progress)
+    return playing, midi_path, audio_path, settings_query(settings), settings_file(settings)
 
 
 def estimate_roll(update: SamplerProgress, request: GenerationRequest) -> dict:
@@ -374,6 +394,11 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                         "64 bars of Renaissance polyphony's top line, on the organ"])
     running.append(examples.load_input_event.then(**start).then(**live))
     share_query.change(None, share_query, None, js=SHARE_JS)
+    redraw = {"fn": rerender_result, "inputs": [last_melody, roll, share_query, instrument, tempo],
+              "outputs": [roll, midi_file, audio_file, share_query, settings_download], "show_progress_on": [roll],
+              "api_visibility": "private", **HEAVY_WORK}
+    instrument.input(**redraw)  # the user's own changes only: a replayed link sets them and then generates
+    tempo.release(**redraw)
     stop_button.click(None, None, None, cancels=running, queue=False)
     for control in (count, baseline):
         control.change(variation_slots, [count, baseline], slots, api_visibility="private", queue=False)

@@ -22,7 +22,7 @@ from core.limits import APP_FAST_STEPS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_T
 from core.music.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
 from core.music.midi_io import melody_to_pretty_midi
 from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges
-from demo.audition import GM_PROGRAMS, uploaded_melody_lines
+from demo.audition import GM_PROGRAMS, lines_table, uploaded_melody_lines
 from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
@@ -172,6 +172,15 @@ def show_source(source: str, midi: str | None, example: str, line: float, last: 
     return select_bars(value, bars)
 
 
+def upload_lines(source: str, midi: str | None, line: float) -> str:
+    """The uploaded file's melody lines, likeliest tune first, the chosen one marked; "" while
+    another source is chosen or nothing is uploaded."""
+    if source != "Uploaded MIDI" or not midi:
+        return ""
+    melodies, chosen = uploaded_melody_lines(midi, line)
+    return "The file's melody lines, the likeliest tune first:\n\n" + lines_table(melodies, chosen)
+
+
 def select_bars(roll: dict | None, bars: str) -> dict | None:
     """The roll with the span of the typed bar ranges selected (nothing where they do not parse)."""
     if roll is None:
@@ -213,7 +222,9 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
         with gr.Column(scale=1):
             source = gr.Radio(SOURCES, value="Bundled example", label="Melody to work on")
             midi = gr.File(label="MIDI file", file_types=[".mid", ".midi"], type="filepath", visible=False)
-            line = gr.Number(value=1, precision=0, minimum=1, label="Melody line of the file", visible=False)
+            line = gr.Number(value=1, precision=0, minimum=1, label="Melody line of the file", visible=False,
+                             info="1 is the likeliest tune (by register, instrument, track name, chords)")
+            lines = gr.Markdown(elem_id="infill-lines")
             example = gr.Dropdown(list(EXAMPLES), value=next(iter(EXAMPLES), None), label="Bundled example")
             bars = gr.Textbox(value="9-16", label="Bars to regenerate (drag on the roll, or type e.g. 17-48 or 5-8, 17-24)",
                               elem_id="infill-bars")
@@ -253,6 +264,8 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     shown = [source, midi, example, line, last_melody, bars, tempo]
     for control in (source, midi, example, line):
         control.change(show_source, shown, roll, api_visibility="private", **HEAVY_WORK)
+    for control in (source, midi, line):
+        control.change(upload_lines, [source, midi, line], lines, api_visibility="private", **HEAVY_WORK)
     example.change(example_style, [example, style], style, api_visibility="private", queue=False)
     roll.change(lambda value: selected_bars(value) or gr.skip(), roll, bars, api_visibility="private", queue=False)
     bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)

@@ -25,11 +25,13 @@ from core.limits import APP_FAST_STEPS, MAX_GUIDANCE, check_whole, shown
 from core.music.forms import FORM_CHOICES, STYLE_FORM
 from core.music.keys import KEY_NAMES
 from core.music.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
+from core.music.notation import abc_text, chunk_bars, musicxml_text
 from core.nets.transformer import ANY_STYLE
 from core.pipeline import MelodyPipeline, MelodyResult
 from core.progress import ProgressCallback, SamplerProgress
 from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, RenderOptions
-from demo.roll_player import roll_value, with_audio
+from demo.roll_player import roll_value, with_audio, with_notation
+from demo.score_view import score_svg
 
 T = TypeVar("T")
 
@@ -174,12 +176,32 @@ def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
     """A result's first answer for the page: (RollPlayer value, MIDI path, its AudioPreview to render next).
     `render`: the tempo and program the result's MIDI was made with; `original`: for an infilled
     result, the (T0,) source melody, whose replaced notes the roll draws faint under the shaded bars."""
+    return publish_melody(result.melody, result.midi, render.tempo_bpm, stem, title,
+                          None if original is None else result.regenerated, original)
+
+
+def publish_melody(melody: np.ndarray, midi: pretty_midi.PrettyMIDI, tempo_bpm: float, stem: str, title: str,
+                   regenerated: np.ndarray | None = None, original: np.ndarray | None = None):
+    """`publish` for (T,) tokens and the MIDI made of them at `tempo_bpm`; regenerated: (T // 32,) bool,
+    the 2-bar latents to shade and label "new" in the score (with the `original` notes faint under them)."""
     midi_path = fresh_output_path(stem, ".mid")
-    midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
-    roll = roll_value(result.melody, render.tempo_bpm, None if original is None else result.regenerated, original,
-                      title)
-    preview = AudioPreview(result.midi, midi_path.with_suffix(".ogg"))
-    return roll, str(midi_path), preview
+    midi_path.write_bytes(pretty_midi_to_bytes(midi))
+    roll = roll_value(melody, tempo_bpm, regenerated, original, title)
+    marked = frozenset() if regenerated is None else chunk_bars(regenerated)
+    roll = with_notation(roll, *write_notation(melody, midi_path, title, tempo_bpm, marked))
+    return roll, str(midi_path), AudioPreview(midi, midi_path.with_suffix(".ogg"))
+
+
+def write_notation(melody: np.ndarray, midi_path: Path, title: str, tempo_bpm: float,
+                   marked_bars: frozenset[int]) -> tuple[Path, Path, Path]:
+    """The melody's score image, ABC and MusicXML, written beside its MIDI under the same name:
+    their paths."""
+    musicxml = musicxml_text(melody, title, tempo_bpm, marked_bars)
+    texts = {".svg": score_svg(musicxml), ".abc": abc_text(melody, title, tempo_bpm, marked_bars),
+             ".musicxml": musicxml}
+    for suffix, text in texts.items():
+        midi_path.with_suffix(suffix).write_text(text)
+    return tuple(midi_path.with_suffix(suffix) for suffix in texts)
 
 
 def play_preview(preview: AudioPreview | None, roll: dict | None,

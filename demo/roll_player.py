@@ -9,6 +9,8 @@ is a `gr.HTML` whose JavaScript draws it as SVG:
 - regenerated bars shaded, with the notes they replaced drawn faint underneath;
 - its own audio player (the value's "audio_url", set by `with_audio` once the preview is
   rendered) and a playhead that follows it and keeps itself in view while it plays;
+- under it, the result's score (the value's "score_url", an SVG image of `demo.score_view`) and
+  links to its ABC and MusicXML files (`with_notation`);
 - with `selectable`, dragging across the bar numbers (or the notes) selects whole 2-bar
   latents: the value's "selection" becomes [first bar, last bar], its "dragged" True, and a
   change event fires.
@@ -16,6 +18,7 @@ is a `gr.HTML` whose JavaScript draws it as SVG:
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote
 
 import gradio as gr
@@ -35,6 +38,7 @@ ROLL_HTML = """
     <div class="roll-scroll"><svg class="roll-grid"></svg><div class="roll-playhead"></div></div></div>
   <div class="roll-hint"></div>
   <div class="roll-audio"></div>
+  <div class="roll-notation"><div class="roll-downloads"></div><img class="roll-score" alt=""></div>
 </div>
 """
 
@@ -54,6 +58,10 @@ ROLL_CSS = """
   pointer-events: none; display: none; }
 .roll-hint { color: #666; min-height: 16px; margin-top: 2px; }
 .roll-audio audio { width: 100%; margin-top: 4px; }
+.roll-notation { display: none; margin-top: 6px; }
+.roll-downloads a { margin-right: 12px; }
+.roll-score { display: block; width: 100%; height: auto; margin-top: 4px; background: #fff; border: 1px solid #ddd;
+  border-radius: 4px; }
 """
 
 ROLL_JS = r"""
@@ -93,9 +101,33 @@ function syncAudio(v) {  // one <audio> element, kept across redraws so that pla
   if (audio.getAttribute('src') !== url) audio.setAttribute('src', url);
 }
 
+function syncNotation(v) {  // the score image and its downloads, when the value has them
+  const holder = $('.roll-notation'), score = $('.roll-score'), links = $('.roll-downloads');
+  const url = (v && v.score_url) || '';
+  holder.style.display = url ? 'block' : 'none';
+  if (!url) { links.replaceChildren(); score.removeAttribute('src'); score.dataset.url = ''; return; }
+  if (score.dataset.url !== url) {  // the file route serves it untyped: load it as an SVG image ourselves
+    score.dataset.url = url;
+    fetch(url).then((answer) => answer.text()).then((text) => {
+      if (score.dataset.url !== url) return;  // a newer result came meanwhile
+      if (score.src.startsWith('blob:')) URL.revokeObjectURL(score.src);
+      score.src = URL.createObjectURL(new Blob([text], {type: 'image/svg+xml'}));
+    });
+  }
+  score.alt = `Score: ${v.title || 'the melody'}`;
+  links.replaceChildren('Score: ', ...[['ABC', v.abc_url], ['MusicXML', v.musicxml_url]].map(([label, href]) => {
+    const link = document.createElement('a');
+    link.textContent = label;
+    link.href = href;
+    link.download = '';
+    return link;
+  }));
+}
+
 function draw() {
   const v = props.value;
   syncAudio(v);
+  syncNotation(v);
   const keys = $('.roll-keys'), grid = $('.roll-grid');
   keys.replaceChildren(); grid.replaceChildren();
   const empty = !v || !v.bars;
@@ -268,16 +300,26 @@ def roll_value(melody: np.ndarray, tempo_bpm: float = 120.0, regenerated: np.nda
     low, high = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
     return {"notes": notes, "ghost": ghost, "shaded": shaded, "bars": int(bars), "steps_per_bar": STEPS_PER_BAR,
             "seconds_per_step": 60.0 / tempo_bpm / (STEPS_PER_BAR // 4), "low": int(low), "high": int(high),
-            "title": title, "selection": None, "dragged": False, "audio_url": None}
+            "title": title, "selection": None, "dragged": False, "audio_url": None, "score_url": None,
+            "abc_url": None, "musicxml_url": None}
+
+
+def file_url(path: str | Path) -> str:
+    """Where the page fetches a file of Gradio's cache folder."""
+    return f"gradio_api/file={quote(str(path))}"
 
 
 def with_audio(value: dict | None, audio_path: str | None) -> dict | None:
-    """The value with its player set to `audio_path`, a file of Gradio's cache folder (served at
-    gradio_api/file=...); None stays None."""
+    """The value with its player set to `audio_path`, a file of Gradio's cache folder; None stays None."""
     if value is None:
         return None
-    return {**value, "audio_url": f"gradio_api/file={quote(str(audio_path))}" if audio_path else None,
-            "dragged": False}
+    return {**value, "audio_url": file_url(audio_path) if audio_path else None, "dragged": False}
+
+
+def with_notation(value: dict, score_path: Path, abc_path: Path, musicxml_path: Path) -> dict:
+    """The value showing the score image `score_path` with links to the ABC and MusicXML files."""
+    return {**value, "score_url": file_url(score_path), "abc_url": file_url(abc_path),
+            "musicxml_url": file_url(musicxml_path), "dragged": False}
 
 
 def selected_bars(value: dict | None) -> str | None:

@@ -5,7 +5,9 @@
 Prints, in one run: the denoiser's achieved FLOP/s for one batch-1 and one batch-64 step as
 a fraction of this machine's dense float32 matmul peak (measured here too); the end-to-end
 latency of a 64-bar sample with audio split into diffusion, VAE decoding and synthesis for
-the 1000-step DDPM and the fast sampler; the quality sweep, one line per fast sampler and
+the 1000-step DDPM and the fast sampler; the time to make that melody anew at another tempo
+and instrument without sampling (MIDI, ABC, MusicXML and audio, as the app does when they
+change) as a share of generating it; the quality sweep, one line per fast sampler and
 step count,
     sampler=<name> steps=<n> quality_gap=<x> noise_floor=<y> seconds=<s>
 where quality_gap is the largest distance from 1 of pitch and duration C and Var of its
@@ -34,6 +36,8 @@ from core.bundle import DEFAULT_MODEL_DIR
 from core.diffusion.samplers import FAST_SAMPLER, default_steps
 from core.limits import MAX_SEEDS_PER_REQUEST
 from core.music.constants import CHUNKS_PER_WINDOW
+from core.music.midi_io import melody_to_pretty_midi
+from core.music.notation import abc_text, musicxml_text
 from core.pipeline import MelodyPipeline, MelodyResult
 from core.requests import GenerationRequest, SamplingOptions
 from eval_lab.metrics import self_similarity
@@ -119,6 +123,20 @@ def latency_split(pipeline: MelodyPipeline, sampler: str, repeats: int) -> dict[
     return split
 
 
+def rerender_seconds(pipeline: MelodyPipeline, repeats: int) -> float:
+    """Best-of-`repeats` seconds to make a 64-bar result anew at another tempo and instrument without
+    sampling it again (what the app does when Tempo or Instrument change): MIDI, ABC, MusicXML, audio."""
+    melody = one_melody_with_audio(pipeline, "fast").melody
+
+    def rerender() -> None:
+        midi = melody_to_pretty_midi(melody, tempo_bpm=90, program=40)
+        abc_text(melody, tempo_bpm=90)
+        musicxml_text(melody, tempo_bpm=90)
+        render_midi(midi)
+
+    return best_seconds(rerender, repeats)
+
+
 def quality_gap(melodies: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:
     """The largest distance from 1 of pitch and duration C and Var of `melodies` against `reference`."""
     quality = self_similarity(melodies, reference)
@@ -176,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"64 bars with audio, {sampler}: " + ", ".join(f"{k} {v:.3f} s" for k, v in split.items()))
     speedup = splits["ddpm"]["total"] / splits["fast"]["total"]
     print(f"fast vs ddpm end to end: {speedup:.1f}x")
+    rerender = rerender_seconds(pipeline, args.repeats)
+    print(f"64 bars made anew at another tempo and instrument (MIDI, ABC, MusicXML, audio; no sampling): "
+          f"{rerender:.3f} s = {rerender / splits['fast']['total']:.2f} of generating with the fast sampler")
 
     points = []
     for point in quality_sweep(pipeline, args.quality_n, args.repeats):

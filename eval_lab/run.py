@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from core.bundle import DEFAULT_MODEL_DIR, check_bundle
+from core.bundle import DEFAULT_MODEL_DIR, VAE_ENCODER, check_bundle
 from core.data.latent_sequences import LatentSequences
 from core.data.melody_cache import MelodyCache
 from core.diffusion.samplers import default_steps
@@ -97,7 +97,7 @@ class Evaluator:
         self.rng = np.random.default_rng(config.seed)
         self.sequences = LatentSequences.load(latents_path)
         bundle = check_bundle(pipeline.model_dir).hashes
-        if (self.sequences.vae_sha256, self.sequences.codec_sha256) != (bundle["vae"], bundle["codec"]):
+        if (self.sequences.encoder_sha256, self.sequences.codec_sha256) != (bundle[VAE_ENCODER], bundle["codec"]):
             raise ValueError(f"{latents_path} was encoded with another VAE or codec than the bundle "
                              f"{pipeline.model_dir} holds; encode again with `python -m train.encode --model "
                              f"{pipeline.model_dir} --out {latents_path}`")

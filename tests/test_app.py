@@ -1,6 +1,7 @@
 """Specification of the app's tab callbacks (called directly, without a server) and that the app builds."""
 
 from pathlib import Path
+from urllib.parse import unquote
 
 import gradio as gr
 import numpy as np
@@ -13,6 +14,7 @@ from core.data.latent_sequences import LatentSequences
 from core.music.forms import FREE_FORM
 from core.music.melody import pitch_to_token
 from core.music.midi_io import extract_melodies, melody_to_pretty_midi, pretty_midi_to_bytes
+from core.music.notation import abc_text, musicxml_text
 from core.requests import GenerationRequest, replaced
 from demo.audition import MAX_LISTED_LINES, describe_and_render
 from demo.blocks import build_app
@@ -33,12 +35,27 @@ def test_uploaded_song_lists_its_lines_and_plays_the_chosen_one(tmp_path):
     path.write_bytes(two_instrument_song())
     table, roll, audio_path = describe_and_render(str(path), "Flute", 120, 2)
     assert "| 1 | lead | Flute | 4 | B4 to G5 |" in table
-    assert "| 2 | bass | Acoustic Grand Piano | 2 | G2 to C3 |" in table
+    assert "| **2** (chosen) | bass | Acoustic Grand Piano | 2 | G2 to C3 |" in table
     assert roll["bars"] == 2 and roll["audio_url"].endswith(audio_path)
     samples, rate = soundfile.read(audio_path)
     assert audio_path.endswith(".ogg") and rate == PREVIEW_SAMPLE_RATE == 22_050
     assert samples.size == round((4.0 + 1.0) * rate)  # 2 bars at 120 BPM + tail
     assert abs(samples).max() > 0.3
+
+
+def test_an_uploaded_band_file_is_infilled_on_its_tune_and_its_lines_are_listed_tune_first(tmp_path):
+    from demo.infill_tab import infill_melody, upload_lines
+    from tests.test_melody_lines import band_file
+
+    path = tmp_path / "band.mid"
+    path.write_bytes(band_file())
+    listing = upload_lines("Uploaded MIDI", str(path), 1)
+    assert listing.index("| **1** (chosen) | Flute | Flute |") < listing.index("| 2 | Piano |") \
+        < listing.index("| 3 | Fretless Bass |")
+    assert upload_lines("Bundled example", str(path), 1) == "" and upload_lines("Uploaded MIDI", None, 1) == ""
+    roll, *_ = infill_melody(str(path), "3-4", source="Uploaded MIDI", steps=5, progress=lambda *a, **k: None)
+    kept = [pitch for start, _end, pitch in roll["notes"] if start < 32]
+    assert kept and min(kept) >= 72, "the flute's bars are kept, not the bass's"
 
 
 def test_track_names_from_a_file_show_as_plain_text_and_never_as_markup(tmp_path):
@@ -125,6 +142,54 @@ def test_generate_in_the_page_shows_the_result_first_then_plays_its_audio_under_
     assert list(fractions) == sorted(fractions) and fractions[-1] < 1, "one bar that only moves forward"
     assert labels[:5] == tuple(f"Sampling: step {step} of 5" for step in range(1, 6))
     assert labels[5:] == ("Writing the MIDI file", "Rendering the audio")
+
+
+def served_file(url: str) -> Path:
+    """The file behind a roll value's gradio_api/file=... address."""
+    return Path(unquote(url.removeprefix("gradio_api/file=")))
+
+
+def test_every_result_shows_its_score_and_offers_abc_and_musicxml_of_the_same_notes():
+    run = LiveRun(8, 3, "Fast", 5, "Diffusion", "Flute", 96, key="Bb")
+    roll, midi_path, melody, *_ = run.result
+    score, abc, musicxml = (served_file(roll[key]) for key in ("score_url", "abc_url", "musicxml_url"))
+    assert (score.suffix, abc.suffix, musicxml.suffix) == (".svg", ".abc", ".musicxml")
+    assert score.with_suffix(".mid") == Path(midi_path), "named as the MIDI they belong to"
+    svg = score.read_text()
+    assert svg.count('class="measure"') == 8 and svg.count('class="keyAccid"') == 2 * svg.count('class="keySig"')
+    assert "K:Bb" in abc.read_text() and "Q:1/4=96" in abc.read_text()
+    assert abc.read_text() == abc_text(melody, roll["title"], 96)
+    assert musicxml.read_text() == musicxml_text(melody, roll["title"], 96)
+
+
+def test_infilled_bars_are_labelled_new_in_the_score():
+    from demo.infill_tab import infill_melody
+
+    run = LiveRun(8, 3, "Fast", 5, "Diffusion", "Flute", 120)
+    melody = run.result[2]
+    roll, *_ = infill_melody(None, "3-4", source="Last generation", steps=5, last_melody=melody,
+                             progress=lambda *a, **k: None)
+    abc = served_file(roll["abc_url"]).read_text()
+    bars = [bar.strip() for bar in " ".join(abc.splitlines()[6:]).split("|")]
+    assert [index + 1 for index, bar in enumerate(bars) if bar.startswith('"^new"')] == [3, 4]
+
+
+def test_a_new_instrument_or_tempo_renders_the_result_again_without_sampling(monkeypatch):
+    from demo.generate_tab import rerender_result
+    from demo.outputs import shared_pipeline
+
+    roll, _midi, melody, _audio, query, _settings = LiveRun(8, 3, "Fast", 5, "Diffusion", "Flute", 120).result
+    monkeypatch.setattr(shared_pipeline(), "sample_latents", lambda *a, **k: pytest.fail("sampled again"))
+    playing, midi_path, audio_path, new_query, settings_path = rerender_result(
+        melody, roll, query, "Violin", 90, progress=lambda *a, **k: None)
+    midi = pretty_midi.PrettyMIDI(midi_path)
+    assert midi.instruments[0].program == 40 and midi.get_tempo_changes()[1][0] == pytest.approx(90, abs=0.01)
+    assert extract_melodies(midi)[0].melody.tolist()[: melody.size] == melody.tolist(), "the same notes"
+    assert playing["notes"] == roll["notes"] and playing["title"] == roll["title"]
+    assert playing["seconds_per_step"] == pytest.approx(60 / 90 / 4) and playing["audio_url"].endswith(audio_path)
+    assert "Q:1/4=90" in served_file(playing["abc_url"]).read_text()
+    assert "tempo=90" in new_query and "seed=3" in new_query and Path(settings_path).is_file()
+    assert rerender_result(None, None, "", "Violin", 90) == (gr.skip(),) * 5, "no result yet: nothing changes"
 
 
 @pytest.mark.slow  # samples several melodies on the committed models
@@ -444,7 +509,7 @@ def test_the_quick_rerun_says_why_it_cannot_run_and_refuses_a_sample_of_other_we
                                                                                        tmp_path):
     eval_tab = without_corpus
     stale = LatentSequences.load(eval_tab.SAMPLE_LATENTS_PATH)
-    stale.vae_sha256 = "0" * 64
+    stale.encoder_sha256 = "0" * 64
     stale.save(tmp_path / "stale.npz")
     monkeypatch.setattr(eval_tab, "SAMPLE_LATENTS_PATH", tmp_path / "stale.npz")
     with pytest.raises(gr.Error, match="encoded with another VAE or codec"):

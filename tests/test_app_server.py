@@ -102,16 +102,25 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
         page.locator("#generate").click()
         page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
         page.wait_for_selector("#generated-roll .roll-audio audio[src]", state="attached", timeout=60_000)
+        page.wait_for_function("document.querySelector('#generated-roll .roll-score').naturalWidth > 0",
+                               timeout=30_000)
         page.screenshot(path=str(screenshot), full_page=True)
         drawn = page.locator("#generated-roll .roll-note").count()
-        href = page.locator("#generated-midi a[href]").first.get_attribute("href")
-        midi = page.request.get(href if href.startswith("http") else server_url + href.lstrip("/")).body()
+        def address(href: str) -> str:
+            return href if href.startswith("http") else server_url + href.lstrip("/")
+
+        midi = page.request.get(address(page.locator("#generated-midi a[href]").first.get_attribute("href"))).body()
+        score = page.request.get(address(page.locator("#generated-roll .roll-score").get_attribute("data-url"))).text()
+        abc = page.request.get(address(page.get_by_role("link", name="ABC").get_attribute("href"))).text()
         page.wait_for_function("document.querySelector('#generated-roll .roll-audio audio').duration > 0",
                                timeout=30_000)
         audio = page.locator("#generated-roll .roll-audio audio").first.evaluate("a => a.duration")
         browser.close()
     notes = pretty_midi.PrettyMIDI(io.BytesIO(midi)).instruments[0].notes
     assert drawn == len(notes) > 32, "the roll draws every note of the MIDI the page offers"
+    assert score.count('class="measure"') == 32, "the score under the roll has its 32 bars"
+    assert score.count('class="keyAccid"') == 2 * score.count('class="keySig"') > 0, "folk is in D: two sharps a line"
+    assert "K:D" in abc and "M:4/4" in abc
     assert 64.0 <= audio <= 66.0, "32 bars at 120 BPM: 64 s, and the last note's release"
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
+import core.audio as audio
 from core.audio import (
     PEAK_LEVEL,
     RELEASE_TAIL_S,
@@ -111,6 +112,17 @@ def test_retime_to_tempo_stretches_time(scale_midi):
     midi = load_midi_bytes(pretty_midi_to_bytes(scale_midi))
     retime_to_tempo(midi, 240.0)
     assert midi.get_end_time() == pytest.approx(2.0)
+
+
+def test_the_systems_general_midi_font_is_preferred_to_the_bundled_one_where_installed(tmp_path, monkeypatch):
+    monkeypatch.delenv("MELODY_SOUNDFONT", raising=False)
+    installed = tmp_path / "FluidR3_GM.sf2"
+    monkeypatch.setattr(audio, "SYSTEM_SOUNDFONTS", (tmp_path / "absent.sf2", installed))
+    assert resolve_soundfont() == audio.BUNDLED_SOUNDFONT, "none installed: the font inside pretty_midi"
+    installed.write_bytes(b"RIFF")
+    assert resolve_soundfont() == installed
+    monkeypatch.setenv("MELODY_SOUNDFONT", str(audio.BUNDLED_SOUNDFONT))
+    assert resolve_soundfont() == audio.BUNDLED_SOUNDFONT, "the environment variable comes first"
 
 
 def test_bad_audio_settings_raise_value_errors(tmp_path, monkeypatch, scale_midi):

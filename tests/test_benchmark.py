@@ -12,6 +12,7 @@ from eval_lab.benchmark import (
     latency_split,
     quality_gap,
     quality_sweep,
+    rerender_seconds,
     sampled_melodies,
 )
 
@@ -29,6 +30,14 @@ def test_denoiser_flops_grow_linearly_with_the_batch(pipeline):
     config = pipeline.denoiser.config
     assert one > 2 * 32 * config.data_dims * config.model_dims, "at least the input projection is counted"
     assert four == pytest.approx(4 * one, rel=1e-6) and one_seconds > 0
+
+
+def test_a_result_is_made_anew_without_sampling_in_measured_time(pipeline, monkeypatch):
+    calls = []
+    sample = pipeline.sample_latents
+    monkeypatch.setattr(pipeline, "sample_latents", lambda *a, **k: calls.append(1) or sample(*a, **k))
+    assert rerender_seconds(pipeline, repeats=2) > 0
+    assert len(calls) == 1, "the melody is sampled once, then only rendered"
 
 
 def test_latency_split_covers_the_three_stages_and_sums_them(pipeline):

@@ -11,10 +11,19 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.bundle import MANIFEST_NAME, bundle_fingerprint, check_bundle, read_manifest, record_component
+from core.bundle import (
+    MANIFEST_NAME,
+    VAE_ENCODER,
+    bundle_fingerprint,
+    check_bundle,
+    encoder_sha256,
+    read_manifest,
+    record_component,
+)
 from core.diffusion.schedule import NoiseSchedule
 from core.music.forms import FORMS_FILE
 from core.nets.codec import LatentCodec
+from core.nets.vae import ENCODER_PARTS
 from core.pipeline import MelodyPipeline
 
 DEMO_MODEL = Path(__file__).resolve().parent.parent / "demo" / "model"
@@ -27,10 +36,10 @@ def bundle(tmp_path) -> Path:
     return copy
 
 
-def replace_vae_weights(directory: Path) -> None:
-    """Export 'another' VAE: same shapes, one weight changed, recorded in the manifest."""
+def replace_vae_weights(directory: Path, part: str) -> None:
+    """Export 'another' VAE: same shapes, the first weight whose name starts with `part` changed."""
     tensors = load_file(str(directory / "vae.safetensors"))
-    name = sorted(tensors)[0]
+    name = min(key for key in tensors if key.startswith(part))
     tensors[name] = tensors[name] + 0.01
     save_file(tensors, str(directory / "vae.safetensors"))
     record_component(directory, "vae", {})
@@ -38,18 +47,39 @@ def replace_vae_weights(directory: Path) -> None:
 
 def test_the_committed_bundle_is_consistent():
     check = check_bundle(DEMO_MODEL)
-    assert set(check.hashes) == {"vae", "codec", "schedule", "diffusion", "mdn"}
+    assert set(check.hashes) == {"vae", VAE_ENCODER, "codec", "schedule", "diffusion", "mdn"}
     components = read_manifest(DEMO_MODEL)["components"]
-    assert components["codec"]["fitted_on"] == {"vae": check.hashes["vae"]}
-    assert components["diffusion"]["fitted_on"] == {"vae": check.hashes["vae"], "codec": check.hashes["codec"],
-                                                    "schedule": check.hashes["schedule"]}
+    assert components["codec"]["fitted_on"] == {VAE_ENCODER: check.hashes[VAE_ENCODER]}
+    assert components["diffusion"]["fitted_on"] == {
+        VAE_ENCODER: check.hashes[VAE_ENCODER], "codec": check.hashes["codec"], "schedule": check.hashes["schedule"]}
 
 
-def test_a_new_vae_makes_the_old_codec_unloadable(bundle):
-    replace_vae_weights(bundle)
-    with pytest.raises(ValueError, match=r"the codec model in .* was fitted on vae weights .* vae was replaced "
-                                         r"after codec was made; refit it with `python -m train.encode"):
+def test_a_new_vae_encoder_makes_the_old_codec_unloadable(bundle):
+    replace_vae_weights(bundle, "to_mu.")
+    with pytest.raises(ValueError, match=r"the codec model in .* was fitted on vae_encoder weights .* they were "
+                                         r"replaced after codec was made; refit it with `python -m train.encode"):
         MelodyPipeline(bundle)
+
+
+def test_a_fine_tuned_decoder_keeps_the_latents_and_every_model_fitted_on_them(bundle):
+    encoder_before, vae_before = encoder_sha256(bundle), check_bundle(bundle).hashes["vae"]
+    replace_vae_weights(bundle, "decoder.")
+    check = check_bundle(bundle)
+    assert check.hashes["vae"] != vae_before and check.hashes[VAE_ENCODER] == encoder_before
+    assert MelodyPipeline(bundle).denoiser is not None
+
+
+def test_the_encoder_hash_reads_only_the_encoder_weights_of_the_file(bundle):
+    tensors = load_file(str(bundle / "vae.safetensors"))
+    before = encoder_sha256(bundle)
+    save_file({key: value for key, value in tensors.items() if key.startswith(ENCODER_PARTS)},
+              str(bundle / "vae.safetensors"))
+    assert encoder_sha256(bundle) == before, "the decoder's weights do not enter it"
+    save_file({**tensors, "to_sigma.bias": tensors["to_sigma.bias"].flip(0)}, str(bundle / "vae.safetensors"))
+    assert encoder_sha256(bundle) != before
+    (bundle / "vae.safetensors").write_bytes(b"other weights")
+    with pytest.raises(ValueError, match="vae.safetensors is not a safetensors file"):
+        encoder_sha256(bundle)
 
 
 def test_a_bundle_without_its_schedule_is_refused(bundle):

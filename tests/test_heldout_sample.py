@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.bundle import DEFAULT_MODEL_DIR, check_bundle
+from core.bundle import DEFAULT_MODEL_DIR, VAE_ENCODER, check_bundle
 from core.data.latent_sequences import LatentSequences
 from core.data.melody_cache import ItemRecord, MelodyCache, split_of
 from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, TRACKS_PER_SPLIT, committed_lengths, sample_paths, write_sample
@@ -43,7 +43,7 @@ def corpus(tmp_path) -> tuple[Path, Path]:
     latents = np.array([(track, chunk, 0.5) for track, count in enumerate(lengths) for chunk in range(count)],
                        dtype=np.float32)  # (N, 3)
     sequences = LatentSequences(latents, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                                cache.item_split[cache.track_items], cache.track_styles(), "vae hash", "codec hash")
+                                cache.item_split[cache.track_items], cache.track_styles(), "encoder hash", "codec hash")
     sequences.save(tmp_path / "latents.npz")
     cache.save(tmp_path / "cache.npz")
     return tmp_path / "latents.npz", tmp_path / "cache.npz"
@@ -68,7 +68,7 @@ def test_the_sample_keeps_long_enough_tracks_of_each_style_and_split_in_corpus_o
     assert cache.track_styles().tolist() == sequences.track_styles.tolist()
     assert set(cache.item_keys) <= set(CORPUS) and cache.item_fingerprints[0] == f"fingerprint of {cache.item_keys[0]}"
     assert (cache.source, cache.eval_fraction) == ("music21", 0.5)
-    assert (sequences.vae_sha256, sequences.codec_sha256) == ("vae hash", "codec hash")
+    assert (sequences.encoder_sha256, sequences.codec_sha256) == ("encoder hash", "codec hash")
 
 
 def test_each_track_is_cut_to_its_styles_length_plus_eight_latents_and_its_melody_with_it(corpus, tmp_path):
@@ -124,7 +124,7 @@ def test_each_style_needs_the_longest_of_its_committed_runs(tmp_path):
 def test_the_committed_sample_fits_the_committed_bundle_and_runs():
     sequences, cache = load_sample(BUNDLED_SAMPLE_DIR)
     bundle = check_bundle(DEFAULT_MODEL_DIR).hashes
-    assert (sequences.vae_sha256, sequences.codec_sha256) == (bundle["vae"], bundle["codec"])
+    assert (sequences.encoder_sha256, sequences.codec_sha256) == (bundle[VAE_ENCODER], bundle["codec"])
     assert sequences.track_lengths.tolist() == (np.diff(cache.track_offsets) // 32).tolist()
     assert sequences.track_split.tolist() == cache.item_split[cache.track_items].tolist()
     assert sequences.track_styles.tolist() == cache.track_styles().tolist()

@@ -8,12 +8,13 @@ import pytest
 import soundfile
 import torch
 
-from core.bundle import read_manifest, record_component
+from core.bundle import VAE_ENCODER, encoder_sha256, read_manifest, record_component
 from core.cli.generate import main as generate_cli
 from core.cli.infill import main as infill_cli
 from core.diffusion.schedule import NoiseSchedule
 from core.music.melody import melody_from_notes, split_into_chunks
 from core.music.midi_io import extract_melodies, load_midi_file, melody_to_pretty_midi, pretty_midi_to_bytes
+from core.music.notation import abc_text, musicxml_text
 from core.nets.checkpoint import save_checkpoint
 from core.nets.codec import LatentCodec
 from core.nets.denoiser import DenoiserConfig, TransformerDenoiser
@@ -31,12 +32,13 @@ def model_dir(tmp_path_factory):
     vae_config = VAEConfig(encoder_size=16, decoder_size=16, decoder_layers=1, z_size=8)
     vae = MusicVAE(vae_config).eval()
     save_checkpoint(directory, "vae", vae, vae_config, 1)
-    vae_sha = record_component(directory, "vae", {})
+    record_component(directory, "vae", {})
+    encoder_sha = encoder_sha256(directory)
     chunks = torch.as_tensor(split_into_chunks(melody_from_notes(np.arange(0, 320, 4), np.arange(4, 324, 4),
                                                                  60 + np.arange(80) % 12)), dtype=torch.long)
     mu, sigma = vae.encode(chunks)
     LatentCodec.fit(mu, sigma, sigma_threshold=1.0).save(directory)
-    latents_of = {"vae": vae_sha, "codec": record_component(directory, "codec", {"vae": vae_sha})}
+    latents_of = {VAE_ENCODER: encoder_sha, "codec": record_component(directory, "codec", {VAE_ENCODER: encoder_sha})}
     NoiseSchedule.linear().save(directory)
     schedule_sha = record_component(directory, "schedule", {})
     dims = int((sigma.mean(0) < 1.0).sum())
@@ -257,17 +259,23 @@ def test_infilling_a_melody_longer_than_the_limit_is_rejected():
         InfillRequest.of(melody=np.tile(melody, 130), bars_to_regenerate=(1, 2))
 
 
-def test_generate_and_infill_command_lines_write_midi_and_audio(model_dir, tmp_path):
+def test_generate_and_infill_command_lines_write_midi_audio_and_notation(model_dir, tmp_path):
     generate_cli(["--bars", "8", "--seed", "0", "--steps", "3", "--style", "renaissance", "--guidance", "2",
-                  "--out", str(tmp_path / "a.mid"),
+                  "--out", str(tmp_path / "a.mid"), "--abc", str(tmp_path / "a.abc"),
+                  "--musicxml", str(tmp_path / "a.musicxml"), "--tempo", "90",
                   "--wav", str(tmp_path / "a.wav"), "--model-dir", str(model_dir)])
+    (generated,) = extract_melodies(load_midi_file(tmp_path / "a.mid"))
+    assert (tmp_path / "a.abc").read_text() == abc_text(generated.melody, "a", 90)
+    assert (tmp_path / "a.musicxml").read_text() == musicxml_text(generated.melody, "a", 90)
     samples, rate = soundfile.read(tmp_path / "a.wav")
-    assert len(samples) / rate == pytest.approx(8 * 2.0, abs=1.5), "8 bars at 120 BPM, and the synth's release"
+    assert len(samples) / rate == pytest.approx(8 * 8 / 3, abs=1.5), "8 bars at 90 BPM, and the synth's release"
     assert np.abs(samples).max() > 0.01, "the notes sound"
     source = melody_to_pretty_midi(melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), [64] * 32))
     (tmp_path / "in.mid").write_bytes(pretty_midi_to_bytes(source))
     infill_cli(["--midi", str(tmp_path / "in.mid"), "--bars", "5-8", "--steps", "3", "--out", str(tmp_path / "b.mid"),
-                "--model-dir", str(model_dir)])
+                "--abc", str(tmp_path / "b.abc"), "--model-dir", str(model_dir)])
+    body = [bar.strip() for bar in " ".join((tmp_path / "b.abc").read_text().splitlines()[6:]).split("|")]
+    assert [index + 1 for index, bar in enumerate(body) if bar.startswith('"^new"')] == [5, 6, 7, 8]
     (out,) = extract_melodies(load_midi_file(tmp_path / "b.mid"))
     (original,) = extract_melodies(load_midi_file(tmp_path / "in.mid"))
     assert np.array_equal(out.melody[:64], original.melody[:64]), "bars 1-4 kept"

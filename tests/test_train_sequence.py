@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
-from core.bundle import check_bundle, read_manifest, weights_sha256
+from core.bundle import VAE_ENCODER, check_bundle, read_manifest, weights_sha256
 from core.data.latent_sequences import LatentSequences
 from core.diffusion.schedule import NoiseSchedule
 from core.nets.denoiser import load_denoiser
@@ -37,7 +38,7 @@ def toy_sequences() -> LatentSequences:
     latents = np.concatenate([np.tile(rng.uniform(-0.8, 0.8, (1, DIMS)), (length, 1)) for length in TRACK_LENGTHS])
     return LatentSequences(latents=latents.astype(np.float32),
                            track_offsets=np.concatenate([[0], np.cumsum(TRACK_LENGTHS)]), track_split=(np.arange(TRACKS) % 4 == 3).astype(np.int8), track_styles=STYLES,
-                           vae_sha256="a" * 64, codec_sha256="b" * 64)
+                           encoder_sha256="a" * 64, codec_sha256="b" * 64)
 
 
 @pytest.fixture
@@ -157,7 +158,7 @@ def test_tiny_variable_length_runs_lower_the_held_out_loss_resume_and_export(lat
     assert model.config.data_dims == DIMS and model.config.style_labels == ("chorale", "folk")
     check_bundle(model_dir, required=(name,))
     fitted_on = read_manifest(model_dir)["components"][name]["fitted_on"]
-    assert (fitted_on["vae"], fitted_on["codec"]) == ("a" * 64, "b" * 64)
+    assert (fitted_on[VAE_ENCODER], fitted_on["codec"]) == ("a" * 64, "b" * 64)
     if name == "diffusion":
         assert fitted_on["schedule"] == weights_sha256(model_dir, "schedule")
         assert NoiseSchedule.load(model_dir).num_steps == 200, "the schedule comes from the training config"
@@ -173,7 +174,7 @@ def test_a_model_whose_dims_differ_from_the_data_is_refused(latents_file, tmp_pa
 def test_exporting_into_a_bundle_with_another_vae_fails_before_training(latents_file, tmp_path, capsys):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    (model_dir / "vae.safetensors").write_bytes(b"other weights")
+    save_file({"encoder.weight_ih_l0": torch.ones(2)}, str(model_dir / "vae.safetensors"))
     with pytest.raises(ValueError, match=r"latents were made with other weights than the vae.*train.encode --model"):
         check_export_target(model_dir, LatentSequences.load(latents_file))
     with pytest.raises(SystemExit):

@@ -5,14 +5,22 @@ import json
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
-from core.bundle import check_bundle, file_sha256, read_manifest, record_component, weights_sha256
+from core.bundle import (
+    VAE_ENCODER,
+    check_bundle,
+    encoder_sha256,
+    file_sha256,
+    read_manifest,
+    record_component,
+    weights_sha256,
+)
 from core.data.latent_sequences import LatentSequences
 from core.data.melody_cache import ItemRecord, MelodyCache
 from core.music.melody import melody_from_notes, notes_from_melody
 from core.nets.codec import LatentCodec
-from core.nets.vae import MusicVAE, VAEConfig, load_vae
+from core.nets.vae import ENCODER_PARTS, MusicVAE, VAEConfig, load_vae
 from train.augment import random_transpose
 from train.configs import VAETrainConfig
 from train.encode import main as encode_main
@@ -162,9 +170,29 @@ def test_encode_writes_normalized_sequences_and_the_weights_they_come_from(tiny_
     train_rows = np.repeat(latents.track_split == 0, 6)  # the codec's [-1, 1] is the training chunks' range
     assert np.abs(latents.latents[train_rows]).max() <= 1.0 + 1e-5
     assert sorted(set(latents.track_styles.tolist())) == ["chorale", "folk"]
-    assert (latents.vae_sha256, latents.codec_sha256) == (weights_sha256(model_dir, "vae"),
-                                                          weights_sha256(model_dir, "codec"))
-    assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {"vae": latents.vae_sha256}
+    assert (latents.encoder_sha256, latents.codec_sha256) == (encoder_sha256(model_dir),
+                                                              weights_sha256(model_dir, "codec"))
+    assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {VAE_ENCODER: latents.encoder_sha256}
+
+
+def test_a_decoder_fine_tuned_with_the_encoder_frozen_keeps_the_codec_and_every_latent(tiny_cache, tmp_path):
+    model_dir = tmp_path / "model"
+    train_main(["--config", "demo", "--data", str(tiny_cache), "--out", str(tmp_path / "run"), *TINY_FLAGS,
+                "--steps", "20", "--eval-every", "20", "--export", str(model_dir)])
+    encode = ["--model", str(model_dir), "--data", str(tiny_cache), "--sigma-threshold", "1.0"]
+    encode_main([*encode, "--out", str(tmp_path / "before.npz")])
+    before = load_file(str(model_dir / "vae.safetensors"))
+    train_main(["--config", "demo", "--data", str(tiny_cache), "--out", str(tmp_path / "decoder"), *TINY_FLAGS,
+                "--steps", "20", "--eval-every", "20", "--init-from", str(model_dir), "--freeze-encoder", "true",
+                "--export", str(model_dir)])
+    after = load_file(str(model_dir / "vae.safetensors"))
+    encoder = [name for name in before if name.startswith(ENCODER_PARTS)]
+    assert encoder and all(torch.equal(before[name], after[name]) for name in encoder)
+    assert not torch.equal(before["to_logits.weight"], after["to_logits.weight"]), "the decoder learnt"
+    assert check_bundle(model_dir, required=("vae", "codec")).has("codec"), "the codec still fits"
+    encode_main([*encode, "--out", str(tmp_path / "after.npz")])
+    assert np.array_equal(LatentSequences.load(tmp_path / "before.npz").latents,
+                          LatentSequences.load(tmp_path / "after.npz").latents)
 
 
 def test_encoding_with_a_codec_of_another_vae_needs_refit_codec(tiny_cache, tmp_path, capsys):
@@ -179,13 +207,13 @@ def test_encoding_with_a_codec_of_another_vae_needs_refit_codec(tiny_cache, tmp_
     with pytest.raises(SystemExit):
         encode_main(encode)
     error = capsys.readouterr().err
-    assert "was fitted on another VAE" in error and "pass --refit-codec" in error
+    assert "was fitted on another VAE encoder" in error and "pass --refit-codec" in error
     old_codec = weights_sha256(model_dir, "codec")
     save_file({"w": torch.zeros(1)}, str(model_dir / "diffusion.safetensors"))  # a model of the old latents
     (model_dir / "diffusion.json").write_text(json.dumps({"config": {}}))
     record_component(model_dir, "diffusion", {"codec": old_codec})
     encode_main([*encode, "--refit-codec"])
-    assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {"vae": weights_sha256(model_dir, "vae")}
+    assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {VAE_ENCODER: encoder_sha256(model_dir)}
     assert "diffusion" not in read_manifest(model_dir)["components"], "it learnt the old codec's latents"
     assert "left out of the bundle's manifest until it is retrained" in capsys.readouterr().err
     assert check_bundle(model_dir, required=("vae", "codec")).has("codec")

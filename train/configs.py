@@ -46,6 +46,7 @@ class VAETrainConfig(TrainConfig):
     transpose_semitones: int = 5  # augmentation range, +-
     style_weights: str = "equal"  # "equal", "natural" (uniform over chunks) or "folk=2,chorale=1,..."
     eval_chunks: int = 2048  # held-out chunks per style
+    freeze_encoder: bool = False  # decoder-only fine-tuning (with --init-from): every latent stays as it was
 
 
 @dataclass(frozen=True)

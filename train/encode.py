@@ -29,6 +29,8 @@ from tqdm import tqdm
 from core.bundle import (
     DEFAULT_MODEL_DIR,
     REBUILD_HINTS,
+    VAE_ENCODER,
+    encoder_sha256,
     forget_stale_components,
     read_manifest,
     record_component,
@@ -55,18 +57,19 @@ def encode_chunks(vae: MusicVAE, chunks: np.ndarray, batch_size: int = 1024,
     return np.concatenate(mus), np.concatenate(sigmas)
 
 
-def codec_for(model_dir: Path, vae_sha: str, refit: bool) -> LatentCodec | None:
-    """The bundle's codec if it was fitted on the VAE with weights `vae_sha`; None when it must be
-    (re)fitted. Raises ValueError for a codec of another VAE unless `refit`."""
+def codec_for(model_dir: Path, encoder_sha: str, refit: bool) -> LatentCodec | None:
+    """The bundle's codec if it was fitted on the VAE encoder with weights `encoder_sha`; None when it
+    must be (re)fitted. Raises ValueError for a codec of another encoder unless `refit`."""
     if refit or not (model_dir / "codec.json").is_file():
         return None
     entry = read_manifest(model_dir)["components"].get("codec")
     if entry is None:
         raise ValueError(f"the codec in {model_dir} is not in the bundle's manifest, so it cannot be told which VAE it "
                          "was fitted on; pass --refit-codec to fit it on this VAE")
-    if entry["fitted_on"].get("vae") != vae_sha:
-        raise ValueError(f"the codec in {model_dir} was fitted on another VAE (vae {entry['fitted_on'].get('vae', '')[:12]}"
-                         f", the bundle's VAE is {vae_sha[:12]}); pass --refit-codec to fit it on this VAE")
+    fitted = entry["fitted_on"].get(VAE_ENCODER, "")
+    if fitted != encoder_sha:
+        raise ValueError(f"the codec in {model_dir} was fitted on another VAE encoder ({fitted[:12]}, the bundle's "
+                         f"is {encoder_sha[:12]}); pass --refit-codec to fit it on this VAE")
     return LatentCodec.load(model_dir)
 
 
@@ -88,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         cache = MelodyCache.load(args.data)
         vae = load_vae(args.model)
-        vae_sha = weights_sha256(args.model, "vae")
-        codec = codec_for(args.model, vae_sha, args.refit_codec)
+        encoder_sha = encoder_sha256(args.model)
+        codec = codec_for(args.model, encoder_sha, args.refit_codec)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
 
@@ -108,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ValueError as error:
             parser.error(str(error))
         codec.save(args.model)
-        record_component(args.model, "codec", {"vae": vae_sha})
+        record_component(args.model, "codec", {VAE_ENCODER: encoder_sha})
         kept = "principal components" if args.components else "dims"
         print(f"fitted the codec on {fit_rows.sum()} chunks: kept {codec.data_dims} {kept} of {codec.z_size} dims "
               f"(mean sigma below {args.sigma_threshold}); saved to {args.model}", file=sys.stderr)
@@ -122,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         track_offsets=np.concatenate([[0], np.cumsum(track_lengths)]).astype(np.int64),
         track_split=track_split.astype(np.int8),
         track_styles=cache.track_styles(),
-        vae_sha256=vae_sha,
+        encoder_sha256=encoder_sha,
         codec_sha256=weights_sha256(args.model, "codec"),
     )
     sequences.save(args.out)

@@ -52,9 +52,9 @@ PRESETS: dict[str, Preset] = {
     "demo": Preset(
         # every track moved into C (core.music.keys): the model spends no capacity on 12 keys
         vae=VAEConfig(encoder_size=256, decoder_size=256, decoder_layers=3, z_size=128, key_normalized=True),
-        # The committed VAE continued earlier weights (`--init-from DIR`) in three runs: 8,000 steps at
-        # 128 free bits and learning rate 5e-4, 7,000 at 256, then these settings
-        # (docs/data-and-training.md, "The VAE").
+        # The committed VAE continued earlier weights (`--init-from DIR`) in four runs: 8,000 steps at
+        # 128 free bits and learning rate 5e-4, 7,000 at 256, then these settings, then these settings
+        # with `--freeze-encoder true` (the decoder alone; docs/data-and-training.md, "The VAE").
         vae_training=VAETrainConfig(
             batch_size=128,
             steps=3_000,

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.bundle import weights_sha256
+from core.bundle import VAE_ENCODER, dependency_sha256
 from core.data.latent_sequences import LatentSequences
 from core.music.musicality import musicality
 from core.nets.transformer import UNCONDITIONAL
@@ -69,10 +69,14 @@ class LatentBatch:
 
 def check_export_target(directory: Path, latents: LatentSequences) -> None:
     """ValueError if the bundle `directory` holds a VAE or codec other than the latents were made with."""
-    for name, expected in (("vae", latents.vae_sha256), ("codec", latents.codec_sha256)):
-        if (directory / f"{name}.safetensors").is_file() and weights_sha256(directory, name) != expected:
+    for name, expected in ((VAE_ENCODER, latents.encoder_sha256), ("codec", latents.codec_sha256)):
+        try:
+            actual = dependency_sha256(directory, name)
+        except FileNotFoundError:  # a new bundle: nothing to disagree with
+            continue
+        if actual != expected:
             raise ValueError(f"the latents were made with other weights than the {name} in {directory} "
-                             f"({expected[:12]} vs {weights_sha256(directory, name)[:12]}); encode them again with "
+                             f"({expected[:12]} vs {actual[:12]}); encode them again with "
                              f"`python -m train.encode --model {directory}`")
 
 
@@ -150,7 +154,7 @@ class LatentSpanTask:
     def __init__(self, latents: LatentSequences, data: Path, model_config: Any, config: SequenceTrainConfig,
                  decoder_dir: Path | None = None):
         self.latents, self.data, self.model_config, self.config = latents, data, model_config, config
-        self.fitted_on = {"vae": latents.vae_sha256, "codec": latents.codec_sha256}
+        self.fitted_on = {VAE_ENCODER: latents.encoder_sha256, "codec": latents.codec_sha256}
         labels = model_config.style_labels
         self.train_spans = SpanSampler(latents, "train", config, labels)
         eval_spans = SpanSampler(latents, "eval", config, labels)

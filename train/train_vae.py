@@ -108,7 +108,10 @@ class VAETask:
             raise ValueError(f"{data} has no non-rest held-out (eval split) chunks")
 
     def build_model(self, model_config: VAEConfig) -> nn.Module:
-        return MusicVAE(model_config)
+        model = MusicVAE(model_config)
+        if self.config.freeze_encoder:
+            model.freeze_encoder()
+        return model
 
     def next_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device) -> torch.Tensor:
         """(B, 32) long tokens: style-balanced chunks, each transposed by a random shift."""

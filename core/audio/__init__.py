@@ -5,7 +5,9 @@ a soundfont is the expensive part, so one `MidiSynth` per soundfont and sample r
 per process (`shared_synth`) and reused; a lock makes it safe to call from server threads.
 
 The soundfont is, in order: the `soundfont` argument, the `MELODY_SOUNDFONT` environment
-variable, or the General MIDI font that ships inside pretty_midi (TimGM6mb.sf2).
+variable, the system's FluidR3 General MIDI font where Debian's `fluid-soundfont-gm` put it (a
+Space installs it from packages.txt: 141 MB of fuller samples), or the 6 MB General MIDI font
+that ships inside pretty_midi (TimGM6mb.sf2).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import soundfile
 from core.limits import check_program, check_tempo
 
 SOUNDFONT_ENV = "MELODY_SOUNDFONT"
+SYSTEM_SOUNDFONTS = (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),)  # Debian's fluid-soundfont-gm
 BUNDLED_SOUNDFONT = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 DEFAULT_SAMPLE_RATE = 44_100
 PEAK_LEVEL = 0.9  # renders are scaled so that their loudest sample sits here
@@ -36,13 +39,15 @@ OGG_WRITE_BLOCK = 16_384  # samples per write to the Vorbis encoder
 
 
 def resolve_soundfont(soundfont: str | Path | None = None) -> Path:
-    """The soundfont to use: the argument, else $MELODY_SOUNDFONT, else the bundled GM font."""
+    """The soundfont to use: the argument, else $MELODY_SOUNDFONT, else the first of
+    SYSTEM_SOUNDFONTS installed, else the bundled GM font."""
     if soundfont:
         origin, chosen = "soundfont", soundfont
     elif os.environ.get(SOUNDFONT_ENV):
         origin, chosen = f"${SOUNDFONT_ENV}", os.environ[SOUNDFONT_ENV]
     else:
-        origin, chosen = "bundled soundfont", BUNDLED_SOUNDFONT
+        installed = [path for path in SYSTEM_SOUNDFONTS if path.is_file()]
+        origin, chosen = ("system soundfont", installed[0]) if installed else ("bundled soundfont", BUNDLED_SOUNDFONT)
     path = Path(chosen).expanduser()
     if not path.is_file():
         raise ValueError(f"{origin} {str(path)!r} is not a file; give the path of a .sf2 soundfont")

@@ -14,6 +14,7 @@ from core.bundle import DEFAULT_MODEL_DIR
 from core.diffusion.samplers import SAMPLER_NAMES
 from core.music.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
 from core.music.midi_io import pretty_midi_to_bytes
+from core.music.notation import abc_text, chunk_bars, musicxml_text
 from core.nets.transformer import ANY_STYLE
 from core.pipeline import MelodyResult
 from core.progress import SamplerProgress
@@ -32,6 +33,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same melody)")
     parser.add_argument("--out", type=Path, required=True, help="output .mid file")
     parser.add_argument("--wav", type=audio_path, help="also render the melody to this .wav (or .ogg) file")
+    parser.add_argument("--abc", type=Path, help="also write the melody as ABC notation to this file")
+    parser.add_argument("--musicxml", type=Path, help="also write the melody as a MusicXML score to this file")
     parser.add_argument("--sampler", choices=SAMPLER_NAMES, default="fast",
                         help="ddpm: the paper's 1000-step ancestral sampler; ddim: deterministic DDIM; dpmpp_2m: "
                              "DPM-Solver++(2M); fast (default): the fast sampler the benchmark chose")
@@ -69,16 +72,25 @@ class ProgressBar:
             self.bar.close()
 
 
-def write_outputs(result: MelodyResult, midi_path: Path, wav_path: Path | None, generation_seconds: float) -> None:
-    """Write the MIDI (and WAV) and report where the time went: generation = sampling + VAE decoding."""
-    midi_path.write_bytes(pretty_midi_to_bytes(result.midi))
-    message = f"wrote {midi_path} ({len(result.melody) // 16} bars)"
+def write_outputs(result: MelodyResult, args: argparse.Namespace, generation_seconds: float,
+                  infilled: bool = False) -> None:
+    """Write the MIDI (args.out) and what else `args` asks for (--wav, --abc, --musicxml), and report
+    where the time went: generation = sampling + VAE decoding. The notation of an `infilled` result
+    labels its regenerated bars "new"."""
+    args.out.write_bytes(pretty_midi_to_bytes(result.midi))
+    written = [f"{args.out} ({len(result.melody) // 16} bars)"]
     timing = f"generated in {generation_seconds:.2f} s (sampling and VAE decoding)"
-    if wav_path is not None:
+    tempo_bpm = float(result.midi.get_tempo_changes()[1][0])
+    marked = chunk_bars(result.regenerated) if infilled else frozenset()
+    for path, write in ((args.abc, abc_text), (args.musicxml, musicxml_text)):
+        if path is not None:
+            path.write_text(write(result.melody, args.out.stem, tempo_bpm, marked))
+            written.append(str(path))
+    if args.wav is not None:
         started = time.perf_counter()
         samples = render_midi(result.midi)
-        write_audio(wav_path, samples)
-        message += f" and {wav_path} ({samples.size / 44100:.1f} s)"
+        write_audio(args.wav, samples)
+        written.append(f"{args.wav} ({samples.size / 44100:.1f} s)")
         timing += f", audio rendered in {time.perf_counter() - started:.2f} s"
-    print(message, file=sys.stderr)
+    print(f"wrote {', '.join(written)}", file=sys.stderr)
     print(timing, file=sys.stderr)

@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = pipeline.generate(request, ProgressBar("sampling"))[0]
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
-    write_outputs(result, args.out, args.wav, time.perf_counter() - started)
+    write_outputs(result, args, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

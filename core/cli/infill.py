@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from core.cli.common import ProgressBar, add_common_options, write_outputs
+from core.music.melody_lines import rank_lines
 from core.music.midi_io import MidiInputError, extract_melodies, load_midi_file
 from core.pipeline import MelodyPipeline
 from core.requests import INFILL_METHODS, InfillRequest, continuation, parse_bar_ranges
@@ -27,14 +28,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     what.add_argument("--bars", help="1-based inclusive bars to regenerate, e.g. 17-48 or 5-8,17-24")
     what.add_argument("--extend", type=int, metavar="BARS",
                       help="continue the melody by BARS new bars (an even number) after its last 2-bar latent")
-    parser.add_argument("--line", type=int, default=1, help="which extracted melody line to use (default 1)")
+    parser.add_argument("--line", type=int, default=1,
+                        help="which melody line to use, numbered likeliest tune first (core.music.melody_lines; "
+                             "default 1, the likeliest)")
     parser.add_argument("--method", choices=INFILL_METHODS, default="diffusion",
                         help="diffusion, or the paper's baselines: interpolation (slerp) or prior")
     parser.add_argument("--resample", type=int, default=0, help="extra RePaint rounds per step (smoother joins)")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
-        melodies = extract_melodies(load_midi_file(args.midi))
+        melodies = rank_lines(extract_melodies(load_midi_file(args.midi)))
         if not melodies:
             raise ValueError(f"{args.midi} has no melody: no pitched notes in MIDI 21..108")
         if not 1 <= args.line <= len(melodies):
@@ -52,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = pipeline.infill(request, ProgressBar("continuing" if args.extend else "infilling"))[0]
     except (FileNotFoundError, MidiInputError, ValueError) as error:
         parser.error(str(error))
-    write_outputs(result, args.out, args.wav, time.perf_counter() - started)
+    write_outputs(result, args, time.perf_counter() - started, infilled=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ evaluation read it. Like the melody cache it is one `.npz` of plain arrays, load
   concatenated in cache order (rest chunks are the image of the zero latent);
 - `track_offsets` (K + 1,) int64 into `latents`; `track_split` (K,) int8 (0 train, 1 eval);
   `track_styles` (K,) str (`core.music.styles`);
-- `vae_sha256`, `codec_sha256`: the weights the latents were made with, so that a model
-  trained on them records what it was fitted on and a stale file is refused.
+- `encoder_sha256`, `codec_sha256`: the weights the latents were made with (the VAE's encoder,
+  `core.bundle.encoder_sha256`, and the codec), so that a model trained on them records what it
+  was fitted on and a stale file is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 
 from core.data.melody_cache import open_versioned_npz, save_npz_atomically, select_tracks
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the VAE's encoder hash, not its whole file's
 _ARRAY_FIELDS = ("latents", "track_offsets", "track_split", "track_styles")
 
 
@@ -31,7 +32,7 @@ class LatentSequences:
     track_offsets: np.ndarray  # (K + 1,) int64
     track_split: np.ndarray  # (K,) int8
     track_styles: np.ndarray  # (K,) str
-    vae_sha256: str
+    encoder_sha256: str
     codec_sha256: str
 
     @property
@@ -45,7 +46,7 @@ class LatentSequences:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temporary file, then rename)."""
-        save_npz_atomically(path, format_version=np.array(FORMAT_VERSION), vae_sha256=np.array(self.vae_sha256),
+        save_npz_atomically(path, format_version=np.array(FORMAT_VERSION), encoder_sha256=np.array(self.encoder_sha256),
                             codec_sha256=np.array(self.codec_sha256),
                             **{name: getattr(self, name) for name in _ARRAY_FIELDS})
 
@@ -53,7 +54,7 @@ class LatentSequences:
     def load(cls, path: str | Path) -> "LatentSequences":
         with open_versioned_npz(path, "encoded latents", FORMAT_VERSION, "python -m train.encode",
                                 unversioned=1) as data:
-            return cls(vae_sha256=str(data["vae_sha256"]), codec_sha256=str(data["codec_sha256"]),
+            return cls(encoder_sha256=str(data["encoder_sha256"]), codec_sha256=str(data["codec_sha256"]),
                        **{name: data[name] for name in _ARRAY_FIELDS})
 
     def track_indices(self, split: str | None = None, style: str | None = None) -> np.ndarray:

@@ -74,6 +74,7 @@ class ExtractedMelody:
     name: str
     melody: np.ndarray  # (T,) int8 tokens, T a multiple of 32
     tempo_bpm: float = DEFAULT_TEMPO_BPM  # the file's first tempo, within the limits a request takes
+    chord_share: float = 0.0  # share of the instrument's notes that start together with another (chords)
 
 
 def _reduce_resolution(midi: mido.MidiFile, max_ticks_per_beat: int) -> None:
@@ -227,7 +228,9 @@ def extract_melodies(midi: pretty_midi.PrettyMIDI) -> list[ExtractedMelody]:
         pitches = np.array([note.pitch for note in instrument.notes], dtype=np.int64)
         melody = melody_from_notes(starts, ends, pitches)
         if has_notes(melody):
-            melodies.append(ExtractedMelody(index, instrument.program, instrument.name, melody, tempo_bpm))
+            _, inverse, counts = np.unique(starts, return_inverse=True, return_counts=True)
+            chord_share = float((counts[inverse] > 1).mean())
+            melodies.append(ExtractedMelody(index, instrument.program, instrument.name, melody, tempo_bpm, chord_share))
     return melodies
 
 

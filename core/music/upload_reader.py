@@ -2,7 +2,7 @@
 
     python -m core.music.upload_reader LIMITS_JSON < file.mid > result.pickle   # the child's side
 
-`read_melody_lines` checks the file's size, then runs `extract_melodies(load_midi_bytes(...))`
+`read_melody_lines` checks the file's size, then runs `rank_lines(extract_melodies(load_midi_bytes(...)))`
 (`core.music.midi_io`, with its event, length and track caps) in a fresh interpreter that is
 killed when it has not answered within the budget, so a crafted file costs at most that much
 time in a request thread, where signals cannot interrupt Python code. Starting the child
@@ -28,14 +28,16 @@ from core.music.midi_io import (
     load_midi_bytes,
     read_midi_file_bytes,
 )
+from core.music.melody_lines import rank_lines
 
 # the child needs no more of the parent's environment (which may be large: E2BIG)
 CHILD_ENVIRONMENT = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "PYTHONPATH") if name in os.environ}
 
 
 def read_melody_lines(path: str | Path, limits: MidiLimits = UPLOAD_LIMITS) -> list[ExtractedMelody]:
-    """The melody lines of an untrusted MIDI file, or `MidiInputError` (or `UnsupportedMeterError`)
-    saying why not, within `limits.timeout_s` (the child's start-up included)."""
+    """The melody lines of an untrusted MIDI file, the likeliest tune first (`core.music.melody_lines`),
+    or `MidiInputError` (or `UnsupportedMeterError`) saying why not, within `limits.timeout_s` (the
+    child's start-up included)."""
     data = read_midi_file_bytes(path, limits)
     command = [sys.executable, "-m", __name__, json.dumps(dataclasses.asdict(limits))]
     try:
@@ -56,7 +58,7 @@ def main() -> None:
     """The child: MIDI bytes on stdin -> pickled ("lines", [ExtractedMelody]) or ("error", MidiInputError)."""
     limits = MidiLimits(**json.loads(sys.argv[1]))
     try:
-        result = ("lines", extract_melodies(load_midi_bytes(sys.stdin.buffer.read(), limits)))
+        result = ("lines", rank_lines(extract_melodies(load_midi_bytes(sys.stdin.buffer.read(), limits))))
     except MidiInputError as error:
         result = ("error", error)
     sys.stdout.buffer.write(pickle.dumps(result))

@@ -61,6 +61,11 @@ def rest_mask(tokens: torch.Tensor) -> torch.Tensor:
     return ~(tokens >= FIRST_NOTE_TOKEN).any(dim=-1)
 
 
+# The weights that map a chunk to its latent; a bundle's codec and sequence models depend on these
+# alone, so a decoder fine-tuned with them frozen (`freeze_encoder`) keeps every latent valid.
+ENCODER_PARTS = ("encoder.", "to_mu.", "to_sigma.")
+
+
 class MusicVAE(nn.Module):
     def __init__(self, config: VAEConfig):
         super().__init__()
@@ -81,6 +86,12 @@ class MusicVAE(nn.Module):
         _, (h_n, _) = self.encoder(one_hot)  # h_n: (2, B, H), forward then backward
         final = torch.cat([h_n[0], h_n[1]], dim=-1)  # (B, 2H)
         return self.to_mu(final), F.softplus(self.to_sigma(final))
+
+    def freeze_encoder(self) -> None:
+        """Train the decoder only from now on: the ENCODER_PARTS weights get no gradient."""
+        for name, parameter in self.named_parameters():
+            if name.startswith(ENCODER_PARTS):
+                parameter.requires_grad_(False)
 
     @torch.no_grad()
     def encode(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
