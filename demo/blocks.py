@@ -21,7 +21,7 @@ from demo.generate_tab import (
 )
 from demo.infill_tab import build_infill_tab, example_style, show_source
 from demo.long_tab import build_long_tab
-from demo.outputs import HEAVY_WORK, diffusion_available, shared_pipeline
+from demo.outputs import HEAVY_WORK, Refusal, diffusion_available, shared_pipeline
 from demo.queue_gate import QueueGate
 from demo.request_guard import RequestGuard
 
@@ -61,12 +61,19 @@ def build_app() -> gr.Blocks:
                 build_listen_tab()
         gr.Markdown(ABOUT)
         if infill_this is not None:
-            infill_this.click(lambda: ("Last generation", gr.Tabs(selected="infill")), None, [infill.source, tabs],
-                              api_visibility="private", queue=False) \
-                .then(show_source, infill.shown, infill.roll, api_visibility="private", **HEAVY_WORK)
+            infill_this.click(open_in_infill, last_melody, [infill.source, tabs], api_visibility="private",
+                              queue=False) \
+                .success(show_source, infill.shown, infill.roll, api_visibility="private", **HEAVY_WORK)
             # the page opens Infill on its first example in that example's style (the API keeps folk as its default)
             app.load(example_style, [infill.example, infill.style], infill.style, api_visibility="private", queue=False)
     return app
+
+
+def open_in_infill(last_melody) -> tuple:
+    """ "Infill this melody": the Infill tab on the last generation, or a message while there is none."""
+    if last_melody is None:
+        raise Refusal("Generate a melody first: \"Infill this melody\" then takes it to the Infill tab.")
+    return "Last generation", gr.Tabs(selected="infill")
 
 
 def launch(app: gr.Blocks, port: int, host: str = "0.0.0.0", **kwargs) -> None:

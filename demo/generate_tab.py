@@ -296,6 +296,16 @@ def replay_file(path: str | None) -> tuple:
 # result appear) scrolls into view if it is not (on a phone it lies below the controls)
 START_RUN_JS = scroll_to_roll_js("generated-roll", 4)
 SHARE_JS = "(query) => { if (query) history.replaceState(null, '', location.pathname + '?' + query); }"
+# the page's address holds the result's settings (SHARE_JS): the button copies it and says so
+COPY_LINK_JS = """() => {
+  const button = document.querySelector('#copy-link');
+  const say = (text) => {
+    button.textContent = text;
+    setTimeout(() => { button.textContent = 'Copy link to this result'; }, 2000);
+  };
+  if (!location.search) { say('Generate a melody first'); return; }
+  navigator.clipboard.writeText(location.href).then(() => say('Link copied'), () => say('Copy the address bar'));
+}"""
 
 
 def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
@@ -344,7 +354,9 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                 midi_file = gr.File(label="MIDI", elem_id="generated-midi")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
                 settings_download = gr.File(label="Settings (replay them here)")
-            infill_this = gr.Button("Infill this melody", elem_id="infill-this")
+            with gr.Row():
+                infill_this = gr.Button("Infill this melody", elem_id="infill-this")
+                copy_link = gr.Button("Copy link to this result", elem_id="copy-link")
             with gr.Accordion("Variations and the baseline", open=False):
                 with gr.Row():
                     count = gr.Slider(1, MAX_VARIATIONS, value=MAX_VARIATIONS, step=1, label="More seeds",
@@ -394,6 +406,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                         "64 bars of Renaissance polyphony's top line, on the organ"])
     running.append(examples.load_input_event.then(**start).then(**live))
     share_query.change(None, share_query, None, js=SHARE_JS)
+    copy_link.click(None, None, None, js=COPY_LINK_JS)
     redraw = {"fn": rerender_result, "inputs": [last_melody, roll, share_query, instrument, tempo],
               "outputs": [roll, midi_file, audio_file, share_query, settings_download], "show_progress_on": [roll],
               "api_visibility": "private", **HEAVY_WORK}

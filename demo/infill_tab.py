@@ -1,11 +1,14 @@
 """The "Infill" tab: keep a melody's other bars and regenerate the chosen ones.
 
 The melody comes from a bundled corpus example (the default), an uploaded MIDI file
-(melody lines extracted as in the data pipeline) or the last generation, and is drawn on
-the piano roll as soon as it is chosen: dragging across the roll's bar numbers fills in
-the bars to regenerate. The result is drawn with the regenerated bars shaded over the notes
-they replaced. Diffusion infilling can be compared with the paper's baselines (spherical
-interpolation, the prior) with one click; "Continue" adds new bars after the melody.
+(melody lines extracted as in the data pipeline, the likeliest tune first), the last
+generation or the latest result, and is drawn on the piano roll as soon as it is chosen:
+dragging across the roll's bar numbers fills in the bars to regenerate. The result is drawn
+with the regenerated bars shaded over the notes they replaced. Diffusion infilling can be
+compared with the paper's baselines (spherical interpolation, the prior) with one click;
+"Continue" adds new bars after the melody. Every result joins the session's editing history:
+"Latest result (keep editing)" infills or continues it further (the shading grows with every
+edit) and "Back to the previous version" undoes the newest.
 """
 
 from __future__ import annotations
@@ -32,20 +35,22 @@ from demo.outputs import (
     phrasing_input,
     play_infill,
     progress_reporter,
-    publish,
+    publish_melody,
     refused_if_invalid,
     sampler_choice,
     shared_pipeline,
     style_choice,
     style_inputs,
 )
-from demo.roll_player import RollPlayer, roll_value, scroll_to_roll_js, selected_bars
+from demo.roll_player import RollPlayer, roll_value, scroll_to_roll_js, selected_bars, with_audio
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 EXAMPLES = {path.stem.replace("_", " "): path for path in sorted(EXAMPLES_DIR.glob("*.mid"))}
 # the style each bundled example is written in, by the first word of its name (the Style control follows it)
 EXAMPLE_STYLES = {"monteverdi": "renaissance", "mozart": "classical", "nightingale": "folk"}
-SOURCES = ["Uploaded MIDI", "Bundled example", "Last generation"]
+SOURCES = ["Uploaded MIDI", "Bundled example", "Last generation", "Latest result (keep editing)"]
+LATEST = SOURCES[3]  # the newest version of this session's editing history
+MAX_VERSIONS = 10  # versions an editing history keeps (the oldest go first)
 MELODYS_OWN = "the melody's own"  # the Instrument choice that keeps the file's instrument
 METHODS = {"Diffusion": "diffusion", "Interpolation (baseline)": "interpolation", "Prior (baseline)": "prior"}
 
@@ -56,6 +61,16 @@ class SourceMelody(NamedTuple):
     melody: np.ndarray  # (T,) tokens
     tempo_bpm: float | None
     program: int | None
+
+
+class Version(NamedTuple):
+    """One result of Infill or Continue in the session's editing history (newest last)."""
+
+    source: SourceMelody  # the result, with the tempo and program of its MIDI
+    regenerated: np.ndarray  # (K,) bool: the 2-bar latents regenerated since its edits began from another source
+    roll: dict  # its RollPlayer value, without audio
+    midi_path: str
+    title: str
 
 
 def line_from_file(path: str | None, line: float) -> SourceMelody:
@@ -77,16 +92,23 @@ def example_melody(name: str) -> SourceMelody:
 
 
 def source_melody(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None,
-                  from_script: bool = False) -> SourceMelody:
-    """The chosen source: the last generation, a bundled example or the `line`-th melody line of the
-    upload; a gr.Error that says what to do where there is none. A script's call that sends a file
-    (`from_script`) works on that file: gradio_client fills in the page's default source, the
-    bundled example, which would otherwise ignore it; with "Last generation" it is refused."""
+                  from_script: bool = False, history: list[Version] | None = None) -> SourceMelody:
+    """The chosen source: the last generation, a bundled example, the `line`-th melody line of the
+    upload or the newest version of the editing `history`; a gr.Error that says what to do where
+    there is none. A script's call that sends a file (`from_script`) works on that file:
+    gradio_client fills in the page's default source, the bundled example, which would otherwise
+    ignore it; with "Last generation" or LATEST it is refused."""
     if from_script and midi:
-        if source == "Last generation":
-            raise Refusal("This call sends a MIDI file and also asks for the last generation: send "
-                           "source='Uploaded MIDI' to work on the file, or leave the file out.")
+        if source in ("Last generation", LATEST):
+            asked = "the last generation" if source == "Last generation" else "the latest result"
+            raise Refusal(f"This call sends a MIDI file and also asks for {asked}: send source='Uploaded MIDI' to "
+                          "work on the file, or leave the file out.")
         source = "Uploaded MIDI"
+    if source == LATEST:
+        if not history:
+            raise Refusal("Nothing has been infilled or continued in this session yet: Infill or Continue a "
+                          "melody first, then keep editing its result.")
+        return history[-1].source
     if source == "Last generation":
         if last is None:
             raise Refusal("Nothing has been generated in this session yet: generate a melody first, "
@@ -107,11 +129,12 @@ def from_script(request: gr.Request | None) -> bool:
 def source_and_options(midi: str | None, seed: float, source: str, example: str, line: float, sampler: str,
                        steps: float | None, instrument: str, tempo: float, last_melody: np.ndarray | None,
                        style: str, guidance: float, phrasing: bool, own_tempo: bool = True,
-                       request: gr.Request | None = None) -> tuple[np.ndarray, dict]:
+                       request: gr.Request | None = None,
+                       history: list[Version] | None = None) -> tuple[np.ndarray, dict]:
     """The chosen melody (T,) and the InfillRequest fields that infilling and continuing share, or a
     gr.Error. Instrument MELODYS_OWN and `own_tempo` (the defaults) keep the melody's own, as its
     file has them; the last generation has none of its own: the piano, and `tempo`."""
-    chosen = source_melody(source, midi, example, line, last_melody, from_script(request))
+    chosen = source_melody(source, midi, example, line, last_melody, from_script(request), history)
     sampler_name, steps_value = sampler_choice(sampler, steps)
     program = chosen.program if instrument == MELODYS_OWN else program_for(instrument)
     if own_tempo and chosen.tempo_bpm is not None:
@@ -121,14 +144,48 @@ def source_and_options(midi: str | None, seed: float, source: str, example: str,
                                **style_choice(style, guidance))
 
 
-def answer_infill(melody: np.ndarray, request: InfillRequest, stem: str, title: str, progress: gr.Progress):
-    """Run the request; (RollPlayer value with the regenerated bars shaded over the
-    notes they replaced, MIDI path, AudioPreview of the original melody, of the result). The previews
-    are rendered in the next step (`play_infill`)."""
+def answer_infill(melody: np.ndarray, request: InfillRequest, stem: str, title: str, progress: gr.Progress,
+                  history: list[Version] | None, keep_editing: bool):
+    """Run the request; (RollPlayer value with the regenerated bars shaded over the notes they
+    replaced, MIDI path, AudioPreview of the original melody, of the result, the editing history
+    with the result added). The previews are rendered in the next step (`play_infill`). With
+    `keep_editing` (the source was the history's newest version) the shading covers every bar
+    regenerated since the edits began."""
     result = refused_if_invalid(shared_pipeline().infill, request, progress_reporter(progress))[0]
-    roll, midi_path, preview = publish(result, request.render, f"{stem}-{result.seed}", title, original=melody)
-    original = melody_to_pretty_midi(melody, request.render.tempo_bpm, request.render.program)
-    return roll, midi_path, audio_preview(original, "original"), preview
+    regenerated = result.regenerated
+    if keep_editing and history:
+        before = history[-1].regenerated
+        regenerated = regenerated | np.pad(before, (0, len(regenerated) - len(before)))
+    render = request.render
+    roll, midi_path, preview = publish_melody(result.melody, result.midi, render.tempo_bpm, f"{stem}-{result.seed}",
+                                              title, regenerated, original=melody)
+    original = melody_to_pretty_midi(melody, render.tempo_bpm, render.program)
+    version = Version(SourceMelody(result.melody, render.tempo_bpm, render.program), regenerated, roll, midi_path,
+                      title)
+    return roll, midi_path, audio_preview(original, "original"), preview, [*(history or [])[1 - MAX_VERSIONS:], version]
+
+
+def versions_text(history: list[Version] | None) -> str:
+    """The editing history as the page lists it, newest last and marked as shown."""
+    if not history:
+        return ""
+    lines = [f"{number}. {version.title}" + (" (shown)" if number == len(history) else "")
+             for number, version in enumerate(history, start=1)]
+    return (f"**Versions this session** (choose \"{LATEST}\" to edit the newest further):\n\n"
+            + "\n".join(lines))
+
+
+def back_to_earlier(history: list[Version] | None) -> tuple:
+    """Undo: drop the newest version and show the one before it, playing its audio where it was
+    rendered; (roll, MIDI path, audio path, history, versions text), or a gr.Error with none before."""
+    if not history or len(history) < 2:
+        raise Refusal("There is no earlier version to go back to: each Infill or Continue adds one.")
+    history = history[:-1]
+    shown_version = history[-1]
+    audio = Path(shown_version.midi_path).with_suffix(".ogg")
+    audio_path = str(audio) if audio.is_file() else None
+    return (with_audio(shown_version.roll, audio_path), shown_version.midi_path, audio_path, history,
+            versions_text(history))
 
 
 def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, source: str = SOURCES[0],
@@ -136,16 +193,17 @@ def infill_melody(midi: str | None = None, bars: str = "9-16", seed: float = 0, 
                   sampler: str = SAMPLERS[0], steps: float | None = None, instrument: str = MELODYS_OWN,
                   tempo: float = DEFAULT_TEMPO_BPM, last_melody: np.ndarray | None = None,
                   style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
-                  own_tempo: bool = True, request: gr.Request = None, progress=gr.Progress()):
+                  own_tempo: bool = True, history: list[Version] | None = None, request: gr.Request = None,
+                  progress=gr.Progress()):
     """Regenerate `bars` of the chosen melody: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance, phrasing, own_tempo, request)
+                                         last_melody, style, guidance, phrasing, own_tempo, request, history)
     if method not in METHODS:
         raise Refusal(f"Unknown method {shown(method)}; choose one of: {', '.join(METHODS)}.")
     request = refused_if_invalid(lambda: InfillRequest.of(
         melody=melody, bars_to_regenerate=tuple(parse_bar_ranges(bars or "")), method=METHODS[method], **options))
     title = f"bars {bars} regenerated ({method.split(' ')[0].lower()}), shaded"
-    return answer_infill(melody, request, "infill", title, progress)
+    return answer_infill(melody, request, "infill", title, progress, history, source == LATEST)
 
 
 def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 0, source: str = SOURCES[0],
@@ -153,21 +211,23 @@ def continue_melody(midi: str | None = None, add_bars: float = 8, seed: float = 
                     steps: float | None = None, instrument: str = MELODYS_OWN, tempo: float = DEFAULT_TEMPO_BPM,
                     last_melody: np.ndarray | None = None, style: str = DEFAULT_STYLE,
                     guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, own_tempo: bool = True,
-                    request: gr.Request = None, progress=gr.Progress()):
+                    history: list[Version] | None = None, request: gr.Request = None, progress=gr.Progress()):
     """Continue the chosen melody by `add_bars` new bars: see `answer_infill` for what it returns."""
     melody, options = source_and_options(midi, seed, source, example, line, sampler, steps, instrument, tempo,
-                                         last_melody, style, guidance, phrasing, own_tempo, request)
+                                         last_melody, style, guidance, phrasing, own_tempo, request, history)
     request = refused_if_invalid(continuation, melody, add_bars, **options)
-    return answer_infill(melody, request, "continued", f"{request.extend_bars} new bars (shaded)", progress)
+    return answer_infill(melody, request, "continued", f"{request.extend_bars} new bars added", progress, history,
+                         source == LATEST)
 
 
 def show_source(source: str, midi: str | None, example: str, line: float, last: np.ndarray | None,
-                bars: str, tempo: float) -> dict | None:
+                bars: str, tempo: float, history: list[Version] | None = None) -> dict | None:
     """The piano roll of the chosen source melody, with `bars` selected; None while there is none
-    (no upload yet, nothing generated yet). An unreadable upload is a gr.Error that says why."""
-    if (source == "Uploaded MIDI" and not midi) or (source == "Last generation" and last is None):
+    (no upload yet, nothing generated or edited yet). An unreadable upload is a gr.Error that says why."""
+    if ((source == "Uploaded MIDI" and not midi) or (source == "Last generation" and last is None)
+            or (source == LATEST and not history)):
         return None
-    melody = source_melody(source, midi, example, line, last).melody
+    melody = source_melody(source, midi, example, line, last, history=history).melody
     value = roll_value(melody, refused_if_invalid(check_tempo, tempo), title="the melody to work on")
     return select_bars(value, bars)
 
@@ -250,7 +310,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
                 steps = gr.Slider(*APP_FAST_STEPS, value=default_steps("fast", shared_pipeline().schedule), step=1,
                                   label="Fast sampler steps")
                 phrasing = phrasing_input("infill-phrasing")
-            original_preview, result_preview = gr.State(None), gr.State(None)
+            original_preview, result_preview, history = gr.State(None), gr.State(None), gr.State([])
         with gr.Column(scale=2):
             first_example = next(iter(EXAMPLES), None)
             roll = RollPlayer(show_source("Bundled example", None, first_example, 1, None, "9-16", 120)
@@ -259,9 +319,11 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
                 audio_file = gr.File(label="Audio (Ogg Vorbis)")
+            versions = gr.Markdown(elem_id="infill-versions")
+            back = gr.Button("Back to the previous version", elem_id="infill-back", size="sm")
     source.change(source_inputs, source, [midi, line, example], api_visibility="private", queue=False)
     midi.upload(lambda: "Uploaded MIDI", None, source, api_visibility="private", queue=False)
-    shown = [source, midi, example, line, last_melody, bars, tempo]
+    shown = [source, midi, example, line, last_melody, bars, tempo, history]
     for control in (source, midi, example, line):
         control.change(show_source, shown, roll, api_visibility="private", **HEAVY_WORK)
     for control in (source, midi, line):
@@ -269,16 +331,19 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     example.change(example_style, [example, style], style, api_visibility="private", queue=False)
     roll.change(lambda value: selected_bars(value) or gr.skip(), roll, bars, api_visibility="private", queue=False)
     bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)
-    first_answer = [roll, midi_file, original_preview, result_preview]
+    first_answer = [roll, midi_file, original_preview, result_preview, history]
     common = [seed, source, example, line]
-    after = [sampler, steps, instrument, tempo, last_melody, style, guidance, phrasing, own_tempo]
+    after = [sampler, steps, instrument, tempo, last_melody, style, guidance, phrasing, own_tempo, history]
     for button, handler, inputs, name in ((go_button, infill_melody, [midi, bars, *common, method, *after], "infill"),
                                           (continue_button, continue_melody, [midi, add_bars, *common, *after],
                                            "continue")):
         button.click(None, None, [original_audio, audio_file], js=scroll_to_roll_js("infill-roll", 2))
         button.click(handler, inputs, first_answer, api_name=name, show_progress_on=[roll], **HEAVY_WORK) \
             .success(play_infill, [original_preview, result_preview, roll], [original_audio, roll, audio_file],
-                     api_visibility="private", show_progress_on=[roll], **HEAVY_WORK)
+                     api_visibility="private", show_progress_on=[roll], **HEAVY_WORK) \
+            .then(versions_text, history, versions, api_visibility="private", queue=False)
+    back.click(back_to_earlier, history, [roll, midi_file, audio_file, history, versions], api_visibility="private",
+               queue=False)
     if first_example is not None:
         gr.Examples([["Bundled example", first_example, "17-32", method_name, 0] for method_name in METHODS],
                     [source, example, bars, method, seed], label="Examples: bars 17-32 of the first example",

@@ -97,6 +97,13 @@ function syncAudio(v) {  // one <audio> element, kept across redraws so that pla
     audio.controls = true;
     audio.preload = 'auto';
     holder.append(audio);
+    if (!audio.canPlayType('audio/ogg; codecs="vorbis"')) {  // older Safari: say so instead of a silent player
+      const hint = document.createElement('div');
+      hint.className = 'roll-hint';
+      hint.textContent = 'This browser cannot play the Ogg Vorbis preview: download the MIDI, or open the page in '
+        + 'Firefox or Chrome.';
+      holder.append(hint);
+    }
   }
   if (audio.getAttribute('src') !== url) audio.setAttribute('src', url);
 }

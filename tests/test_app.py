@@ -362,7 +362,7 @@ def test_infill_tab_regenerates_the_chosen_bars_of_a_bundled_example(method):
 
     name = "nightingale clog"
     original = line_from_file(str(EXAMPLES[name]), 1).melody
-    roll, midi_path, *previews = infill_melody(
+    roll, midi_path, *previews, _history = infill_melody(
         None, "5-8, 17-20", 0, "Bundled example", name, 1, method, "Fast", 5, "Flute", 120, None,
         progress=NO_PROGRESS)
     before_path, playing, after_path = play_infill(*previews, roll)
@@ -398,14 +398,56 @@ def test_infill_tab_uses_the_last_generation_and_explains_missing_sources(tmp_pa
         infill_melody(None, "3-40", 0, "Last generation", "", 1, last_melody=melody, progress=NO_PROGRESS)
 
 
+def test_infill_this_melody_before_any_generation_says_to_generate_first():
+    from demo.blocks import open_in_infill
+
+    with pytest.raises(gr.Error, match="Generate a melody first"):
+        open_in_infill(None)
+    source, tabs = open_in_infill(np.zeros(32, np.int8))
+    assert source == "Last generation" and tabs.selected == "infill"
+
+
+def test_edits_build_on_each_other_and_back_undoes_the_newest():
+    from demo.infill_tab import LATEST, back_to_earlier, continue_melody, infill_melody, show_source, versions_text
+
+    melody = np.zeros(16 * 16, np.int8)
+    melody[::8] = pitch_to_token(67)  # 16 bars of half notes on G4
+    first = infill_melody(None, "9-12", 0, "Last generation", "", 1, "Diffusion", "Fast", 5, "Flute", 120, melody,
+                          progress=NO_PROGRESS)
+    history = first[4]
+    assert len(history) == 1 and first[0]["shaded"] == [[9, 12]]
+    second = infill_melody(None, "1-4", 0, LATEST, "", 1, "Diffusion", "Fast", 5, "Flute", 120, melody,
+                           history=history, progress=NO_PROGRESS)
+    history = second[4]
+    assert second[0]["shaded"] == [[1, 4], [9, 12]], "the shading shows every bar regenerated so far"
+    kept = history[0].source.melody
+    assert np.array_equal(history[1].source.melody[8 * 16 : 12 * 16], kept[8 * 16 : 12 * 16]), \
+        "the first edit's bars are kept: the second edit worked on its result"
+    third = continue_melody(None, 4, 0, LATEST, "", 1, "Fast", 5, "Flute", 120, melody, history=history,
+                            progress=NO_PROGRESS)
+    history = third[4]
+    assert third[0]["bars"] == 20 and third[0]["shaded"] == [[1, 4], [9, 12], [17, 20]]
+    assert np.array_equal(history[2].source.melody[: 16 * 16], history[1].source.melody)
+    assert show_source(LATEST, None, "", 1, None, "1-2", 120, history)["notes"] == third[0]["notes"]
+    assert versions_text(history).count("\n3. 4 new bars added (shown)") == 1
+    roll, midi_path, _audio, earlier, text = back_to_earlier(history)
+    assert len(earlier) == 2 and roll["shaded"] == [[1, 4], [9, 12]] and midi_path == second[1]
+    assert "2. bars 1-4 regenerated (diffusion), shaded (shown)" in text
+    with pytest.raises(gr.Error, match="no earlier version"):
+        back_to_earlier(earlier[:1])
+    with pytest.raises(gr.Error, match="Nothing has been infilled or continued"):
+        infill_melody(None, "1-4", 0, LATEST, progress=NO_PROGRESS)
+    assert show_source(LATEST, None, "", 1, None, "1-2", 120, []) is None
+
+
 def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars_with_notes():
     from demo.infill_tab import EXAMPLES, continue_melody, line_from_file
 
     name = "nightingale clog"
     original = line_from_file(str(EXAMPLES[name]), 1).melody
     original_bars = -(-original.size // 32) * 2  # whole 2-bar latents
-    roll, midi_path, before, after = continue_melody(None, 8, 0, "Bundled example", name, 1, "Fast", 10, "Flute",
-                                                       120, progress=NO_PROGRESS)
+    roll, midi_path, before, after, _history = continue_melody(None, 8, 0, "Bundled example", name, 1, "Fast", 10,
+                                                                 "Flute", 120, progress=NO_PROGRESS)
     assert roll["shaded"] == [[original_bars + 1, original_bars + 8]]
     result = extract_melodies(pretty_midi.PrettyMIDI(midi_path))[0].melody
     assert np.array_equal(result[:original.size], original)

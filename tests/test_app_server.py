@@ -55,7 +55,7 @@ def test_generate_endpoint_returns_a_midi_file_of_the_requested_length_and_liste
     assert midi_path.endswith(".mid") and bars_of(midi_path) == pytest.approx(8)
     table, _roll, audio = client.predict(midi_path=handle_file(midi_path), api_name="/listen")
     samples, rate = soundfile.read(audio)
-    assert "| 1 |" in table and audio.endswith(".ogg") and len(samples) / rate == pytest.approx(16.0, abs=1.5)
+    assert "| **1** (chosen) |" in table and audio.endswith(".ogg") and len(samples) / rate == pytest.approx(16.0, abs=1.5)
 
 
 def test_infill_endpoint_takes_an_uploaded_midi_and_a_bar_range(client, tmp_path):
@@ -124,22 +124,29 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
     assert 64.0 <= audio <= 66.0, "32 bars at 120 BPM: 64 s, and the last note's release"
 
 
-def test_a_results_address_replays_it_to_the_identical_midi_bytes(server_url, client):
+def test_a_results_address_replays_it_to_the_identical_midi_bytes_and_copy_link_copies_it(server_url, client):
     from playwright.sync_api import sync_playwright
 
     _roll, midi_path, query, _settings = client.predict(bars=8, seed=5, style="renaissance", tempo=100,
                                                         api_name="/generate")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        context = browser.new_context(viewport={"width": 1400, "height": 1100},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
         page.goto(f"{server_url}?{query}")
         page.wait_for_selector("#generated-midi a[href]", state="attached", timeout=60_000)
         href = page.locator("#generated-midi a[href]").first.get_attribute("href")
         replayed = page.request.get(href if href.startswith("http") else server_url + href.lstrip("/")).body()
         address = page.evaluate("location.search")
+        page.locator("#copy-link").click()
+        page.wait_for_function("document.querySelector('#copy-link').textContent.includes('Link copied')",
+                               timeout=5_000)
+        copied = page.evaluate("navigator.clipboard.readText()")
         browser.close()
     assert replayed == Path(midi_path).read_bytes()
     assert address == f"?{query}", "the replayed result carries the same settings"
+    assert copied == f"{server_url}?{query}", "Copy link copies the result's address"
 
 
 def test_an_address_that_cannot_be_replayed_says_why_and_leaves_the_controls_usable(server_url):
@@ -259,7 +266,8 @@ def test_direct_posts_around_the_queue_are_refused_private_handlers_included(ser
 def test_every_heavy_handler_counts_against_one_global_concurrency_limit():
     groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in build_app().fns.values()}
     heavy = {"generate_melodies", "generate_live", "variations_and_baseline", "infill_melody", "continue_melody", "generate_long",
-             "play_preview", "play_infill", "show_source", "describe_and_render", "quick_evaluation"}
+             "play_preview", "play_infill", "show_source", "describe_and_render", "quick_evaluation",
+             "rerender_result", "upload_lines"}
     assert {groups[name] for name in heavy} == {(HEAVY_WORK["concurrency_id"], HEAVY_CONCURRENCY)}
     assert all(groups[name][0] != HEAVY_WORK["concurrency_id"] for name in set(groups) - heavy), \
         "light handlers (random seed, committed charts) never wait behind sampling"
