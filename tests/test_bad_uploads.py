@@ -35,7 +35,8 @@ def upload(tmp_path, content: bytes, name: str = "upload.mid") -> str:
 
 
 def infill_upload(path: str, bars: str = "1-2"):
-    return infill_melody(path, bars, 0, "Uploaded MIDI", steps=5, progress=NO_PROGRESS)
+    """The Infill tab's first answer for the upload: (roll, MIDI path, original's preview, result's preview)."""
+    return infill_melody(path, bars, 0, "Uploaded MIDI", steps=5, progress=NO_PROGRESS)[:4]
 
 
 def tick_midi(tempo_us_per_beat: int, pitches: list[int], ticks_per_step: int = 120) -> bytes:
