@@ -61,8 +61,8 @@ def build_app() -> gr.Blocks:
                 build_listen_tab()
         gr.Markdown(ABOUT)
         if infill_this is not None:
-            infill_this.click(open_in_infill, last_melody, [infill.source, tabs], api_visibility="private",
-                              queue=False) \
+            # queued, so that its message reaches the page (an unqueued handler's error is a bare 500)
+            infill_this.click(open_in_infill, last_melody, [infill.source, tabs], api_visibility="private") \
                 .success(show_source, infill.shown, infill.roll, api_visibility="private", **HEAVY_WORK)
             # the page opens Infill on its first example in that example's style (the API keeps folk as its default)
             app.load(example_style, [infill.example, infill.style], infill.style, api_visibility="private", queue=False)

@@ -326,6 +326,9 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
     shown = [source, midi, example, line, last_melody, bars, tempo, history]
     for control in (source, midi, example, line):
         control.change(show_source, shown, roll, api_visibility="private", **HEAVY_WORK)
+        # another melody: the last result's files and its original's audio go (never beside another melody)
+        control.change(None, None, [original_audio, midi_file, audio_file], js="() => [null, null, null]",
+                       queue=False)
     for control in (source, midi, line):
         control.change(upload_lines, [source, midi, line], lines, api_visibility="private", **HEAVY_WORK)
     example.change(example_style, [example, style], style, api_visibility="private", queue=False)

@@ -181,6 +181,18 @@ def test_on_a_phone_generate_is_in_view_and_the_result_is_scrolled_to(server_url
         browser.close()
 
 
+def test_infill_this_melody_before_any_generation_says_so_on_the_page(server_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server_url)
+        page.locator("#infill-this").click()
+        page.wait_for_selector("text=Generate a melody first", timeout=15_000)
+        browser.close()
+
+
 def test_stop_cancels_a_running_generation_and_the_next_one_still_comes(server_url):
     from playwright.sync_api import sync_playwright
 
