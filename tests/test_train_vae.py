@@ -156,6 +156,10 @@ def test_unknown_preset_and_override_are_errors(tiny_cache, tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(["--data", str(tiny_cache), "--out", str(tmp_path), "--style-weights", "jazz=1", "--steps", "1"])
     assert "style_weights names 'jazz'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(tiny_cache), "--out", str(tmp_path), "--freeze-encoder", "true"])
+    assert "--freeze-encoder true trains the decoder of an existing VAE: give its bundle with --init-from" \
+        in capsys.readouterr().err
 
 
 def test_encode_writes_normalized_sequences_and_the_weights_they_come_from(tiny_cache, tmp_path):

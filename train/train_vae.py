@@ -170,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         model_config, config = apply_overrides(chosen.vae, args), apply_overrides(chosen.vae_training, args)
     except ValueError as error:
         parser.error(str(error))
+    if config.freeze_encoder and args.init_from is None and not args.resume:
+        parser.error("--freeze-encoder true trains the decoder of an existing VAE: give its bundle with "
+                     "--init-from DIR (or --resume a run); a new VAE needs its encoder trained too")
     run_training(parser, args, config, lambda: VAETask(args.data, model_config, config))
 
 
