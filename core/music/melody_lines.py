@@ -9,7 +9,7 @@ what tells a tune from its accompaniment (each term below; equal scores keep fil
   accompaniment word (bass, drums, chords, pad, accompaniment, ...);
 - its General MIDI family: basses lowest, pads and effects low, solo strings, brass, reeds,
   pipes and synth leads (the instruments tunes are played on) up;
-- its register: the middle of its notes below the bass clef's top (MIDI 48) is a bass line;
+- its register: a line whose median note lies below C3 (MIDI 48) is a bass line, below G3 low;
 - how much of the file it plays in (bars with notes against the file's bars);
 - how often its notes start together (chords: an accompaniment reduced to its top note).
 """
@@ -31,7 +31,7 @@ BASS_PROGRAMS = range(32, 40)
 BACKGROUND_PROGRAMS = (*range(88, 104), *range(112, 128))  # pads, effects, percussive, sound effects
 MELODIC_PROGRAMS = (*range(40, 46), *range(56, 88))  # solo strings, brass, reeds, pipes, synth leads
 BASS_REGISTER = 48  # a line whose median note lies below C3 is a bass line
-LOW_REGISTER = 55
+LOW_REGISTER = 55  # below G3: low for a tune
 TUNE_REGISTER = range(60, 85)  # C4..C6: where tunes are written
 
 
