@@ -71,6 +71,7 @@ def readable_table(table: pd.DataFrame, columns: list[str], mark_best: bool = Tr
     system value per column in bold on green (see `best_rows`); for the app's sortable tables."""
     present = [column for column in columns if column in table]
     shown = table[["system", *present]].reset_index(drop=True)
+    shown[present] = shown[present].round(3) + 0.0  # as shown, and no "-0.000" (adding 0.0 turns -0.0 into 0.0)
     best = {column: best_rows(shown, column) for column in present} if mark_best else {}
     marks = pd.DataFrame("", index=shown.index, columns=shown.columns)
     for column, rows in best.items():

@@ -515,6 +515,7 @@ def test_the_lab_shows_the_committed_results_as_tables_under_readable_headers():
     assert list(unconditional.data.columns[:3]) == ["System", "Pitch C", "Pitch Var"]
     assert set(infilling.data["System"]) >= {"infill: diffusion", "infill: interpolation", "held-out (raw melodies)"}
     assert "Notes in the best diatonic scale" in musicality.data.columns
+    assert "-0.000" not in unconditional.to_html() + infilling.to_html(), "a distance of -1e-14 shows as 0.000"
     assert bars.layout.barmode == "group"
     assert committed_outputs("no such run") == [None] * 6
 
