@@ -40,9 +40,15 @@ def melody_pitches(melody: np.ndarray) -> np.ndarray:
     return token_to_pitch(melody[melody >= FIRST_NOTE_TOKEN].astype(np.int64))
 
 
+def melody_tonic(melody: np.ndarray) -> int:
+    """(T,) tokens -> the tonic pitch class (0..11) of the melody's best-fitting major scale: its key
+    (a minor tune: its relative major's), as its MIDI key signature and its notation carry it."""
+    return best_tonic(melody_pitches(melody))
+
+
 def normalizing_shift(melody: np.ndarray) -> int:
     """Semitones (-6..+5) that move the melody's best-fitting major scale onto C."""
-    return nearest_shift(-best_tonic(melody_pitches(melody)))
+    return nearest_shift(-melody_tonic(melody))
 
 
 def transpose_melody(melody: np.ndarray, semitones: int) -> np.ndarray:
@@ -83,4 +89,4 @@ def style_key(style: str) -> str:
 
 def transpose_to_key(melody: np.ndarray, tonic: int) -> np.ndarray:
     """(T,) melody moved (by -6..+5 semitones) so that its best-fitting major scale is the one on `tonic`."""
-    return transpose_melody(melody, nearest_shift(tonic - best_tonic(melody_pitches(melody))))
+    return transpose_melody(melody, nearest_shift(tonic - melody_tonic(melody)))

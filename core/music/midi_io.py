@@ -28,7 +28,7 @@ from core.music.constants import (
     STEPS_PER_BAR,
     STEPS_PER_QUARTER,
 )
-from core.music.keys import best_tonic, melody_pitches
+from core.music.keys import melody_tonic
 from core.music.melody import has_notes, melody_from_notes, notes_from_melody, validate_melody
 
 ALL_NOTES_OFF_CONTROLLER = 123
@@ -260,7 +260,7 @@ def melody_to_pretty_midi(
     program, tempo_bpm = check_program(program), check_tempo(tempo_bpm)
     midi = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm)
     midi.time_signature_changes.append(pretty_midi.TimeSignature(4, 4, 0.0))
-    midi.key_signature_changes.append(pretty_midi.KeySignature(best_tonic(melody_pitches(melody)), 0.0))
+    midi.key_signature_changes.append(pretty_midi.KeySignature(melody_tonic(melody), 0.0))
     instrument = pretty_midi.Instrument(program=program, name="melody")
     seconds_per_step = 60.0 / tempo_bpm / STEPS_PER_QUARTER
     for start, end, pitch in zip(*notes_from_melody(melody)):

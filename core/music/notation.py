@@ -1,7 +1,7 @@
 """A melody as notation: ABC text (the tune sites' format) and MusicXML (score editors').
 
 Both are written from one spelling of the melody (`written_notes`): the key its MIDI file
-carries (`core.music.keys.best_tonic`: the major scale holding most of its notes; a minor tune
+carries (`core.music.keys.melody_tonic`: the major scale holding most of its notes; a minor tune
 gets its relative major's signature), 4/4, the bar numbers of the piano roll. Notes of the
 scale take the key's letters; the five others are spelt as a musician expects in that key:
 the flat third and seventh (E-flat and B-flat in C) and the sharp tonic, fourth and fifth
@@ -23,7 +23,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from core.music.constants import STEPS_PER_BAR, STEPS_PER_QUARTER
-from core.music.keys import KEY_NAMES, best_tonic, melody_pitches
+from core.music.keys import KEY_NAMES, melody_tonic
 from core.music.melody import notes_from_melody, validate_melody
 
 LETTERS = "CDEFGAB"
@@ -81,11 +81,6 @@ def key_fifths(tonic: int) -> int:
     return (tonic * 7 + 5) % 12 - 5
 
 
-def melody_key(melody: np.ndarray) -> int:
-    """The tonic pitch class (0..11) of the key signature the melody is written in."""
-    return best_tonic(melody_pitches(melody))
-
-
 def chunk_bars(chunks: np.ndarray) -> frozenset[int]:
     """(K,) bool per 2-bar chunk -> the 1-based bars of the True ones (for `marked_bars`)."""
     return frozenset(bar for chunk in np.flatnonzero(chunks) for bar in (2 * int(chunk) + 1, 2 * int(chunk) + 2))
@@ -121,7 +116,7 @@ def _spans(melody: np.ndarray) -> list[tuple[int, int, int | None]]:
 def written_notes(melody: np.ndarray) -> tuple[int, list[WrittenNote]]:
     """(T,) melody tokens -> (tonic of its key signature, its symbols in order)."""
     melody = validate_melody(melody)
-    tonic = melody_key(melody)
+    tonic = melody_tonic(melody)
     spelling = key_spelling(tonic)
     key_alteration = dict(spelling[(tonic + step) % 12] for step in MAJOR_STEPS)  # letter -> its sign in the key
     written: list[WrittenNote] = []
