@@ -1,10 +1,12 @@
 """The real app on a free local port, driven like its users drive it: gradio_client and a browser."""
 
+import contextlib
 import io
 import os
 import shutil
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import pretty_midi
@@ -44,6 +46,25 @@ def server_url(served_app):
 @pytest.fixture(scope="module")
 def client(server_url):
     return Client(server_url, verbose=False)
+
+
+@contextlib.contextmanager
+def chromium_page(**options) -> Iterator:
+    """A page of headless Chromium opened with `options` (viewport, is_mobile, permissions, ...),
+    its browser closed after the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield browser.new_context(**options).new_page()
+        finally:
+            browser.close()
+
+
+def served(server_url: str, href: str) -> str:
+    """The address of a link of the page (Gradio writes them relative to the app)."""
+    return href if href.startswith("http") else server_url + href.lstrip("/")
 
 
 def bars_of(midi_path: str, tempo_bpm: float = 120) -> float:
@@ -93,12 +114,8 @@ def test_a_corrupt_upload_is_answered_with_an_error_and_the_next_request_succeed
 
 
 def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     screenshot = Path(os.environ.get("APP_SCREENSHOT", tmp_path / "generate.png"))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    with chromium_page(viewport={"width": 1400, "height": 1100}) as page:
         page.goto(server_url)
         page.locator("#generate").click()
         page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
@@ -107,16 +124,15 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
                                timeout=30_000)
         page.screenshot(path=str(screenshot), full_page=True)
         drawn = page.locator("#generated-roll .roll-note").count()
-        def address(href: str) -> str:
-            return href if href.startswith("http") else server_url + href.lstrip("/")
-
-        midi = page.request.get(address(page.locator("#generated-midi a[href]").first.get_attribute("href"))).body()
-        score = page.request.get(address(page.locator("#generated-roll .roll-score").get_attribute("data-url"))).text()
-        abc = page.request.get(address(page.get_by_role("link", name="ABC").get_attribute("href"))).text()
+        midi_href = page.locator("#generated-midi a[href]").first.get_attribute("href")
+        midi = page.request.get(served(server_url, midi_href)).body()
+        score_href = page.locator("#generated-roll .roll-score").get_attribute("data-url")
+        score = page.request.get(served(server_url, score_href)).text()
+        abc_href = page.get_by_role("link", name="ABC").get_attribute("href")
+        abc = page.request.get(served(server_url, abc_href)).text()
         page.wait_for_function("document.querySelector('#generated-roll .roll-audio audio').duration > 0",
                                timeout=30_000)
         audio = page.locator("#generated-roll .roll-audio audio").first.evaluate("a => a.duration")
-        browser.close()
     notes = pretty_midi.PrettyMIDI(io.BytesIO(midi)).instruments[0].notes
     assert drawn == len(notes) > 32, "the roll draws every note of the MIDI the page offers"
     assert score.count('class="measure"') == 32, "the score under the roll has its 32 bars"
@@ -126,52 +142,37 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
 
 
 def test_a_results_address_replays_it_to_the_identical_midi_bytes_and_copy_link_copies_it(server_url, client):
-    from playwright.sync_api import sync_playwright
-
     _roll, midi_path, query, _settings = client.predict(bars=8, seed=5, style="renaissance", tempo=100,
                                                         api_name="/generate")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1400, "height": 1100},
-                                      permissions=["clipboard-read", "clipboard-write"])
-        page = context.new_page()
+    with chromium_page(viewport={"width": 1400, "height": 1100},
+                       permissions=["clipboard-read", "clipboard-write"]) as page:
         page.goto(f"{server_url}?{query}")
         page.wait_for_selector("#generated-midi a[href]", state="attached", timeout=60_000)
         href = page.locator("#generated-midi a[href]").first.get_attribute("href")
-        replayed = page.request.get(href if href.startswith("http") else server_url + href.lstrip("/")).body()
+        replayed = page.request.get(served(server_url, href)).body()
         address = page.evaluate("location.search")
         page.locator("#copy-link").click()
         page.wait_for_function("document.querySelector('#copy-link').textContent.includes('Link copied')",
                                timeout=5_000)
         copied = page.evaluate("navigator.clipboard.readText()")
-        browser.close()
     assert replayed == Path(midi_path).read_bytes()
     assert address == f"?{query}", "the replayed result carries the same settings"
     assert copied == f"{server_url}?{query}", "Copy link copies the result's address"
 
 
 def test_an_address_that_cannot_be_replayed_says_why_and_leaves_the_controls_usable(server_url):
-    from playwright.sync_api import sync_playwright
-
     query = ("bundle=x&bars=8&seed=1&sampler=Fast&steps=&model=Diffusion&instrument=Flute&tempo=120&style=folk"
              "&guidance=2&phrasing=maybe")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(f"{server_url}?{query}")
         page.wait_for_function("document.body.innerText.includes(\"phrasing must be true or false, got 'maybe'\")",
                                timeout=30_000)
         page.locator("#generate").click()
         page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
-        browser.close()
 
 
 def test_on_a_phone_generate_is_in_view_and_the_result_is_scrolled_to(server_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    with chromium_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True) as page:
         page.goto(server_url)
         button = page.locator("#generate").bounding_box()
         assert 0 <= button["y"] and button["y"] + button["height"] <= 844, "Generate is on the first screen"
@@ -179,27 +180,17 @@ def test_on_a_phone_generate_is_in_view_and_the_result_is_scrolled_to(server_url
         page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
         page.wait_for_function("Math.abs(document.querySelector('#generated-roll').getBoundingClientRect().top) < 200",
                                timeout=10_000)
-        browser.close()
 
 
 def test_infill_this_melody_before_any_generation_says_so_on_the_page(server_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(server_url)
         page.locator("#infill-this").click()
         page.wait_for_selector("text=Generate a melody first", timeout=15_000)
-        browser.close()
 
 
 def test_stop_cancels_a_running_generation_and_the_next_one_still_comes(server_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(server_url)
         page.locator("#generate-advanced").click()
         page.get_by_label(SAMPLERS[1]).check()  # the 1000-step DDPM: seconds of work
@@ -211,17 +202,12 @@ def test_stop_cancels_a_running_generation_and_the_next_one_still_comes(server_u
         page.get_by_role("radio", name=SAMPLERS[0]).first.check()
         page.locator("#generate").click()
         page.wait_for_selector("#generated-roll .roll-note", state="attached", timeout=60_000)
-        browser.close()
     assert cancelled == 0, "the stopped run never reaches the page"
 
 
 def test_watching_draws_the_estimates_on_the_roll_while_its_progress_bar_counts_the_steps(server_url):
-    from playwright.sync_api import sync_playwright
-
     roll_text = "document.querySelector('#generated-roll').innerText"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with chromium_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(server_url)
         page.locator("#generate-advanced").click()
         page.get_by_label(SAMPLERS[1]).check()
@@ -232,7 +218,6 @@ def test_watching_draws_the_estimates_on_the_roll_while_its_progress_bar_counts_
             f"(() => {{ const text = {roll_text}; return text.includes('denoising: the melody as estimated after step')"
             " && text.includes('Sampling: step') && text; })()", timeout=60_000).json_value()
         page.locator("#stop").click()
-        browser.close()
     assert "Sampling: step" in during and "of 1000" in during, "the one progress bar, on the roll, counts the steps"
     assert during.count("denoising") == 1 and "of 1000" in during.split("denoising")[1]
 
@@ -243,12 +228,8 @@ NOTES_OUTSIDE = """([first, last]) => [...document.querySelectorAll('#infill-rol
 
 
 def test_dragging_bars_17_to_24_on_the_infill_roll_regenerates_them_and_keeps_every_other_bar(server_url):
-    from playwright.sync_api import sync_playwright
-
     bar = 16 * PIXELS_PER_STEP
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    with chromium_page(viewport={"width": 1400, "height": 1100}) as page:
         page.goto(server_url)
         page.get_by_role("tab", name="Infill").click()
         page.wait_for_selector("#infill-roll .roll-note", state="attached", timeout=60_000)
@@ -266,7 +247,6 @@ def test_dragging_bars_17_to_24_on_the_infill_roll_regenerates_them_and_keeps_ev
         assert shaded.count() == 1
         assert [float(shaded.get_attribute(name)) for name in ("x", "width")] == [16 * bar, 8 * bar]
         after = page.evaluate(NOTES_OUTSIDE, [16 * bar, 24 * bar])
-        browser.close()
     assert len(before) > 100 and after == before, "every note outside bars 17-24 is where it was"
 
 
@@ -342,14 +322,10 @@ def generate_fn_index(app) -> int:
 
 
 def test_a_track_name_that_is_markup_shows_as_text_in_the_listen_table_and_runs_nothing(server_url, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     name = '<img src=x onerror="scriptRan=1">'  # short enough for a table cell (MAX_CELL_CHARS)
     song = tmp_path / "named.mid"
     song.write_bytes(midi_bytes([instrument([note(0, 4, 72), note(4, 8, 74)], program=73, name=name)]))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    with chromium_page(viewport={"width": 1400, "height": 1100}) as page:
         page.goto(server_url)
         page.get_by_role("tab", name="Listen").click()
         page.locator("#listen-file input[type=file]").set_input_files(str(song))
@@ -358,6 +334,5 @@ def test_a_track_name_that_is_markup_shows_as_text_in_the_listen_table_and_runs_
         cells = page.locator("#listen-lines td").all_inner_texts()
         images = page.locator("#listen-lines img").count()
         ran = page.evaluate("window.scriptRan === 1")
-        browser.close()
     assert name in cells, "the name is shown as the text it is"
     assert images == 0 and not ran

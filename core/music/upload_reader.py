@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.music.melody_lines import rank_lines
 from core.music.midi_io import (
     UPLOAD_LIMITS,
     ExtractedMelody,
@@ -28,7 +29,6 @@ from core.music.midi_io import (
     load_midi_bytes,
     read_midi_file_bytes,
 )
-from core.music.melody_lines import rank_lines
 
 # the child needs no more of the parent's environment (which may be large: E2BIG)
 CHILD_ENVIRONMENT = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "PYTHONPATH") if name in os.environ}
