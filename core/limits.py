@@ -21,6 +21,7 @@ MAX_STEPS = 1000  # sampler steps (the schedule's length bounds them too)
 APP_FAST_STEPS = (5, 200)  # the app's Steps slider for the fast sampler, and its admission check
 MAX_SEEDS_PER_REQUEST = 64  # melodies made by one batched call
 MAX_RESAMPLE = 10  # extra RePaint rounds per infilling step
+MAX_SEAM_CANDIDATES = 8  # infillings drawn per seed to choose the best-joined one from
 MAX_TEMPERATURE = 10.0  # TransformerMDN sampling temperature
 MAX_GUIDANCE = 10.0  # classifier-free guidance scale
 MAX_UPLOAD_BYTES = 8 * 2**20  # MIDI files read from users

@@ -10,6 +10,7 @@ batched sampler call, and every seed's melody is the same whatever other seeds s
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -22,27 +23,31 @@ from core.bundle import REBUILD_HINTS, bundle_fingerprint, check_bundle
 from core.diffusion.baselines import interpolate_gaps, prior_latents
 from core.diffusion.samplers import get_sampler, infill, initial_noise, sample_tied, sample_windowed
 from core.diffusion.schedule import NoiseSchedule
-from core.limits import MAX_SEEDS_PER_REQUEST
+from core.limits import MAX_SEED, MAX_SEEDS_PER_REQUEST
 from core.music.constants import CHUNKS_PER_WINDOW, FIRST_NOTE_TOKEN, NO_EVENT, NOTE_OFF
 from core.music.forms import Form, draw_form, read_forms, representatives
 from core.music.keys import normalizing_shift, parse_key, style_key, transpose_melody, transpose_to_key
 from core.music.melody import split_into_chunks
 from core.music.midi_io import melody_to_pretty_midi
+from core.music.musicality import seam_profile
 from core.nets.codec import LatentCodec
 from core.nets.denoiser import GuidedDenoiser, load_denoiser
 from core.nets.mdn import load_mdn
 from core.nets.transformer import ANY_STYLE
 from core.nets.vae import load_vae
 from core.noise import seeded_generators
-from core.progress import ProgressCallback
+from core.progress import ProgressCallback, SamplerProgress
 from core.requests import DEFAULT_STYLE, GenerationRequest, InfillRequest, RenderOptions, SamplingOptions, replaced
 from core.shaping import shaping_for
 from core.shaping.registers import join_registers
 from core.shaping.repeats import kept_sources, restate_phrases
-from core.shaping.tonality import keep_in_key
 
 DEFAULT_REST_TOLERANCE = 0.05  # RMS distance to the rest point below which a latent is a rest
 WINDOW_OVERLAP = 8  # latents each window shares with the previous one in windowed long generation
+# the noise level at which a noise-conditioned VAE decoder (`core.nets.vae`) reads sampled latents, in the
+# codec's normalized coordinates; higher levels trade leaps for repeated notes, and 0.025 met every musicality
+# target with the fewest repeated notes (docs/data-and-training.md, "Decoding sampled latents")
+SAMPLED_LATENT_NOISE = 0.025
 
 
 @dataclass
@@ -53,6 +58,29 @@ class MelodyResult:
     latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before key and registers), K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
     form: Form = ()  # the lags it was sampled with (`core.music.forms`); () for infilled results
+
+
+def candidate_seeds(seeds: Sequence[int], draw: int) -> tuple[int, ...]:
+    """The seeds of the `draw`-th infilling drawn for each of `seeds` (`MelodyPipeline.infill`): the seeds
+    themselves for draw 0, then seeds of their own, the same on every call."""
+    if draw == 0:
+        return tuple(seeds)
+    return tuple(int.from_bytes(hashlib.sha256(f"{seed}-{draw}".encode()).digest()[:8], "big") % (MAX_SEED + 1)
+                 for seed in seeds)
+
+
+def seam_fit(melody: np.ndarray, regenerate: np.ndarray) -> float:
+    """How well an infilled (T,) melody's regenerated (K,) chunks join the kept ones: the share of its
+    seams within the kept bars' motion (`core.music.musicality.seam_profile`); -1 with no seam to judge."""
+    fit = seam_profile(melody, regenerate)["seams_within_kept_motion"]
+    return -1.0 if np.isnan(fit) else fit
+
+
+def progress_part(callback: ProgressCallback | None, part: int, parts: int) -> ProgressCallback | None:
+    """`callback` for the `part`-th of `parts` sampler runs of one request: one bar over all of them."""
+    if callback is None:
+        return None
+    return lambda update: callback(SamplerProgress(part * update.total + update.done, parts * update.total, update.x0))
 
 
 def join_chunks(chunks: np.ndarray, rests: np.ndarray) -> np.ndarray:
@@ -85,6 +113,8 @@ class MelodyPipeline:
         self.denoiser = load_denoiser(self.model_dir, device) if bundle.has("diffusion") else None
         self.mdn = load_mdn(self.model_dir, device) if bundle.has("mdn") else None
         self.corpus_forms = read_forms(self.model_dir)  # style -> forms of its training tunes
+        # the level sampled latents are decoded at; 0 (a chunk's own latent) for a decoder without levels
+        self.sampled_noise_level = SAMPLED_LATENT_NOISE if self.vae.config.noise_conditioned else 0.0
         if self.codec.z_size != self.vae.config.z_size:
             raise ValueError(f"the codec in {self.model_dir} maps {self.codec.z_size}-dim latents but the VAE's "
                              f"z has {self.vae.config.z_size} dims; {self._hint('codec')}")
@@ -96,18 +126,24 @@ class MelodyPipeline:
     # -- latents <-> chunks ---------------------------------------------------------------
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, rest_tolerance: float = DEFAULT_REST_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    def decode(self, latents: torch.Tensor, rest_tolerance: float = DEFAULT_REST_TOLERANCE,
+               noise_level: torch.Tensor | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """(K, D) normalized latents -> ((K, 32) chunks, (K,) rest flags: within `rest_tolerance` RMS
-        of the rest point)."""
+        of the rest point). noise_level: (K,) or one for all; 0 for chunks' own latents (encoded),
+        `sampled_noise_level` for latents a sequence model drew (`core.nets.vae`)."""
         rests = ((latents.cpu() - self.codec.rest_point).square().mean(-1).sqrt() < rest_tolerance).numpy()
         z = self.codec.inverse(latents.to(self.device))
         z[torch.from_numpy(rests).to(self.device)] = 0.0  # the zero latent decodes to silence
-        return self.vae.decode(z).cpu().numpy().astype(np.int8), rests
+        levels = torch.as_tensor(noise_level, dtype=z.dtype).to(self.device)
+        return self.vae.decode(z, noise_level=levels).cpu().numpy().astype(np.int8), rests
 
-    def decode_melodies(self, latents: torch.Tensor) -> list[np.ndarray]:
-        """(N, K, D) normalized latents -> N melodies, each (K * 32,) tokens, in one VAE call."""
+    def decode_melodies(self, latents: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> list[np.ndarray]:
+        """(N, K, D) normalized latents -> N melodies, each (K * 32,) tokens, in one VAE call (at
+        `noise_level`, one for all or (K,) per place in the sequences: `decode`)."""
         n, k, d = latents.shape
-        chunks, rests = self.decode(latents.reshape(n * k, d))  # (N * K, 32), (N * K,)
+        levels = torch.as_tensor(noise_level, dtype=torch.float32)
+        levels = levels.repeat(n) if levels.ndim else levels  # (N * K,) or one for all
+        chunks, rests = self.decode(latents.reshape(n * k, d), noise_level=levels)  # (N * K, 32), (N * K,)
         return [join_chunks(chunks[i * k : (i + 1) * k], rests[i * k : (i + 1) * k]) for i in range(n)]
 
     def decode_sequences(self, latents: torch.Tensor, style: str, guidance: float, phrasing: bool,
@@ -115,25 +151,26 @@ class MelodyPipeline:
                          restate: bool = True) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
         """(S, K, D) sequences sampled for `style` at `guidance` -> (the (S, K, D) latents the melodies
         come from; per sequence, its (K, 32) chunks and (K,) rest flags). Infilling passes the
-        melody's (K, 32) `known_chunks` and (K,) `regenerate`: kept chunks are its own notes. With
+        melody's (K, 32) `known_chunks` (or (S, K, 32), one melody per sequence) and (K,) `regenerate`:
+        kept chunks are its own notes. With
         `phrasing`, the style's shaping steps (`core.shaping`) change the regenerated chunks only;
         `restate` (infilling: new melodies get their repeats from their form) may make a latent a
-        copy of a kept one, which then plays that chunk's own notes."""
+        copy of a kept one, which then plays that chunk's own notes. Regenerated latents are decoded at
+        `sampled_noise_level`, kept ones at 0."""
         regenerate = np.ones(latents.shape[1], dtype=bool) if regenerate is None else regenerate
         shaping = shaping_for(style, guidance)
         if phrasing and restate:
             latents = restate_phrases(latents, shaping.restate_share, movable=torch.from_numpy(regenerate))
-        in_key = phrasing and shaping.keep_key
         join = phrasing and shaping.join_registers
+        levels = torch.from_numpy(np.where(regenerate, self.sampled_noise_level, 0.0))  # (K,)
         decoded = []
-        for sequence in latents:
-            chunks, rests = self.decode(sequence)
+        for index, sequence in enumerate(latents):
+            chunks, rests = self.decode(sequence, noise_level=levels)
             if known_chunks is not None:
+                own = known_chunks if known_chunks.ndim == 2 else known_chunks[index]  # (K, 32)
                 source = kept_sources(sequence, torch.from_numpy(~regenerate)).numpy()  # (K,)
-                chunks[source >= 0] = known_chunks[source[source >= 0]]
+                chunks[source >= 0] = own[source[source >= 0]]
                 rests &= source < 0
-            if in_key:
-                chunks = keep_in_key(chunks, regenerate)
             if join:
                 chunks = join_registers(chunks, regenerate)
             decoded.append((chunks, rests))
@@ -178,6 +215,30 @@ class MelodyPipeline:
         sampled = sample_tied(sampler, denoiser, self.schedule, noise, firsts, generators, steps=options.steps,
                               callback=callback, keep_every=keep_every)
         return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates], forms
+
+    def best_joined_latents(self, options: SamplingOptions, known_chunks: np.ndarray, regenerate: np.ndarray,
+                            draws: int, method: str = "diffusion", resample: int = 0, phrasing: bool = False,
+                            callback: ProgressCallback | None = None) -> torch.Tensor:
+        """`infill_latents` drawn `draws` times per seed (the first with the seed itself, `candidate_seeds`),
+        keeping for each seed the draw whose seams fit the kept bars' motion best (`seam_fit`; the
+        earliest of equals), judged on the melody the user gets: decoded with `phrasing` or not
+        (`decode_sequences`). known_chunks: (K, 32) chunks in the model's key (or (S, K, 32), one
+        melody per seed); regenerate: (K,) bool. Returns (S, K, D), as drawn."""
+        known = self.encode(known_chunks.reshape(-1, known_chunks.shape[-1])).reshape(*known_chunks.shape[:-1], -1)
+        best_fits, best = np.full(len(options.seeds), -np.inf), None  # (S,), (S, K, D)
+        for draw in range(draws):
+            drawn = dataclasses.replace(options, seeds=candidate_seeds(options.seeds, draw))
+            latents = self.infill_latents(drawn, known, regenerate, method, resample,
+                                          progress_part(callback, draw, draws))
+            fits = np.zeros(len(options.seeds))
+            if draws > 1:
+                _, decoded = self.decode_sequences(latents, options.style, options.guidance, phrasing, known_chunks,
+                                                   regenerate)
+                fits = np.array([seam_fit(join_chunks(chunks, rests), regenerate) for chunks, rests in decoded])
+            better = torch.from_numpy(fits > best_fits)[:, None, None]
+            best = latents if best is None else torch.where(better, latents, best)
+            best_fits = np.maximum(fits, best_fits)
+        return best
 
     def infill_latents(self, options: SamplingOptions, known: torch.Tensor, regenerate: np.ndarray,
                        method: str = "diffusion", resample: int = 0,
@@ -259,14 +320,17 @@ class MelodyPipeline:
         return parse_key(style_key(sampling.style if sampling.guidance > 0 else ANY_STYLE))
 
     def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
-        """The request's melody with the chosen bars regenerated, one result per seed."""
+        """The request's melody with the chosen bars regenerated, one result per seed. The diffusion
+        model draws `request.seam_candidates` infillings per seed and keeps the one that joins the kept
+        bars best as the user gets it, shaped or not (`best_joined_latents`)."""
         chunks, regenerate, sampling = request.chunks, request.regenerate, request.sampling  # (K, 32), (K,)
         padded = chunks.reshape(-1)
         shift = normalizing_shift(padded) if self.vae.config.key_normalized else 0  # into the model's key ...
         in_model_key = split_into_chunks(transpose_melody(padded, shift))  # (K, 32)
-        latents = self.infill_latents(sampling, self.encode(in_model_key), regenerate, request.method,
-                                      request.resample, callback)
-        latents, decoded = self.decode_sequences(latents, sampling.style, sampling.guidance,
+        draws = request.seam_candidates if request.method == "diffusion" else 1
+        chosen = self.best_joined_latents(sampling, in_model_key, regenerate, draws, request.method,
+                                          request.resample, request.shaping.phrasing, callback)
+        latents, decoded = self.decode_sequences(chosen, sampling.style, sampling.guidance,
                                                  request.shaping.phrasing, in_model_key, regenerate)
         results = []
         for seed, sequence, (out_chunks, rests) in zip(sampling.seeds, latents, decoded):

@@ -65,8 +65,9 @@ def program_for(instrument: str) -> int:
 
 
 def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Grand Piano", tempo_bpm: float = 120,
-                        line: int = 1):
-    """Extract the melody lines of an uploaded file and render one of them.
+                        line: int = 1, preview_format: str | None = None):
+    """Extract the melody lines of an uploaded file and render one of them (as `preview_format`:
+    `demo.outputs.render_preview`).
 
     Returns (markdown table of the lines, RollPlayer value of the chosen line playing its audio,
     the audio's path for download).
@@ -75,7 +76,7 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     tempo = refused_if_invalid(check_tempo, tempo_bpm)
     melodies, line = uploaded_melody_lines(midi_path, line)
     chosen = melodies[line - 1].melody
-    audio_path = melody_audio(chosen, tempo, program)
+    audio_path = melody_audio(chosen, tempo, program, preview_format)
     roll = roll_value(chosen, tempo, title=f"line {line}, as the models would hear it")
     return lines_table(melodies, line), with_audio(roll, audio_path), audio_path
 
@@ -97,8 +98,9 @@ def lines_table(melodies: list[ExtractedMelody], chosen: int) -> str:
     return "\n".join(rows)
 
 
-def build_listen_tab() -> None:
-    """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+def build_listen_tab(preview_format: gr.Textbox) -> None:
+    """Widgets and wiring of the tab; call inside a `gr.Blocks` context. preview_format: the page's
+    (`demo.outputs.preview_format_input`)."""
     gr.Markdown("Upload a MIDI file to see the melody lines the models would take from it (one note at a time, "
                 "on a sixteenth-note grid) and hear the one you choose. Infill uses the same lines.")
     with gr.Row():
@@ -111,6 +113,7 @@ def build_listen_tab() -> None:
         with gr.Column(scale=2):
             table = gr.Markdown(elem_id="listen-lines")
             roll = RollPlayer(elem_id="listen-roll")
-            audio_file = gr.File(label="Audio (Ogg Vorbis)")
-    play.click(describe_and_render, [midi_file, program, tempo, line], [table, roll, audio_file], api_name="listen",
+            audio_file = gr.File(label="Audio preview")
+    play.click(describe_and_render, [midi_file, program, tempo, line, preview_format], [table, roll, audio_file],
+               api_name="listen",
                **HEAVY_WORK)

@@ -21,7 +21,14 @@ from demo.generate_tab import (
 )
 from demo.infill_tab import build_infill_tab, example_style, show_source
 from demo.long_tab import build_long_tab
-from demo.outputs import HEAVY_WORK, Refusal, diffusion_available, shared_pipeline
+from demo.outputs import (
+    HEAVY_WORK,
+    PREVIEW_FORMAT_JS,
+    Refusal,
+    diffusion_available,
+    preview_format_input,
+    shared_pipeline,
+)
 from demo.queue_gate import QueueGate
 from demo.request_guard import RequestGuard
 
@@ -48,18 +55,21 @@ def build_app() -> gr.Blocks:
                     "Pick a style and press **Generate**: you get a new melody to hear, see and download. "
                     "**Infill** rewrites the bars you choose in any melody, yours included.")
         last_melody = gr.State(None)
+        preview_format = preview_format_input()
         with gr.Tabs() as tabs:
             with gr.Tab("Generate", id="generate"):
-                infill_this = build_generate_tab(last_melody)
+                infill_this = build_generate_tab(last_melody, preview_format)
             with gr.Tab("Infill", id="infill"):
-                infill = build_infill_tab(last_melody)
+                infill = build_infill_tab(last_melody, preview_format)
             with gr.Tab("Long", id="long"):
-                build_long_tab()
+                build_long_tab(preview_format)
             with gr.Tab("Lab", id="evaluation"):
                 build_eval_tab()
             with gr.Tab("Listen", id="listen"):
-                build_listen_tab()
+                build_listen_tab(preview_format)
         gr.Markdown(ABOUT)
+        # Ogg Vorbis previews where the browser plays them, MP3 where it does not (older Safari)
+        app.load(None, None, preview_format, js=PREVIEW_FORMAT_JS, queue=False)
         if infill_this is not None:
             # queued, so that its message reaches the page (an unqueued handler's error is a bare 500)
             infill_this.click(open_in_infill, last_melody, [infill.source, tabs], api_visibility="private") \

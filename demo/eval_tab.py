@@ -94,8 +94,9 @@ QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_mus
 
 def result_widgets(values: list) -> list:
     """Tables and charts for one run's results; call inside a `gr.Blocks` context."""
-    tables = [gr.Dataframe(value=value, label=TABLE_LABELS[name], interactive=False, wrap=True)
-              for name, value in zip(TABLE_ORDER, values)]
+    # the System column stays in view while a phone scrolls the figures sideways; fullscreen for a closer look
+    tables = [gr.Dataframe(value=value, label=TABLE_LABELS[name], interactive=False, wrap=True, pinned_columns=1,
+                           buttons=["fullscreen", "copy"]) for name, value in zip(TABLE_ORDER, values)]
     charts = [gr.Plot(value=value, show_label=False) for value in values[len(TABLE_ORDER):]]
     return tables + charts
 

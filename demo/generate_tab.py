@@ -145,7 +145,7 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
                   steps: float | None = None, model: str = MODEL_LABELS[0],
                   instrument: str = "Acoustic Grand Piano", tempo: float = 120, style: str = DEFAULT_STYLE,
                   guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True, key: str = STYLE_KEY,
-                  form: str = STYLE_FORM, watch: bool = False,
+                  form: str = STYLE_FORM, watch: bool = False, preview_format: str | None = None,
                   progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
     """The page's Generate: one melody, with one progress bar over sampling, writing and audio.
 
@@ -155,7 +155,8 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
       step while sampling runs, shown at least WATCH_FRAME_S apart;
     - nothing new at least every HEARTBEAT_S meanwhile, so that Stop can end the run (the
       sampler then stops at its next step);
-    - the result with its MIDI and settings; then the result playing its audio.
+    - the result with its MIDI and settings; then the result playing its audio (as `preview_format`,
+      `demo.outputs.render_preview`).
     """
     values = (bars, seed, sampler, steps, model, instrument, tempo, style, guidance, phrasing, key, form)
     request = generation_request(*values)
@@ -192,12 +193,12 @@ def generate_live(bars: float = DEFAULT_BARS, seed: float = 0, sampler: str = SA
     roll, midi_path, preview = publish(result, request.render, f"melody-{result.seed}", result_title(request, result))
     settings = settings_of(dict(zip(GENERATE_INPUTS, values)))
     yield roll, midi_path, result.melody, None, settings_query(settings), settings_file(settings)
-    playing, audio_path = play_preview(preview, roll, progress)
+    playing, audio_path = play_preview(preview, roll, preview_format, progress)
     yield playing, gr.skip(), gr.skip(), audio_path, gr.skip(), gr.skip()
 
 
 def rerender_result(melody: np.ndarray | None, roll: dict | None, query: str | None, instrument: str,
-                    tempo: float, progress: gr.Progress = gr.Progress()) -> tuple:
+                    tempo: float, preview_format: str | None = None, progress: gr.Progress = gr.Progress()) -> tuple:
     """The user changed Instrument or Tempo: the result on the page made again into MIDI, score and
     audio at the new settings, without sampling again. Returns (RollPlayer value playing the new
     audio, MIDI path, audio path, settings as a URL query, settings JSON path); nothing changes
@@ -209,14 +210,15 @@ def rerender_result(melody: np.ndarray | None, roll: dict | None, query: str | N
     settings = {**settings, "instrument": instrument, "tempo": tempo}
     midi = melody_to_pretty_midi(melody, render.tempo_bpm, render.program)
     redrawn, midi_path, preview = publish_melody(melody, midi, render.tempo_bpm, f"melody-{settings['seed']}",
-                                                 roll.get("title", ""))
-    playing, audio_path = play_preview(preview, redrawn, progress)
+                                                 roll.get("title", ""), sections=roll.get("sections", ()))
+    playing, audio_path = play_preview(preview, redrawn, preview_format, progress)
     return playing, midi_path, audio_path, settings_query(settings), settings_file(settings)
 
 
 def estimate_roll(update: SamplerProgress, request: GenerationRequest) -> dict:
     """The RollPlayer value of the sampler's (1, K, D) x0 estimate after `update.done` steps."""
-    chunks, rests = shared_pipeline().decode(update.x0[0])
+    pipeline = shared_pipeline()
+    chunks, rests = pipeline.decode(update.x0[0], noise_level=pipeline.sampled_noise_level)
     return roll_value(join_chunks(chunks, rests), request.render.tempo_bpm,
                       title=f"denoising: the melody as estimated after step {update.done} of {update.total}")
 
@@ -226,7 +228,7 @@ def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler
                             instrument: str = "Acoustic Grand Piano", tempo: float = 120,
                             style: str = DEFAULT_STYLE, guidance: float = DEFAULT_GUIDANCE, phrasing: bool = True,
                             key: str = STYLE_KEY, form: str = STYLE_FORM, count: float = MAX_VARIATIONS,
-                            baseline: bool = True) -> tuple:
+                            baseline: bool = True, preview_format: str | None = None) -> tuple:
     """`count` (1 to MAX_VARIATIONS) more seeds (seed + 1, ...) with the same settings, sampled in one
     batched call, and with `baseline` the same seed from the other model (diffusion <-> TransformerMDN).
 
@@ -252,7 +254,7 @@ def variations_and_baseline(bars: float = DEFAULT_BARS, seed: float = 0, sampler
         model_label = MODEL_LABELS[1] if model_name == "mdn" else "diffusion"
         roll, midi_path, preview = publish(result, request.render, f"variation-{result.seed}",
                                            f"seed {result.seed}, {model_label}")
-        rolls.append(with_audio(roll, render_preview(preview)))
+        rolls.append(with_audio(roll, render_preview(preview, preview_format)))
         midi_paths.append(midi_path)
     return (*rolls, *midi_paths)
 
@@ -308,9 +310,10 @@ COPY_LINK_JS = """() => {
 }"""
 
 
-def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
+def build_generate_tab(last_melody: gr.State, preview_format: gr.Textbox) -> gr.Button | None:
     """Widgets and wiring of the tab; call inside a `gr.Blocks` context. Each generation is stored in
-    `last_melody` for the Infill tab; returns the "Infill this" button (None without a diffusion model)."""
+    `last_melody` for the Infill tab; its audio is rendered in the page's `preview_format`
+    (`demo.outputs.preview_format_input`). Returns the "Infill this" button (None without a diffusion model)."""
     if not diffusion_available():
         gr.Markdown("The diffusion model has not been trained into `demo/model` yet.")
         return None
@@ -352,7 +355,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
             roll = RollPlayer(elem_id="generated-roll")
             with gr.Row():
                 midi_file = gr.File(label="MIDI", elem_id="generated-midi")
-                audio_file = gr.File(label="Audio (Ogg Vorbis)")
+                audio_file = gr.File(label="Audio preview", elem_id="generated-audio")
                 settings_download = gr.File(label="Settings (replay them here)")
             with gr.Row():
                 infill_this = gr.Button("Infill this melody", elem_id="infill-this")
@@ -383,7 +386,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
                        max_batch_size=MAX_BATCH, api_name="generate", **HEAVY_WORK)
     start = {"fn": None, "inputs": None, "outputs": [roll, midi_file, audio_file, settings_download],
              "js": START_RUN_JS, "queue": False}
-    live = {"fn": generate_live, "inputs": [*ordered, watch],
+    live = {"fn": generate_live, "inputs": [*ordered, watch, preview_format],
             "outputs": [roll, midi_file, last_melody, audio_file, share_query, settings_download],
             "show_progress_on": [roll], "api_visibility": "private", **HEAVY_WORK}
     running = [go_button.click(**start).then(**live)]
@@ -407,7 +410,7 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
     running.append(examples.load_input_event.then(**start).then(**live))
     share_query.change(None, share_query, None, js=SHARE_JS)
     copy_link.click(None, None, None, js=COPY_LINK_JS)
-    redraw = {"fn": rerender_result, "inputs": [last_melody, roll, share_query, instrument, tempo],
+    redraw = {"fn": rerender_result, "inputs": [last_melody, roll, share_query, instrument, tempo, preview_format],
               "outputs": [roll, midi_file, audio_file, share_query, settings_download], "show_progress_on": [roll],
               "api_visibility": "private", **HEAVY_WORK}
     instrument.input(**redraw)  # the user's own changes only: a replayed link sets them and then generates
@@ -415,6 +418,6 @@ def build_generate_tab(last_melody: gr.State) -> gr.Button | None:
     stop_button.click(None, None, None, cancels=running, queue=False)
     for control in (count, baseline):
         control.change(variation_slots, [count, baseline], slots, api_visibility="private", queue=False)
-    more_button.click(variations_and_baseline, [*ordered, count, baseline], [*more_rolls, *more_midis],
+    more_button.click(variations_and_baseline, [*ordered, count, baseline, preview_format], [*more_rolls, *more_midis],
                       api_name="variations", **HEAVY_WORK)
     return infill_this

@@ -29,6 +29,7 @@ from demo.audition import GM_PROGRAMS, lines_table, uploaded_melody_lines
 from demo.generate_tab import program_for
 from demo.outputs import (
     HEAVY_WORK,
+    PREVIEW_FORMATS,
     SAMPLERS,
     Refusal,
     audio_preview,
@@ -182,8 +183,8 @@ def back_to_earlier(history: list[Version] | None) -> tuple:
         raise Refusal("There is no earlier version to go back to: each Infill or Continue adds one.")
     history = history[:-1]
     shown_version = history[-1]
-    audio = Path(shown_version.midi_path).with_suffix(".ogg")
-    audio_path = str(audio) if audio.is_file() else None
+    rendered = [Path(shown_version.midi_path).with_suffix(suffix) for suffix in PREVIEW_FORMATS]
+    audio_path = next((str(path) for path in rendered if path.is_file()), None)
     return (with_audio(shown_version.roll, audio_path), shown_version.midi_path, audio_path, history,
             versions_text(history))
 
@@ -276,8 +277,9 @@ class InfillTab(NamedTuple):
     style: gr.Dropdown
 
 
-def build_infill_tab(last_melody: gr.State) -> InfillTab:
-    """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+def build_infill_tab(last_melody: gr.State, preview_format: gr.Textbox) -> InfillTab:
+    """Widgets and wiring of the tab; call inside a `gr.Blocks` context. preview_format: the page's
+    (`demo.outputs.preview_format_input`)."""
     with gr.Row():
         with gr.Column(scale=1):
             source = gr.Radio(SOURCES, value="Bundled example", label="Melody to work on")
@@ -318,7 +320,7 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
             original_audio = gr.Audio(label="The original, to compare", type="filepath", interactive=False)
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
-                audio_file = gr.File(label="Audio (Ogg Vorbis)")
+                audio_file = gr.File(label="Audio preview")
             versions = gr.Markdown(elem_id="infill-versions")
             back = gr.Button("Back to the previous version", elem_id="infill-back", size="sm")
     source.change(source_inputs, source, [midi, line, example], api_visibility="private", queue=False)
@@ -342,7 +344,8 @@ def build_infill_tab(last_melody: gr.State) -> InfillTab:
                                            "continue")):
         button.click(None, None, [original_audio, audio_file], js=scroll_to_roll_js("infill-roll", 2))
         button.click(handler, inputs, first_answer, api_name=name, show_progress_on=[roll], **HEAVY_WORK) \
-            .success(play_infill, [original_preview, result_preview, roll], [original_audio, roll, audio_file],
+            .success(play_infill, [original_preview, result_preview, roll, preview_format],
+                     [original_audio, roll, audio_file],
                      api_visibility="private", show_progress_on=[roll], **HEAVY_WORK) \
             .then(versions_text, history, versions, api_visibility="private", queue=False)
     back.click(back_to_earlier, history, [roll, midi_file, audio_file, history, versions], api_visibility="private",

@@ -55,8 +55,9 @@ def generate_long(bars: float = 128, seed: float = 0, windowed: bool = False, in
     return roll, similarity_figure(latent_self_similarity(result.latents)), midi_path, preview
 
 
-def build_long_tab() -> None:
-    """Widgets and wiring of the tab; call inside a `gr.Blocks` context."""
+def build_long_tab(preview_format: gr.Textbox) -> None:
+    """Widgets and wiring of the tab; call inside a `gr.Blocks` context. preview_format: the page's
+    (`demo.outputs.preview_format_input`)."""
     gr.Markdown("The model learnt from pieces of up to 64 bars. Here it writes 128 to 256 bars: in one pass (it "
                 "sees the whole melody at once) or windowed (64 bars at a time, each window continuing the last). "
                 "The square below shows which 2-bar phrases resemble which: a phrase that comes back draws a "
@@ -76,11 +77,11 @@ def build_long_tab() -> None:
             matrix = gr.Plot(label="Latent self-similarity")
             with gr.Row():
                 midi_file = gr.File(label="MIDI")
-                audio_file = gr.File(label="Audio (Ogg Vorbis)")
+                audio_file = gr.File(label="Audio preview")
     go_button.click(None, None, [roll, audio_file], js="() => [null, null]")
     go_button.click(generate_long, [bars, seed, windowed, instrument, tempo, style, guidance],
                     [roll, matrix, midi_file, preview], api_name="generate_long", show_progress_on=[roll],
                     **HEAVY_WORK) \
-        .success(play_preview, [preview, roll], [roll, audio_file], api_visibility="private", show_progress_on=[roll],
-                 **HEAVY_WORK)
+        .success(play_preview, [preview, roll, preview_format], [roll, audio_file], api_visibility="private",
+                 show_progress_on=[roll], **HEAVY_WORK)
     gr.Examples([[128, 0, False, "Flute", 120], [256, 3, True, "Violin", 132]], [bars, seed, windowed, instrument, tempo])

@@ -12,14 +12,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import gradio as gr
 import numpy as np
 import pretty_midi
 from gradio.utils import get_upload_folder
 
-from core.audio import render_midi, write_ogg
+from core.audio import render_midi, write_audio
 from core.bundle import DEFAULT_MODEL_DIR, read_manifest
 from core.limits import APP_FAST_STEPS, MAX_GUIDANCE, check_whole, shown
 from core.music.forms import FORM_CHOICES, STYLE_FORM
@@ -30,7 +30,7 @@ from core.nets.transformer import ANY_STYLE
 from core.pipeline import MelodyPipeline, MelodyResult
 from core.progress import ProgressCallback, SamplerProgress
 from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, RenderOptions
-from demo.roll_player import roll_value, with_audio, with_notation
+from demo.roll_player import form_sections, roll_value, with_audio, with_notation
 from demo.score_view import score_svg
 
 T = TypeVar("T")
@@ -58,6 +58,10 @@ HEAVY_CONCURRENCY = 2  # requests that sample, decode or render at once, over al
 # every handler that samples, decodes or renders joins this one concurrency group
 HEAVY_WORK = {"concurrency_id": "heavy-work", "concurrency_limit": HEAVY_CONCURRENCY}
 MODEL_LABELS = ["Diffusion", "TransformerMDN (baseline)"]  # labels of the Model radio
+PREVIEW_FORMATS = (".ogg", ".mp3")  # Ogg Vorbis where the browser plays it (smaller, faster to encode), else MP3
+# the page asks its browser once, at load, which preview format it plays (`preview_format_input`)
+PREVIEW_FORMAT_JS = """() => document.createElement('audio').canPlayType('audio/ogg; codecs="vorbis"')
+  ? '.ogg' : '.mp3'"""
 STYLE_KEY = "the style's own"  # the Key control's default: D for folk, F for renaissance, ... (core.music.keys)
 KEY_CHOICES = [STYLE_KEY, *KEY_NAMES]
 SAMPLERS = ["Fast", "DDPM, 1000 steps (paper)"]  # labels of the Sampler radio: "fast" and "ddpm"
@@ -144,7 +148,19 @@ class AudioPreview:
     result, the very MIDI its download holds (`MelodyResult.midi`)."""
 
     midi: pretty_midi.PrettyMIDI
-    path: Path  # the .ogg to write
+    path: Path  # where to write it, as .ogg (`render_preview` changes the suffix for another format)
+
+
+def preview_format_input() -> gr.Textbox:
+    """The page's hidden record of the preview format its browser plays (PREVIEW_FORMATS), set once
+    when the page loads (`PREVIEW_FORMAT_JS`); every handler that renders audio reads it. Call
+    inside a `gr.Blocks` context."""
+    return gr.Textbox(PREVIEW_FORMATS[0], elem_classes="trigger-only", show_label=False, container=False)
+
+
+def preview_suffix(preview_format: str | None) -> str:
+    """The suffix of a preview for a page that plays `preview_format`; Ogg for anything else (an API call)."""
+    return preview_format if preview_format in PREVIEW_FORMATS else PREVIEW_FORMATS[0]
 
 
 def audio_preview(midi: pretty_midi.PrettyMIDI, stem: str = "melody") -> AudioPreview:
@@ -153,22 +169,25 @@ def audio_preview(midi: pretty_midi.PrettyMIDI, stem: str = "melody") -> AudioPr
     return AudioPreview(midi, OUTPUT_DIR / f"{stem}-{secrets.token_hex(8)}.ogg")
 
 
-def render_preview(preview: AudioPreview) -> str:
-    """Write the preview as Ogg Vorbis at PREVIEW_SAMPLE_RATE; its path, or a gr.Error for audio
-    that would last longer than the renderer allows."""
+def render_preview(preview: AudioPreview, preview_format: str | None = None) -> str:
+    """Write the preview at PREVIEW_SAMPLE_RATE as Ogg Vorbis, or as MP3 for a page whose browser
+    plays no Ogg (`preview_format`, PREVIEW_FORMATS); its path, or a gr.Error for audio that would
+    last longer than the renderer allows."""
     try:
         samples = render_midi(preview.midi, sample_rate=PREVIEW_SAMPLE_RATE)
     except ValueError as error:
         raise Refusal(f"No audio preview: {error}. The MIDI download holds the whole melody; choose fewer bars "
                        "or a faster tempo to hear it here.") from error
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
-    write_ogg(preview.path, samples, PREVIEW_SAMPLE_RATE)
-    return str(preview.path)
+    path = preview.path.with_suffix(preview_suffix(preview_format))
+    write_audio(path, samples, PREVIEW_SAMPLE_RATE)
+    return str(path)
 
 
-def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int) -> str:
-    """(T,) tokens -> the path of its Ogg Vorbis rendering, for a gr.Audio widget."""
-    return render_preview(audio_preview(refused_if_invalid(melody_to_pretty_midi, melody, tempo_bpm, program)))
+def melody_audio(melody: np.ndarray, tempo_bpm: float, program: int, preview_format: str | None = None) -> str:
+    """(T,) tokens -> the path of its audio (`render_preview`), for a gr.Audio widget."""
+    return render_preview(audio_preview(refused_if_invalid(melody_to_pretty_midi, melody, tempo_bpm, program)),
+                          preview_format)
 
 
 def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
@@ -177,16 +196,18 @@ def publish(result: MelodyResult, render: RenderOptions, stem: str, title: str,
     `render`: the tempo and program the result's MIDI was made with; `original`: for an infilled
     result, the (T0,) source melody, whose replaced notes the roll draws faint under the shaded bars."""
     return publish_melody(result.melody, result.midi, render.tempo_bpm, stem, title,
-                          None if original is None else result.regenerated, original)
+                          None if original is None else result.regenerated, original, form_sections(result.form))
 
 
 def publish_melody(melody: np.ndarray, midi: pretty_midi.PrettyMIDI, tempo_bpm: float, stem: str, title: str,
-                   regenerated: np.ndarray | None = None, original: np.ndarray | None = None):
+                   regenerated: np.ndarray | None = None, original: np.ndarray | None = None,
+                   sections: Sequence[Sequence] = ()):
     """`publish` for (T,) tokens and the MIDI made of them at `tempo_bpm`; regenerated: (T // 32,) bool,
-    the 2-bar latents to shade and label "new" in the score (with the `original` notes faint under them)."""
+    the 2-bar latents to shade and label "new" in the score (with the `original` notes faint under them);
+    sections: the form's letters for the roll (`demo.roll_player.form_sections`)."""
     midi_path = fresh_output_path(stem, ".mid")
     midi_path.write_bytes(pretty_midi_to_bytes(midi))
-    roll = roll_value(melody, tempo_bpm, regenerated, original, title)
+    roll = roll_value(melody, tempo_bpm, regenerated, original, title, sections)
     marked = frozenset() if regenerated is None else chunk_bars(regenerated)
     roll = with_notation(roll, *write_notation(melody, midi_path, title, tempo_bpm, marked))
     return roll, str(midi_path), AudioPreview(midi, midi_path.with_suffix(".ogg"))
@@ -204,22 +225,24 @@ def write_notation(melody: np.ndarray, midi_path: Path, title: str, tempo_bpm: f
     return tuple(midi_path.with_suffix(suffix) for suffix in texts)
 
 
-def play_preview(preview: AudioPreview | None, roll: dict | None,
+def play_preview(preview: AudioPreview | None, roll: dict | None, preview_format: str | None = None,
                  progress: gr.Progress = gr.Progress()) -> tuple[dict | None, str | None]:
-    """Handler of the step after a first answer: render `preview` and give it to the roll's player;
-    (roll value, audio path for the download box). Nothing to render (an earlier step failed): (roll, None).
-    Its progress continues the bar of the sampling before it (`progress_reporter`)."""
+    """Handler of the step after a first answer: render `preview` (in the page's `preview_format`) and
+    give it to the roll's player; (roll value, audio path for the download box). Nothing to render (an
+    earlier step failed): (roll, None). Its progress continues the bar of the sampling before it
+    (`progress_reporter`)."""
     progress(AUDIO_START, desc="Rendering the audio")
-    path = None if preview is None else render_preview(preview)
+    path = None if preview is None else render_preview(preview, preview_format)
     return with_audio(roll, path), path
 
 
 def play_infill(original: AudioPreview | None, result: AudioPreview | None, roll: dict | None,
+                preview_format: str | None = None,
                 progress: gr.Progress = gr.Progress()) -> tuple[str | None, dict | None, str | None]:
     """`play_preview` for an infilled result, plus the original's audio first: (original audio path, roll
     value playing the result, result audio path)."""
-    played, path = play_preview(result, roll, progress)
-    return None if original is None else render_preview(original), played, path
+    played, path = play_preview(result, roll, preview_format, progress)
+    return None if original is None else render_preview(original, preview_format), played, path
 
 
 def refused_if_invalid(check: Callable[..., T], *args, **kwargs) -> T:
@@ -308,9 +331,9 @@ def form_input(elem_id: str) -> gr.Dropdown:
 def phrasing_input(elem_id: str) -> gr.Checkbox:
     """The switch of `ShapingOptions.phrasing`, on by default; call inside a `gr.Blocks` context."""
     return gr.Checkbox(value=True, label="Shape phrases like real tunes", elem_id=elem_id,
-                       info="folk and renaissance: keep every phrase in the melody's key; renaissance: move "
-                            "phrases up or down an octave so the line flows smoothly; infilled folk bars: "
-                            "repeat nearby phrases. Off (or other styles): the model's raw output")
+                       info="after sampling: renaissance phrases move up or down an octave so the line flows "
+                            "smoothly; infilled folk bars repeat nearby phrases. Off (or other styles): the "
+                            "model's raw output")
 
 
 def strength_control(style: str, model: str = MODEL_LABELS[0]):

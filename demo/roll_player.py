@@ -18,13 +18,15 @@ is a `gr.HTML` whose JavaScript draws it as SVG:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
 import gradio as gr
 import numpy as np
 
-from core.music.constants import STEPS_PER_BAR, STEPS_PER_CHUNK
+from core.music.constants import BARS_PER_CHUNK, STEPS_PER_BAR, STEPS_PER_CHUNK
+from core.music.forms import SECTION_LATENTS, Form, letters
 from core.music.melody import notes_from_melody
 
 PIXELS_PER_STEP = 5  # one sixteenth at the default zoom
@@ -97,13 +99,6 @@ function syncAudio(v) {  // one <audio> element, kept across redraws so that pla
     audio.controls = true;
     audio.preload = 'auto';
     holder.append(audio);
-    if (!audio.canPlayType('audio/ogg; codecs="vorbis"')) {  // older Safari: say so instead of a silent player
-      const hint = document.createElement('div');
-      hint.className = 'roll-hint';
-      hint.textContent = 'This browser cannot play the Ogg Vorbis preview: download the MIDI, or open the page in '
-        + 'Firefox or Chrome.';
-      holder.append(hint);
-    }
   }
   if (audio.getAttribute('src') !== url) audio.setAttribute('src', url);
 }
@@ -174,6 +169,15 @@ function draw() {
     if (bar < v.bars && bar % every === 0) ruler.append(shape('text', {x: x + 2, y: 13}, String(bar + 1)));
   }
   grid.append(ruler);
+  for (const [first, last, letter] of v.sections || []) {  // the form's sections: a letter and a line at each start
+    const x = (first - 1) * barWidth;
+    grid.append(shape('line', {class: 'roll-section', x1: x, x2: x, y1: RULER, y2: height, stroke: '#54a24b',
+                               'stroke-width': 2, opacity: 0.6}));
+    const label = shape('text', {class: 'roll-section-letter', x: x + 4, y: RULER + 13, fill: '#3b7d35',
+                                 'font-size': 13, 'font-weight': 700}, letter);
+    label.append(shape('title', {}, `section ${letter}: bars ${first} to ${last}`));
+    grid.append(label);
+  }
   for (const [start, end, pitch] of v.ghost) {
     grid.append(shape('rect', {class: 'roll-ghost', x: start * px, y: y(pitch) + 1,
                                width: Math.max(1, (end - start) * px - 1), height: row - 2, fill: '#999',
@@ -286,12 +290,23 @@ def _note_list(melody: np.ndarray, keep: np.ndarray | None = None) -> list[list[
     return [[int(s), int(e), int(p)] for s, e, p, c in zip(starts, ends, pitches, chosen) if c]
 
 
+def form_sections(form: Form) -> list[list]:
+    """The sections of the form a melody was sampled with, as the roll marks them: [first bar, last
+    bar, letter] of every SECTION_LATENTS latents (`core.music.forms.letters`); [] for a free form."""
+    if not any(form):
+        return []
+    bars = SECTION_LATENTS * BARS_PER_CHUNK
+    return [[index * bars + 1, min((index + 1) * bars, len(form) * BARS_PER_CHUNK), letter]
+            for index, letter in enumerate(letters(form))]
+
+
 def roll_value(melody: np.ndarray, tempo_bpm: float = 120.0, regenerated: np.ndarray | None = None,
-               original: np.ndarray | None = None, title: str = "") -> dict:
+               original: np.ndarray | None = None, title: str = "", sections: Sequence[Sequence] = ()) -> dict:
     """The RollPlayer value of (T,) tokens played at `tempo_bpm`.
 
     regenerated: (T // 32,) bool, the 2-bar latents to shade; original: (T0,) tokens whose notes
-    under the shaded bars are drawn faint (what the regenerated bars replaced).
+    under the shaded bars are drawn faint (what the regenerated bars replaced); sections: the
+    form's letters to mark over the bars (`form_sections`).
     """
     melody = np.asarray(melody)
     bars = -(-melody.size // STEPS_PER_BAR)
@@ -307,7 +322,8 @@ def roll_value(melody: np.ndarray, tempo_bpm: float = 120.0, regenerated: np.nda
     low, high = (min(pitches) - 2, max(pitches) + 2) if pitches else (58, 74)
     return {"notes": notes, "ghost": ghost, "shaded": shaded, "bars": int(bars), "steps_per_bar": STEPS_PER_BAR,
             "seconds_per_step": 60.0 / tempo_bpm / (STEPS_PER_BAR // 4), "low": int(low), "high": int(high),
-            "title": title, "selection": None, "dragged": False, "audio_url": None, "score_url": None,
+            "title": title, "sections": [list(section) for section in sections], "selection": None,
+            "dragged": False, "audio_url": None, "score_url": None,
             "abc_url": None, "musicxml_url": None}
 
 

@@ -108,7 +108,7 @@ def sample_latents(pipeline: MelodyPipeline, sampler: str, n: int, seed: int, st
 
 def sampled_melodies(pipeline: MelodyPipeline, sampler: str, n: int, seed: int,
                      steps: int | None = None) -> list[np.ndarray]:
-    return pipeline.decode_melodies(sample_latents(pipeline, sampler, n, seed, steps))
+    return pipeline.decode_melodies(sample_latents(pipeline, sampler, n, seed, steps), pipeline.sampled_noise_level)
 
 
 def latency_split(pipeline: MelodyPipeline, sampler: str, repeats: int) -> dict[str, float]:

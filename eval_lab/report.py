@@ -101,18 +101,23 @@ def table_figure(table: pd.DataFrame, columns: list[str], title: str) -> go.Figu
     return figure
 
 
+def phone_title(title: str, subtitle: str) -> dict:
+    """A chart title that fits a 390 px phone: a short line and a smaller second one."""
+    return {"text": f"{title}<br><sup>{subtitle}</sup>", "font": {"size": 15}}
+
+
 def bars_figure(table: pd.DataFrame) -> go.Figure:
     figure = go.Figure([go.Bar(name=metric.replace("_", " "), x=table["system"], y=table[metric])
                         for metric in SELF_SIMILARITY if metric in table])
-    figure.update_layout(barmode="group", title="Consistency and variance against the training data (higher is closer)",
-                         yaxis={"range": [0, 1.05]})
+    figure.update_layout(barmode="group", yaxis={"range": [0, 1.05]},
+                         title=phone_title("Consistency and variance", "against the training data: higher is closer"))
     return figure
 
 
 def curve_figure(curve: pd.DataFrame) -> go.Figure:
     figure = go.Figure([go.Scatter(name=metric.replace("_", " "), x=curve["t"], y=curve[metric], mode="lines+markers")
                         for metric in SELF_SIMILARITY if metric in curve])
-    figure.update_layout(title="How good the model's running guess of the melody is along the 1000 denoising steps",
+    figure.update_layout(title=phone_title("The model's running guess of the melody", "along the 1000 denoising steps"),
                          xaxis={"title": "reverse step t", "autorange": "reversed"}, yaxis={"range": [0, 1.05]})
     return figure
 

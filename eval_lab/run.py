@@ -7,7 +7,8 @@ The paper's setting is 64 bars (32 latents) of any style, without labels (`--sty
 --guidance 0`); `--style LABEL` takes the windows of that style only and samples the
 conditional models with that label. Unconditional systems (N sequences of k latents each): training data (GT),
 held-out data (as raw melodies from the cache, and through the VAE: what the decoder allows
-at best), the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
+at best; and the style's whole held-out tunes, of any length, where a tune's cadences are: its
+windows are cut from anywhere in it), the prior (z ~ N(0, I) in the VAE's space), the TransformerMDN, diffusion
 with the 1000-step DDPM sampler and with the fast sampler (the sequence models draw their
 melodies with the style's forms, `core.music.forms`, as the app does). Infilling (the middle k/2
 latents regenerated, k/4 kept on each side, on held-out windows): prior fill, spherical
@@ -44,8 +45,10 @@ from core.data.melody_cache import MelodyCache
 from core.diffusion.samplers import default_steps
 from core.limits import MAX_SEED
 from core.music.constants import BARS_PER_CHUNK, CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
+from core.music.keys import normalizing_shift, transpose_melody
+from core.music.melody import split_into_chunks, trim_rest_chunks
 from core.music.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
-from core.music.musicality import average_cadence_profile, average_form_profile, average_interval_profile, musicality
+from core.music.musicality import average_profiles, musicality
 from core.nets.transformer import ANY_STYLE
 from core.pipeline import MelodyPipeline
 from core.requests import DEFAULT_GUIDANCE, INFILL_METHODS, SamplingOptions
@@ -56,6 +59,7 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"  # the committed runs,
 
 SAMPLES_PER_SYSTEM = 3
 THROUGH_THE_VAE = ("held-out through the VAE", "infill: held-out (truth)")  # the raw held-out windows, decoded
+WHOLE_TUNES = "held-out whole tunes (raw)"  # the reference for cadences: windows are cut from anywhere in a tune
 
 
 def system_seeds(seed: int, system: str, start: int, count: int) -> tuple[int, ...]:
@@ -116,10 +120,26 @@ class Evaluator:
                              f"{self.k} latents or more; choose fewer --bars or another --style")
         return rows[self.rng.choice(len(rows), size=self.config.n, replace=len(rows) < self.config.n)]
 
-    def raw_melodies(self, rows: np.ndarray) -> list[np.ndarray]:
-        """The real melodies of window rows, read from the cache (not through the VAE)."""
+    def raw_melodies(self, rows: np.ndarray, model_key: bool = False) -> list[np.ndarray]:
+        """The real melodies of window rows, read from the cache (not through the VAE); with `model_key`,
+        each moved as its track was moved to be encoded (into C for a key-normalized VAE), so that
+        they fit their latents note for note."""
         steps = self.k * STEPS_PER_CHUNK
-        return [self.cache.track_melody(track)[start * STEPS_PER_CHUNK :][:steps] for track, start in rows]
+        windows = []
+        for track, start in rows:
+            melody = self.cache.track_melody(track)
+            if model_key and self.pipeline.vae.config.key_normalized:
+                melody = transpose_melody(melody, normalizing_shift(melody))
+            windows.append(melody[start * STEPS_PER_CHUNK :][:steps])
+        return windows
+
+    def whole_tunes(self) -> list[np.ndarray]:
+        """Up to N of the style's held-out tracks, whole (their leading and trailing rest chunks
+        trimmed), from the cache: where real tunes open, end their phrases and close."""
+        tracks = self.cache.track_indices("eval", self.style)
+        chosen = self.rng.choice(tracks, size=min(self.config.n, tracks.size), replace=False)
+        tunes = [trim_rest_chunks(self.cache.track_melody(track)) for track in np.sort(chosen)]
+        return [tune for tune in tunes if tune.size]
 
     def seeds(self, system: str, start: int, count: int) -> tuple[int, ...]:
         return system_seeds(self.config.seed, system, start, count)
@@ -165,6 +185,15 @@ class Evaluator:
         return self.in_batches(system, lambda seeds, start: self.pipeline.infill_latents(
             self.options(seeds, **options), known[start : start + len(seeds)], self.infill_mask(), method))
 
+    def best_joined(self, system: str, draws: int, phrasing: bool, **options) -> torch.Tensor:
+        """(N, k, D): the held-out windows with their middle half infilled as the app infills, the best-joined
+        of `draws` diffusion draws per window, judged shaped or not (`MelodyPipeline.best_joined_latents`)."""
+        windows = self.raw_melodies(self.held_out_rows, model_key=True)
+        chunks = np.stack([split_into_chunks(melody) for melody in windows])  # (N, k, 32)
+        return self.in_batches(system, lambda seeds, start: self.pipeline.best_joined_latents(
+            self.options(seeds, **options), chunks[start : start + len(seeds)], self.infill_mask(), draws,
+            phrasing=phrasing))
+
     def infilling(self) -> dict[str, torch.Tensor]:
         systems = {f"infill: {method}": self.infilled(f"infill: {method}", method, steps=self.config.fast_steps)
                    for method in INFILL_METHODS}
@@ -178,27 +207,36 @@ class Evaluator:
         _, intermediates, _ = self.pipeline.sample_latents(options, self.k, keep_every=self.config.curve_every)
         rows = []
         for t, x0 in tqdm(intermediates, desc="curve", leave=False):
-            rows.append({"t": t, **self.scores(x0, reference, None)})
+            rows.append({"t": t, **self.scores(x0, reference, None, noise_level=self.pipeline.sampled_noise_level)})
         return pd.DataFrame(rows)
+
+    def decoding_level(self, system: str) -> torch.Tensor | float:
+        """The noise level a system's latents are decoded at (`MelodyPipeline.decode`): 0 for real
+        latents, the pipeline's sampled level for drawn ones, and for infilled windows (k,) per place,
+        0 where kept."""
+        if system == "train (GT)" or system in THROUGH_THE_VAE:
+            return 0.0
+        if system.startswith("infill:"):
+            return torch.from_numpy(np.where(self.infill_mask(), self.pipeline.sampled_noise_level, 0.0))
+        return self.pipeline.sampled_noise_level
 
     def scores(self, latents: torch.Tensor | None, reference, real: np.ndarray | None,
                melodies: list[np.ndarray] | None = None, real_melodies: list[np.ndarray] | None = None,
-               paired: bool = False) -> dict[str, float]:
+               paired: bool = False, noise_level: torch.Tensor | float = 0.0) -> dict[str, float]:
         """Self-similarity against `reference` and musicality of the decoded `latents` (or of
         `melodies` given as they are), FD / MMD against `real` latents when both are given, and
         the classifier two-sample accuracy against `real_melodies` when given (`eval_lab.c2st`,
         `paired` when the melodies are the real ones through the VAE; for the real melodies
-        themselves, their real-vs-real control).
-        A set whose melodies have too few notes for any frame pair scores NaN, not a crash."""
-        melodies = self.pipeline.decode_melodies(latents) if melodies is None else melodies
+        themselves, their real-vs-real control); `latents` are decoded at `noise_level`
+        (`decoding_level`). A set whose melodies have too few notes for any frame pair scores NaN,
+        not a crash."""
+        melodies = self.pipeline.decode_melodies(latents, noise_level) if melodies is None else melodies
         try:
             row = {k: v for k, v in self_similarity(melodies, reference).items() if not k.startswith("reference_")}
         except NoFramePairsError:
             row = {"pairs": 0}
         row.update(musicality(melodies))
-        row.update(average_interval_profile(melodies))
-        row.update(average_cadence_profile(melodies))
-        row.update(average_form_profile(melodies))
+        row.update(average_profiles(melodies))
         if real is not None and latents is not None:
             flat = latents.reshape(-1, latents.shape[-1]).numpy().astype(np.float64)
             row["frechet_distance"] = frechet_distance(real, flat)
@@ -217,13 +255,15 @@ def run(pipeline: MelodyPipeline, latents_path: Path, cache_path: Path, out: Pat
     reference = overlap_stats(pipeline.decode_melodies(systems["train (GT)"]))
     real = systems["held-out through the VAE"].reshape(-1, evaluator.sequences.data_dims).numpy().astype(np.float64)
     raw = evaluator.raw_melodies(evaluator.held_out_rows)
-    rows = [{"system": "held-out (raw melodies)", **evaluator.scores(None, reference, None, raw, raw)}]
+    rows = [{"system": "held-out (raw melodies)", **evaluator.scores(None, reference, None, raw, raw)},
+            {"system": WHOLE_TUNES, **evaluator.scores(None, reference, None, evaluator.whole_tunes())}]
     (out / "samples").mkdir(parents=True, exist_ok=True)
     for name, latents in tqdm(systems.items(), desc="scoring"):
+        level = evaluator.decoding_level(name)
         rows.append({"system": name, **evaluator.scores(latents, reference, real, real_melodies=raw,
-                                                        paired=name in THROUGH_THE_VAE)})
+                                                        paired=name in THROUGH_THE_VAE, noise_level=level)})
         slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
-        for index, melody in enumerate(pipeline.decode_melodies(latents[:SAMPLES_PER_SYSTEM])):
+        for index, melody in enumerate(pipeline.decode_melodies(latents[:SAMPLES_PER_SYSTEM], level)):
             (out / "samples" / f"{slug}_{index}.mid").write_bytes(pretty_midi_to_bytes(melody_to_pretty_midi(melody)))
     table = pd.DataFrame(rows)
     curve = evaluator.quality_curve(reference)

@@ -7,7 +7,8 @@
 For every (style, bars, guidance, form) it samples N melodies with the fast sampler (and, with
 `--models`, the TransformerMDN too) and compares their musicality, form, cadences
 (`core.music.musicality`) and a classifier's accuracy telling them apart (`eval_lab.c2st`) with N
-real held-out windows of that style and length, read raw from the melody cache. A setting
+real held-out windows of that style and length, read raw from the melody cache (and, for where
+tunes end their phrases and close, with the style's whole held-out tunes). A setting
 meets a target when:
 - in_scale: at least IN_SCALE_TARGET of its notes lie in the best-fitting diatonic scale;
 - density: its notes per bar lie within DENSITY_TOLERANCE of the real ones;
@@ -34,10 +35,11 @@ from core.data.melody_cache import MelodyCache
 from core.music.constants import BARS_PER_CHUNK
 from core.music.forms import FORM_CHOICES, STYLE_FORM
 from core.music.melody import split_into_chunks
-from core.music.musicality import average_cadence_profile, average_form_profile, musicality
+from core.music.musicality import average_profiles, average_seam_profile, musicality
 from core.pipeline import MelodyPipeline, join_chunks
+from core.requests import DEFAULT_SEAM_CANDIDATES
 from eval_lab.c2st import told_apart
-from eval_lab.run import EvalConfig, Evaluator, add_corpus_options
+from eval_lab.run import WHOLE_TUNES, EvalConfig, Evaluator, add_corpus_options
 
 IN_SCALE_TARGET = 0.95
 DENSITY_TOLERANCE = 0.15
@@ -64,8 +66,9 @@ def system_name(system: str, shaped: bool) -> str:
 
 def infilled_melodies(pipeline: MelodyPipeline, filled: torch.Tensor, real_melodies: Sequence[np.ndarray],
                       regenerate: np.ndarray, style: str, guidance: float, shaped: bool) -> list[np.ndarray]:
-    """The real melodies with their `regenerate` (k,) latents infilled, `filled` (N, k, D), decoded
-    as `MelodyPipeline.infill` decodes them: the kept bars note for note."""
+    """The real melodies (in the key their latents were encoded in: `Evaluator.raw_melodies`) with their
+    `regenerate` (k,) latents infilled, `filled` (N, k, D), decoded as `MelodyPipeline.infill`
+    decodes them: the kept bars note for note."""
     melodies = []
     for sequence, melody in zip(filled, real_melodies):
         _used, [(chunks, rests)] = pipeline.decode_sequences(sequence[None], style, guidance, shaped,
@@ -74,27 +77,29 @@ def infilled_melodies(pipeline: MelodyPipeline, filled: torch.Tensor, real_melod
     return melodies
 
 
-def form_and_cadence(melodies: Sequence[np.ndarray]) -> dict[str, float]:
-    return {**average_form_profile(melodies), **average_cadence_profile(melodies)}
-
-
 def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
           guidances: Sequence[float], models: Sequence[str], n: int, phrasing: bool = False,
           infill: bool = False, forms: Sequence[str] = (STYLE_FORM,)) -> pd.DataFrame:
-    """One row per (style, bars, model, guidance, form) plus one "real" row per (style, bars), each
-    with the musicality targets, the form profile (`core.music.musicality.form_profile`), the cadences
-    and the classifier two-sample accuracy against the real windows (the real row: its control); with
-    `infill`, also a row "diffusion infill" per guidance: the real windows with their middle half
-    infilled; with `phrasing`, also a row "SYSTEM + phrasing" of the same melodies with their
-    phrases shaped as the app and the CLIs make them by default (`MelodyPipeline.decode_sequences`)."""
+    """One row per (style, bars, model, guidance, form) plus two real rows per (style, bars): the
+    windows and the whole tunes (`Evaluator.whole_tunes`). Each row has the musicality targets, the
+    interval profile, cadences and form (`core.music.musicality.average_profiles`) and the classifier
+    two-sample accuracy against the real windows (the windows' row: its control). With `infill`,
+    also a row "diffusion infill" per guidance: the real windows with their middle half infilled as
+    the app infills (the best-joined of DEFAULT_SEAM_CANDIDATES draws), with how its seams join
+    (`core.music.musicality.seam_profile`); with `phrasing`, also a row "SYSTEM + phrasing" of the
+    same melodies with their phrases shaped as the app and the CLIs make them by default
+    (`MelodyPipeline.decode_sequences`; for infilling, the draws that join best once shaped)."""
     rows = []
     for style, bar_count in itertools.product(styles, bars):
         evaluator = Evaluator(pipeline, latents, cache, EvalConfig(n=n, style=style, length=bar_count // BARS_PER_CHUNK))
         real_melodies = evaluator.raw_melodies(evaluator.held_out_rows)
         real = musicality(real_melodies)
         rows.append({"style": style, "bars": bar_count, "system": "real held-out", "guidance": float("nan"),
-                     "form": "", **real, **form_and_cadence(real_melodies),
+                     "form": "", **real, **average_profiles(real_melodies),
                      "c2st_accuracy": told_apart(real_melodies, real_melodies)})
+        whole = evaluator.whole_tunes()
+        rows.append({"style": style, "bars": bar_count, "system": WHOLE_TUNES, "guidance": float("nan"), "form": "",
+                     **musicality(whole), **average_profiles(whole)})
         shapes = (False, True) if phrasing else (False,)
         for model, guidance, form in itertools.product(models, guidances, forms):  # the same seeds for every setting
             latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance, form=form)
@@ -103,15 +108,19 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
                 _used, decoded = pipeline.decode_sequences(latents_sampled, style, guidance, shaped, restate=False)
                 variants[system_name(model, shaped)] = [join_chunks(chunks, rests) for chunks, rests in decoded]
             if infill and model == "diffusion":
-                filled = evaluator.infilled("sweep infill", "diffusion", guidance=guidance)  # (N, k, D)
-                for shaped in shapes:
+                for shaped in shapes:  # the draws chosen for how they join as the user gets them, shaped or not
+                    filled = evaluator.best_joined("sweep infill", DEFAULT_SEAM_CANDIDATES, shaped,
+                                                   guidance=guidance)  # (N, k, D)
                     variants[system_name("diffusion infill", shaped)] = infilled_melodies(
-                        pipeline, filled, real_melodies, evaluator.infill_mask(), style, guidance, shaped)
+                        pipeline, filled, evaluator.raw_melodies(evaluator.held_out_rows, model_key=True),
+                        evaluator.infill_mask(), style, guidance, shaped)
             for system, melodies in variants.items():
                 scores = musicality(melodies)
+                if system.startswith("diffusion infill"):
+                    scores.update(average_seam_profile(melodies, evaluator.infill_mask()))
                 met = targets_met(scores, real)
                 rows.append({"style": style, "bars": bar_count, "system": system, "guidance": guidance, "form": form,
-                             **scores, **form_and_cadence(melodies),
+                             **scores, **average_profiles(melodies),
                              "c2st_accuracy": told_apart(real_melodies, melodies),
                              **{f"meets_{name}": value for name, value in met.items()},
                              "targets_met": sum(met.values())})
@@ -141,8 +150,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     columns = ["style", "bars", "system", "guidance", "form", "notes_per_bar", "silent_bar_share", "leap_share",
-               "in_scale_share", "transposed_pattern_share", "pitch_range", "contour_similarity_4",
-               "contour_similarity_8", "repeat_lag_8", "repeat_lag_16", "phrase_end_tonic_share",
+               "in_scale_share", "transposed_pattern_share", "pitch_range", "step_share", "contour_similarity_4",
+               "contour_similarity_8", "repeat_lag_8", "repeat_lag_16", "last_note_tonic", "phrase_end_tonic_share",
                "mid_phrase_tonic_share", "c2st_accuracy", "targets_met"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table[columns].round(3).to_string(index=False))

@@ -1,7 +1,7 @@
 """Calls of the app's handlers as the API makes them, shared by the app and committed-bundle tests."""
 
-# how far shaping moves a note: an octave (core.shaping.registers), a semitone (core.shaping.tonality)
-OCTAVE_AND_KEY_MOVES = {-13, -12, -11, -1, 0, 1, 11, 12, 13}
+# how far shaping moves a note: an octave (core.shaping.registers)
+OCTAVE_MOVES = {-12, 0, 12}
 
 
 def generate_one(*values, **named):

@@ -141,6 +141,22 @@ def test_the_page_generates_plays_and_draws_in_headless_chromium(server_url, tmp
     assert 64.0 <= audio <= 66.0, "32 bars at 120 BPM: 64 s, and the last note's release"
 
 
+def test_a_browser_that_plays_no_ogg_gets_an_mp3_preview_that_plays(server_url):
+    with chromium_page(viewport={"width": 1400, "height": 1100}) as page:
+        # older Safari: Ogg Vorbis is not playable, MP3 is
+        page.add_init_script("HTMLMediaElement.prototype.canPlayType = (type) => type.includes('ogg') ? '' : 'maybe';")
+        page.goto(server_url)
+        page.locator("#generate").click()
+        page.wait_for_selector("#generated-roll .roll-audio audio[src]", state="attached", timeout=60_000)
+        source = page.locator("#generated-roll .roll-audio audio").first.get_attribute("src")
+        page.wait_for_function("document.querySelector('#generated-roll .roll-audio audio').duration > 0",
+                               timeout=30_000)
+        audio = page.locator("#generated-roll .roll-audio audio").first.evaluate("a => a.duration")
+        download = page.locator("#generated-audio a[href]").first.get_attribute("href")
+    assert source.endswith(".mp3") and download.endswith(".mp3")
+    assert 64.0 <= audio <= 66.5, "32 bars at 120 BPM: 64 s, the release, and the encoder's padding"
+
+
 def test_a_results_address_replays_it_to_the_identical_midi_bytes_and_copy_link_copies_it(server_url, client):
     _roll, midi_path, query, _settings = client.predict(bars=8, seed=5, style="renaissance", tempo=100,
                                                         api_name="/generate")

@@ -26,7 +26,7 @@ from core.music.musicality import musicality, notes_in_each_scale
 from core.pipeline import MelodyPipeline, MelodyResult
 from core.requests import DEFAULT_BARS, GenerationRequest, InfillRequest, replaced
 from eval_lab.heldout_sample import BUNDLED_SAMPLE_DIR, sample_paths
-from tests.app_calls import OCTAVE_AND_KEY_MOVES, generate_one
+from tests.app_calls import OCTAVE_MOVES, generate_one
 from train.presets import preset
 
 pytestmark = pytest.mark.slow  # samples the committed models, DDPM and windowed sampling included
@@ -44,17 +44,17 @@ PIN_REQUESTS = {  # name: (request, the latent and the 32 steps pinned), all see
 SLOW_PINS = {"ddpm", "windowed"}
 PINNED = {
     'ddim': ([-0.1715, -0.0249, 0.0479, -0.121],
-        [50, 0, 0, 0, 0, 0, 48, 0, 48, 0, 48, 0, 45, 0, 0, 0, 45, 0, 0, 0, 54, 0, 0, 47, 47, 0, 0, 0, 47, 0, 47, 0]),
+        [50, 0, 0, 0, 0, 0, 0, 0, 47, 0, 0, 0, 45, 0, 0, 0, 45, 0, 0, 0, 52, 0, 48, 0, 52, 0, 0, 0, 43, 0, 52, 0]),
     'dpmpp_2m': ([-0.1646, 0.0071, 0.0477, -0.1209],
-        [50, 0, 0, 0, 0, 0, 50, 0, 0, 0, 45, 0, 0, 0, 45, 0, 48, 0, 50, 0, 0, 52, 50, 0, 48, 0, 47, 0, 0, 0, 52, 0]),
+        [50, 0, 0, 0, 0, 0, 0, 0, 47, 0, 0, 0, 45, 0, 0, 0, 45, 0, 0, 0, 52, 0, 48, 0, 52, 0, 0, 0, 48, 0, 52, 0]),
     'ddpm': ([-0.1989, 0.114, 0.0764, -0.1314],
-        [45, 0, 1, 0, 0, 0, 42, 0, 45, 0, 38, 0, 0, 0, 40, 0, 0, 0, 45, 0, 43, 0, 47, 0, 38, 0, 0, 0, 47, 0, 0, 0]),
+        [50, 0, 0, 0, 48, 0, 0, 50, 47, 0, 0, 0, 43, 0, 43, 0, 50, 0, 0, 0, 47, 0, 52, 0, 48, 0, 0, 0, 52, 0, 0, 0]),
     'mdn': ([-0.1793, 0.1786, -0.0507, -0.0906],
-        [52, 0, 52, 0, 52, 0, 52, 0, 55, 0, 55, 0, 52, 0, 0, 55, 50, 0, 0, 0, 47, 0, 52, 0, 50, 0, 48, 0, 43, 0, 0, 0]),
+        [52, 0, 55, 0, 0, 0, 54, 0, 55, 0, 0, 54, 55, 0, 53, 0, 52, 0, 0, 0, 50, 0, 50, 0, 50, 0, 48, 0, 47, 0, 0, 0]),
     'windowed': ([0.271, 0.4541, -0.0919, -0.3611],
-        [55, 0, 55, 0, 50, 0, 55, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-    'infill': ([0.1564, -0.1322, 0.0234, -0.1486],
-        [41, 0, 0, 0, 0, 0, 0, 0, 43, 0, 0, 0, 0, 0, 46, 0, 0, 0, 46, 0, 0, 0, 45, 0, 0, 0, 0, 0, 47, 0, 0, 0]),
+        [55, 0, 55, 0, 55, 0, 50, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    'infill': ([-0.1222, 0.1875, 0.1697, -0.3248],
+        [53, 0, 0, 0, 52, 0, 0, 0, 50, 0, 0, 0, 48, 0, 0, 0, 46, 0, 0, 0, 45, 0, 0, 0, 43, 0, 0, 0, 41, 0, 0, 0]),
 }
 
 
@@ -100,8 +100,8 @@ def test_the_demo_preset_is_what_the_committed_models_were_trained_with(name, mo
         model_config["styles"] = "chorale,classical,folk,other,renaissance"
     assert stored["config"] == model_config
     training = getattr(demo, training_field)
-    if name == "vae":  # its last run trained the decoder alone on the preset's settings (train/presets.py)
-        training = dataclasses.replace(training, freeze_encoder=True)
+    if name == "vae":  # its last run trained the decoder alone for sampled latents (train/presets.py)
+        training = dataclasses.replace(training, freeze_encoder=True, latent_noise=0.1)
     assert stored["train_config"] == dataclasses.asdict(training)
     assert stored["step"] == getattr(demo, training_field).steps
 
@@ -142,16 +142,16 @@ def test_default_folk_melodies_keep_their_key_and_fill_their_bars(pipeline):
 def test_renaissance_lines_keep_their_key_and_move_on_by_step_between_phrases(pipeline):
     """64-bar renaissance lines on 8 seeds: drawn, many of their intervals leap past a fifth (real
     voice parts: 1.5%), most where one 2-bar phrase meets the next; shaped, their phrases are
-    joined by octaves (40% or more of the leaps go, the rest lie inside phrases) and brought into
-    the key by semitones, and their rhythm stays."""
+    joined by octaves (40% or more of the leaps go, the rest lie inside phrases); their key, as
+    drawn, and their rhythm stay."""
     request = GenerationRequest.of(bars=64, style="renaissance", seeds=tuple(range(8)))
     joined = [result.melody for result in pipeline.generate(request)]
     drawn = [result.melody for result in pipeline.generate(replaced(request, phrasing=False))]
     assert musicality(joined)["leap_share"] <= min(0.06, 0.6 * musicality(drawn)["leap_share"])
-    assert musicality(joined)["in_scale_share"] >= max(0.95, musicality(drawn)["in_scale_share"])
+    assert musicality(joined)["in_scale_share"] == musicality(drawn)["in_scale_share"] >= 0.95
     for joined_melody, drawn_melody in zip(joined, drawn):
         moved = joined_melody.astype(int) - drawn_melody.astype(int)  # (T,) token differences
-        assert set(np.unique(moved)) <= OCTAVE_AND_KEY_MOVES
+        assert set(np.unique(moved)) <= OCTAVE_MOVES
         assert np.array_equal(moved != 0, (moved != 0) & (drawn_melody >= FIRST_NOTE_TOKEN)), "only note onsets"
 
 
@@ -177,16 +177,17 @@ def test_infilled_folk_bars_restate_kept_phrases_note_for_note_and_every_kept_ba
         assert least <= copies <= most, f"phrasing={phrasing}: {copies} regenerated chunks play a kept one"
 
 
-def test_infilled_renaissance_bars_move_by_octaves_and_semitones_to_meet_the_kept_ones(pipeline):
+def test_infilled_renaissance_bars_move_by_octaves_to_meet_the_kept_ones(pipeline):
     melody = heldout_melody("renaissance", 64)
-    request = InfillRequest.of(melody=melody, bars_to_regenerate=((17, 48),), seeds=(0, 1, 2, 3), style="renaissance")
+    request = InfillRequest.of(melody=melody, bars_to_regenerate=((17, 48),), seeds=(0, 1, 2, 3), style="renaissance",
+                               seam_candidates=1)  # the same draws shaped and not: the best-joined one may differ
     joined = [result.melody for result in pipeline.infill(request)]
     drawn = [result.melody for result in pipeline.infill(replaced(request, phrasing=False))]
     assert musicality(joined)["leap_share"] < musicality(drawn)["leap_share"]
-    assert musicality(joined)["in_scale_share"] > musicality(drawn)["in_scale_share"]
+    assert musicality(joined)["in_scale_share"] == musicality(drawn)["in_scale_share"], "octaves keep the key"
     for joined_melody, drawn_melody in zip(joined, drawn):
         moved = joined_melody.astype(int) - drawn_melody.astype(int)  # (T,)
-        assert set(np.unique(moved)) <= OCTAVE_AND_KEY_MOVES
+        assert set(np.unique(moved)) <= OCTAVE_MOVES
         assert not moved[: 16 * 16].any() and not moved[48 * 16 :].any(), "the kept bars stay"
 
 

@@ -53,13 +53,17 @@ def test_the_sweep_scores_each_setting_drawn_infilled_and_with_its_phrases_shape
     latents, melodies = sample_paths(BUNDLED_SAMPLE_DIR)
     table = sweep(MelodyPipeline(DEFAULT_MODEL_DIR), latents, MelodyCache.load(melodies), ["renaissance"], [64],
                   [2.0], ["diffusion"], n=4, phrasing=True, infill=True).set_index("system")
-    assert list(table.index) == ["real held-out", "diffusion", "diffusion + phrasing", "diffusion infill",
-                                 "diffusion infill + phrasing"]
-    for system in ("diffusion", "diffusion infill"):
-        drawn, shaped = table.loc[system], table.loc[f"{system} + phrasing"]
-        assert shaped.leap_share < drawn.leap_share, f"{system}: renaissance phrases are joined by octaves"
-        assert shaped.in_scale_share > drawn.in_scale_share, f"{system}: and brought back into the key"
-        for unchanged in ("notes_per_bar", "silent_bar_share"):
-            assert shaped[unchanged] == drawn[unchanged], f"{system}: moving pitches keeps {unchanged}"
-        assert shaped.targets_met >= drawn.targets_met
+    assert list(table.index) == ["real held-out", "held-out whole tunes (raw)", "diffusion", "diffusion + phrasing",
+                                 "diffusion infill", "diffusion infill + phrasing"]
+    whole = table.loc["held-out whole tunes (raw)"]
+    assert whole.last_note_tonic in (0.0, 0.25, 0.5, 0.75, 1.0) and whole.notes_per_bar > 0, "4 tunes scored"
+    assert np.isnan(whole.c2st_accuracy), "tunes of any length are no sample for the classifier"
+    assert 0 <= table.loc["diffusion infill", "seams_within_kept_motion"] <= 1
+    assert np.isnan(table.loc["diffusion", "seams_within_kept_motion"]), "seams are an infilling figure"
+    # the same draws shaped and not (an infilling keeps the draw that joins best as shaped, or not)
+    drawn, shaped = table.loc["diffusion"], table.loc["diffusion + phrasing"]
+    assert shaped.leap_share < drawn.leap_share, "renaissance phrases are joined by octaves"
+    for unchanged in ("notes_per_bar", "silent_bar_share", "in_scale_share"):
+        assert shaped[unchanged] == drawn[unchanged], f"moving by octaves keeps {unchanged}"
+    assert shaped.targets_met >= drawn.targets_met
     assert table.loc["diffusion", "leap_share"] > 1.5 * table.loc["diffusion + phrasing", "leap_share"]

@@ -17,6 +17,7 @@ from core.music.musicality import (
     MusicalityScores,
     average_cadence_profile,
     average_interval_profile,
+    average_seam_profile,
     cadence_profile,
     form_profile,
     in_scale_share,
@@ -28,6 +29,7 @@ from core.music.musicality import (
     notes_per_bar,
     pitch_range,
     repeated_pattern_share,
+    seam_profile,
     silent_bar_share,
     transposed_pattern_share,
 )
@@ -379,6 +381,11 @@ def test_cadences_find_the_key_and_where_the_melody_rests_on_its_tonic():
     assert cadence_profile(in_g) == cadence_profile(tune), "the key is found, not assumed"
     assert all(math.isnan(v) for v in cadence_profile(melody([], bars=2)).values())
     assert average_cadence_profile([tune, melody([], bars=2)])["last_note_tonic"] == 1.0
+    # the same tune after a pickup bar (one G3 on beat 4) and with three silent bars after it: its
+    # phrases still end in its own bars 4 and 8 (bars 5 and 9 of the file), counted back from its close
+    with_pickup = melody([(12, 4, G4 - 12), *((16 + 4 * i, 4, p) for i, p in enumerate(pitches))], bars=12)
+    profile = cadence_profile(with_pickup)
+    assert profile["last_note_tonic"] == 1.0 and profile["phrase_end_tonic_share"] == 0.5
 
 
 def test_the_form_profile_sees_a_phrase_restated_8_bars_on_and_contours_alike_4_bars_apart():
@@ -390,9 +397,43 @@ def test_the_form_profile_sees_a_phrase_restated_8_bars_on_and_contours_alike_4_
     assert profile["contour_similarity_4"] == pytest.approx(1.0) and profile["contour_similarity_8"] == pytest.approx(1.0)
     assert profile["repeat_lag_8"] == 1.0 and profile["repeat_lag_16"] == 1.0, "every 2-bar chunk returns"
     assert profile["repeat_lag_2"] == 0.0, "chunk 2 (bars 5-6: rising, falling) is not chunk 1 (falling, rising)"
+    assert profile["overused_cell"] == 1.0, "a 2-bar cell heard 8 times is a loop"
     transposed = [item for bar, content in enumerate(bars) for item in shifted(content, 16 * bar, 2 * (bar // 4))]
     moved = form_profile(melody(transposed, 32))
     assert moved["contour_similarity_8"] == pytest.approx(1.0) and moved["repeat_lag_8"] == 0.0, \
         "a contour moved up is alike; the chunk is not restated note for note"
     silent = form_profile(np.zeros(64, dtype=np.int8))
     assert all(math.isnan(value) for value in silent.values())
+
+
+def test_a_cell_is_overused_past_three_times_or_twice_in_a_row():
+    cell_a = [(0, 8, C4), (8, 8, E4), (16, 16, G4)]  # one 2-bar chunk each
+    cell_b = [(0, 16, D4), (16, 16, F4)]
+    cell_c = [(0, 32, A4)]
+
+    def tune(*cells):
+        return melody([item for index, cell in enumerate(cells) for item in shifted(cell, 32 * index)], 2 * len(cells))
+
+    assert form_profile(tune(cell_a, cell_b, cell_a, cell_c, cell_a, cell_b))["overused_cell"] == 0.0, "3 times"
+    assert form_profile(tune(cell_a, cell_b, cell_a, cell_c, cell_a, cell_a))["overused_cell"] == 1.0, "4 times"
+    assert form_profile(tune(cell_b, cell_a, cell_a, cell_a, cell_c, cell_b))["overused_cell"] == 1.0, "3 in a row"
+    assert form_profile(tune(cell_b, cell_a, cell_a, cell_c))["overused_cell"] == 0.0, "twice in a row"
+
+
+def test_seams_are_judged_against_how_the_kept_bars_move_and_new_notes_against_their_scale():
+    # 8 bars, quarter notes: chunks 1 and 4 kept (stepwise C major), chunks 2 and 3 regenerated
+    kept_a = [C4, D4, E4, F4, G4, F4, E4, D4]
+    new = [E4, F4, G4, A4, B4, C5, FS4, G4]  # joins from D4 by a step, F#4 is out of C major
+    new_far = [C5 + 7, A4, G4, F4, E4, D4, C4, E4]  # a leap inside the new bars is no seam
+    kept_b = [C4, D4, E4, C4, D4, E4, D4, C4]
+    pitches = kept_a + new + new_far + kept_b
+    tune = melody([(4 * i, 4, p) for i, p in enumerate(pitches)], bars=8)
+    regenerated = np.array([False, True, True, False])
+    profile = seam_profile(tune, regenerated)
+    # kept intervals: 2, 2, 1, 2, 2, 1, 2 | 2, 2, 4, 2, 2, 2, 2 -> 90th percentile 2; seams D4->E4 (2), E4->C4 (4)
+    assert profile["seams_within_kept_motion"] == 0.5
+    assert profile["new_notes_in_kept_scale"] == pytest.approx(15 / 16)
+    assert math.isnan(seam_profile(tune, np.zeros(4, bool))["seams_within_kept_motion"]), "nothing regenerated"
+    assert average_seam_profile([tune, tune], regenerated)["seams_within_kept_motion"] == 0.5
+    with pytest.raises(ValueError, match="one flag per 2-bar chunk"):
+        seam_profile(tune, np.array([True]))

@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+import soundfile
 from gradio.utils import get_upload_folder
 
 from core.music.melody import pitch_to_token
@@ -83,6 +84,21 @@ def test_audio_longer_than_the_renderer_allows_is_refused_with_what_to_do_instea
     assert not preview.path.exists()
 
 
+def test_a_preview_is_ogg_vorbis_unless_the_page_plays_only_mp3_and_either_reads_back_at_the_preview_rate(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(outputs, "OUTPUT_DIR", tmp_path)
+    melody = np.zeros(4 * 16, np.int8)
+    melody[::4] = pitch_to_token(67)
+    preview = outputs.audio_preview(melody_to_pretty_midi(melody, tempo_bpm=120, program=73))
+    paths = {choice: Path(outputs.render_preview(preview, choice)) for choice in (None, ".ogg", ".mp3", "flac")}
+    assert [path.suffix for path in paths.values()] == [".ogg", ".ogg", ".mp3", ".ogg"], "anything else: Ogg"
+    assert paths[".mp3"].with_suffix(".ogg") == preview.path
+    formats = {path.suffix: soundfile.info(str(path)) for path in paths.values()}
+    assert (formats[".ogg"].format, formats[".mp3"].format) == ("OGG", "MP3")
+    for info in formats.values():
+        assert info.samplerate == outputs.PREVIEW_SAMPLE_RATE and 8.0 <= info.duration <= 9.5, "4 bars at 120: 8 s"
+
+
 def test_sampling_fills_the_first_85_percent_of_one_bar_once_per_percent_and_the_audio_goes_on_from_there():
     from core.progress import SamplerProgress
     from demo.outputs import AUDIO_START, SAMPLING_SHARE, play_preview, progress_reporter
@@ -93,7 +109,7 @@ def test_sampling_fills_the_first_85_percent_of_one_bar_once_per_percent_and_the
         report(SamplerProgress(done, 1000, None))
     assert len(calls) == 86 and calls[0] == (0.0, "Sampling: step 1 of 1000")
     assert calls[-1] == (SAMPLING_SHARE, "Sampling: step 1000 of 1000")
-    play_preview(None, None, lambda fraction, desc: calls.append((fraction, desc)))
+    play_preview(None, None, progress=lambda fraction, desc: calls.append((fraction, desc)))
     assert calls[-1] == (AUDIO_START, "Rendering the audio") and SAMPLING_SHARE < AUDIO_START < 1
 
 

@@ -20,8 +20,15 @@ from core.nets.codec import LatentCodec
 from core.nets.denoiser import DenoiserConfig, TransformerDenoiser
 from core.nets.mdn import MDNConfig, TransformerMDN
 from core.nets.vae import MusicVAE, VAEConfig
-from core.pipeline import MelodyPipeline, join_chunks
-from core.requests import GenerationRequest, InfillRequest, chunk_mask_for_bars, continuation, parse_bar_ranges
+from core.pipeline import MelodyPipeline, candidate_seeds, join_chunks, seam_fit
+from core.requests import (
+    GenerationRequest,
+    InfillRequest,
+    chunk_mask_for_bars,
+    continuation,
+    parse_bar_ranges,
+    replaced,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +125,22 @@ def test_infill_keeps_the_unmasked_bars_note_for_note(pipeline):
     assert np.array_equal(result.melody[12 * 16 :], melody[12 * 16 :])
     assert torch.equal(result.latents[~torch.from_numpy(result.regenerated)],
                        pipeline.encode(split_into_chunks(melody))[~torch.from_numpy(result.regenerated)])
+
+
+def test_infill_keeps_the_best_joined_of_its_seam_candidates_on_one_progress_bar(pipeline):
+    melody = melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), 60 + np.arange(32) % 7)  # 16 bars
+    request = InfillRequest.of(melody=melody, bars_to_regenerate=(5, 12), steps=4, seeds=(0, 1, 2), seam_candidates=4,
+                               phrasing=False)  # judged as drawn
+    updates = []
+    chosen = pipeline.infill(request, updates.append)
+    assert updates[-1].done == updates[-1].total == 4 * 4, "four draws of 4 steps, one bar"
+    for seed, result in zip((0, 1, 2), chosen):
+        alone = [pipeline.infill(replaced(request, seeds=candidate_seeds((seed,), draw), seam_candidates=1))[0]
+                 for draw in range(4)]
+        fits = [seam_fit(candidate.melody, request.regenerate) for candidate in alone]
+        assert np.array_equal(result.melody, alone[int(np.argmax(fits))].melody), "the first of the best-joined"
+        assert result.seed == seed
+    assert candidate_seeds((7,), 0) == (7,) and candidate_seeds((7,), 1) == candidate_seeds((7,), 1) != (7,)
 
 
 def test_a_continuation_keeps_the_whole_melody_and_adds_the_requested_bars_after_its_last_latent(pipeline):

@@ -12,7 +12,7 @@ from core.music.melody import melody_from_notes
 from demo.infill_tab import select_bars
 from demo.loadtest import free_local_port
 from demo.outputs import melody_audio
-from demo.roll_player import RollPlayer, note_name, roll_value, selected_bars, with_audio
+from demo.roll_player import RollPlayer, form_sections, note_name, roll_value, selected_bars, with_audio
 
 pytestmark = pytest.mark.slow  # drives the piano roll in a headless browser
 
@@ -27,6 +27,15 @@ def test_the_value_lists_notes_in_sixteenths_with_the_pitch_range_and_the_tempo(
     assert (value["low"], value["high"]) == (58, 69), "two semitones of room on either side"
     assert value["seconds_per_step"] == pytest.approx(60 / 90 / 4)
     assert value["ghost"] == value["shaded"] == [] and value["selection"] is None and value["audio_url"] is None
+
+
+def test_the_form_a_melody_was_sampled_with_marks_its_8_bar_sections_with_their_letters():
+    aabb = (0, 0, 0, 0, 0, 4, 4, 4, 0, 0, 0, 0, 0, 4, 4, 4)  # 32 bars: A A B B
+    assert form_sections(aabb) == [[1, 8, "A"], [9, 16, "A"], [17, 24, "B"], [25, 32, "B"]]
+    assert form_sections((0, 0, 0, 0, 0, 4)) == [[1, 8, "A"], [9, 12, "A"]], "a last section cut short"
+    assert form_sections((0,) * 16) == [], "a free form marks nothing"
+    value = roll_value(np.zeros(32 * 16, np.int8), sections=form_sections(aabb))
+    assert [letter for *_, letter in value["sections"]] == list("AABB")
 
 
 def test_regenerated_latents_are_shaded_over_the_notes_they_replaced():

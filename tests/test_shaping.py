@@ -4,12 +4,12 @@ from core.shaping import NO_SHAPING, Shaping, shaping_for
 from core.shaping.repeats import REAL_REPEAT_SHARES
 
 
-def test_folk_is_restated_as_often_as_real_folk_and_keeps_its_key():
-    assert shaping_for("folk", 2.0) == Shaping(restate_share=REAL_REPEAT_SHARES["folk"], keep_key=True)
+def test_infilled_folk_is_restated_as_often_as_real_folk():
+    assert shaping_for("folk", 2.0) == Shaping(restate_share=REAL_REPEAT_SHARES["folk"])
 
 
-def test_renaissance_keeps_its_key_and_joins_its_registers_without_restating():
-    assert shaping_for("renaissance", 1.0) == Shaping(restate_share=0.0, keep_key=True, join_registers=True)
+def test_renaissance_joins_its_registers_without_restating():
+    assert shaping_for("renaissance", 1.0) == Shaping(restate_share=0.0, join_registers=True)
 
 
 def test_the_unmeasured_styles_and_any_style_are_left_as_drawn():
@@ -18,4 +18,4 @@ def test_the_unmeasured_styles_and_any_style_are_left_as_drawn():
 
 def test_guidance_0_ignores_the_style_so_nothing_is_shaped():
     assert shaping_for("folk", 0.0) == NO_SHAPING and shaping_for("renaissance", 0.0) == NO_SHAPING
-    assert NO_SHAPING == Shaping(restate_share=0.0, keep_key=False, join_registers=False)
+    assert NO_SHAPING == Shaping(restate_share=0.0, join_registers=False)

@@ -160,6 +160,9 @@ def test_unknown_preset_and_override_are_errors(tiny_cache, tmp_path, capsys):
         train_main(["--data", str(tiny_cache), "--out", str(tmp_path), "--freeze-encoder", "true"])
     assert "--freeze-encoder true trains the decoder of an existing VAE: give its bundle with --init-from" \
         in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(tiny_cache), "--out", str(tmp_path), "--latent-noise", "0.1"])
+    assert "--latent-noise fine-tunes the decoder of an existing bundle" in capsys.readouterr().err
 
 
 def test_encode_writes_normalized_sequences_and_the_weights_they_come_from(tiny_cache, tmp_path):
@@ -179,7 +182,10 @@ def test_encode_writes_normalized_sequences_and_the_weights_they_come_from(tiny_
     assert read_manifest(model_dir)["components"]["codec"]["fitted_on"] == {VAE_ENCODER: latents.encoder_sha256}
 
 
-def test_a_decoder_fine_tuned_with_the_encoder_frozen_keeps_the_codec_and_every_latent(tiny_cache, tmp_path):
+@pytest.mark.parametrize("sampled_latents", [[], ["--latent-noise", "0.1", "--noise-conditioned", "true"]],
+                         ids=["plain", "for sampled latents"])
+def test_a_decoder_fine_tuned_with_the_encoder_frozen_keeps_the_codec_and_every_latent(tiny_cache, tmp_path,
+                                                                                      sampled_latents):
     model_dir = tmp_path / "model"
     train_main(["--config", "demo", "--data", str(tiny_cache), "--out", str(tmp_path / "run"), *TINY_FLAGS,
                 "--steps", "20", "--eval-every", "20", "--export", str(model_dir)])
@@ -188,8 +194,10 @@ def test_a_decoder_fine_tuned_with_the_encoder_frozen_keeps_the_codec_and_every_
     before = load_file(str(model_dir / "vae.safetensors"))
     train_main(["--config", "demo", "--data", str(tiny_cache), "--out", str(tmp_path / "decoder"), *TINY_FLAGS,
                 "--steps", "20", "--eval-every", "20", "--init-from", str(model_dir), "--freeze-encoder", "true",
-                "--export", str(model_dir)])
+                *sampled_latents, "--export", str(model_dir)])
     after = load_file(str(model_dir / "vae.safetensors"))
+    if sampled_latents:  # the weights it started from had no noise levels: that part starts at zero and learns
+        assert load_vae(model_dir).config.noise_conditioned and after["noise_shift.weight"].abs().sum() > 0
     encoder = [name for name in before if name.startswith(ENCODER_PARTS)]
     assert encoder and all(torch.equal(before[name], after[name]) for name in encoder)
     assert not torch.equal(before["to_logits.weight"], after["to_logits.weight"]), "the decoder learnt"

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from core.music.melody import melody_from_notes
-from core.nets.checkpoint import load_checkpoint, save_checkpoint
+from core.nets.checkpoint import load_checkpoint, load_weights_into, save_checkpoint
 from core.nets.codec import LatentCodec
 from core.nets.vae import MusicVAE, VAEConfig, load_vae, rest_mask
 
@@ -68,6 +68,23 @@ def test_checkpoint_round_trip_restores_identical_outputs(tmp_path):
     tokens = chunks_with_rests()
     assert torch.equal(loaded.encode(tokens)[0], vae.encode(tokens)[0])
     assert json.loads((tmp_path / "vae.json").read_text())["step"] == 7
+
+
+def test_a_noise_conditioned_decoder_starts_as_the_one_it_grows_from_and_reads_its_level_once_trained(tmp_path):
+    plain = MusicVAE(TINY).eval()
+    save_checkpoint(tmp_path, "vae", plain, TINY, step=1)
+    conditioned = MusicVAE(VAEConfig(**{**TINY.__dict__, "noise_conditioned": True})).eval()
+    load_weights_into(conditioned, tmp_path / "vae.safetensors", MusicVAE.ADDED_PARTS)  # its new part stays zero
+    z = plain.encode(chunks_with_rests())[0]
+    for level in (0.0, 0.1):
+        assert torch.equal(conditioned.decode(z, noise_level=level), plain.decode(z)), "a zero shift changes nothing"
+    with torch.no_grad():
+        conditioned.noise_shift.weight.fill_(1.0)
+    assert torch.equal(conditioned.decoder_latent(z, 0.0), z), "level 0 reads a chunk's own latent"
+    shifted = conditioned.decoder_latent(z, torch.tensor([0.0, 0.05, 0.1, 0.0]))
+    assert torch.allclose(shifted - z, torch.tensor([0.0, 1.0, 2.0, 0.0])[:, None].expand_as(z)), "20 x the level"
+    with pytest.raises(ValueError, match="missing tensors"):
+        load_weights_into(conditioned, tmp_path / "vae.safetensors")  # only a fine-tune may add parts
 
 
 def test_checkpoint_whose_config_does_not_match_its_weights_fails_clearly(tmp_path):

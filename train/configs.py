@@ -47,6 +47,10 @@ class VAETrainConfig(TrainConfig):
     style_weights: str = "equal"  # "equal", "natural" (uniform over chunks) or "folk=2,chorale=1,..."
     eval_chunks: int = 2048  # held-out chunks per style
     freeze_encoder: bool = False  # decoder-only fine-tuning (with --init-from): every latent stays as it was
+    # decoder fine-tuning for sampled latents (with --freeze-encoder and --init-from's codec): the decoder reads
+    # every latent through the codec, as it does at generation, and half of them moved in the codec's
+    # normalized space by Gaussian noise of a std drawn per chunk from U(0, latent_noise); 0 = off
+    latent_noise: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ def train(task: TrainTask, config: TrainConfig, run_dir: Path, resume: bool,
     torch.manual_seed(config.seed)
     model = task.build_model(model_config)
     if init_from is not None and not resuming:
-        load_weights_into(model, init_from / f"{task.name}.safetensors")
+        load_weights_into(model, init_from / f"{task.name}.safetensors", getattr(model, "ADDED_PARTS", ()))
         if runtime.is_main:
             print(f"starting from the weights of {init_from / task.name}", file=sys.stderr)
     model = model.to(runtime.device)

@@ -51,10 +51,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "demo": Preset(
         # every track moved into C (core.music.keys): the model spends no capacity on 12 keys
-        vae=VAEConfig(encoder_size=256, decoder_size=256, decoder_layers=3, z_size=128, key_normalized=True),
-        # The committed VAE continued earlier weights (`--init-from DIR`) in four runs: 8,000 steps at
+        # noise_conditioned: the decoder reads a noise level (0 for every chunk until a `--latent-noise` run)
+        vae=VAEConfig(encoder_size=256, decoder_size=256, decoder_layers=3, z_size=128, key_normalized=True,
+                      noise_conditioned=True),
+        # The committed VAE continued earlier weights (`--init-from DIR`) in five runs: 8,000 steps at
         # 128 free bits and learning rate 5e-4, 7,000 at 256, then these settings, then these settings
-        # with `--freeze-encoder true` (the decoder alone; docs/data-and-training.md, "The VAE").
+        # with `--freeze-encoder true` (the decoder alone; docs/data-and-training.md, "The VAE"), then
+        # those with `--latent-noise 0.1 --noise-conditioned true` ("Decoding sampled latents").
         vae_training=VAETrainConfig(
             batch_size=128,
             steps=3_000,

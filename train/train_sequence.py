@@ -204,7 +204,7 @@ class LatentSpanTask:
         generators = [torch.Generator().manual_seed(seed) for seed in range(config.check_samples)]
         latents = self.sample_check(model, torch.full((config.check_samples,), style, dtype=torch.long),
                                     config.check_latents, generators)
-        scores = musicality(self._pipeline.decode_melodies(latents.float().cpu()))
+        scores = musicality(self._pipeline.decode_melodies(latents.float().cpu(), self._pipeline.sampled_noise_level))
         return {f"check_{name}": value for name, value in scores.items()}
 
     def sample_check(self, model: nn.Module, style: torch.Tensor, length: int,

@@ -10,6 +10,11 @@ batch balanced over the styles by `--style-weights` ("equal" shares, "natural" =
 over chunks, or "folk=2,renaissance=1,..."). Every `eval_every` steps it scores a fixed
 held-out sample per style (teacher-forced loss and KL, reconstruction by beam search). With
 `--export DIR` the final model goes into the model bundle DIR.
+
+Decoder fine-tuning (`--freeze-encoder true --init-from DIR`) keeps every latent as it was, so the
+bundle's codec and sequence models stay valid. With `--latent-noise S` it also teaches the decoder
+the latents the sequence models hand it: it reads each latent through DIR's codec, as at
+generation, and half of them moved by noise in the codec's normalized space (`SampledLikeLatents`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from torch.nn import functional as F
 from core.bundle import file_sha256, record_component
 from core.data.melody_cache import MelodyCache
 from core.music.melody import rest_chunk_mask
+from core.nets.codec import LatentCodec
 from core.nets.roundtrip import held_out_chunks, reconstruct, reconstruction_scores
 from core.nets.vae import MusicVAE, VAEConfig, VAEOutput, gaussian_kl, shift_right
 from train.augment import random_transpose
@@ -81,6 +87,27 @@ class StyleBalancedChunks:
         return self.chunks[rows], styles
 
 
+class SampledLikeLatents:
+    """Posterior samples -> the latents a decoder reads at generation: z (B, Z) through the codec's
+    normalized space and back (its kept directions only), with Gaussian noise of a std drawn per row
+    from U(0, max_noise) added there to a `noised_share` of the rows: latents as a sampler that
+    misses the data by a little gives them."""
+
+    def __init__(self, codec: LatentCodec, max_noise: float, generator: torch.Generator, noised_share: float = 0.5):
+        if max_noise < 0:
+            raise ValueError(f"latent noise must be >= 0, got {max_noise}")
+        self.codec, self.max_noise, self.generator, self.noised_share = codec, max_noise, generator, noised_share
+
+    def __call__(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, Z) posterior samples -> ((B, Z) latents to decode, (B,) the std of the noise each got)."""
+        x = self.codec.transform(z)  # (B, D)
+        rows = x.shape[0]
+        draw = lambda *shape: torch.rand(shape, generator=self.generator, device=x.device)  # noqa: E731
+        std = self.max_noise * draw(rows, 1) * (draw(rows, 1) < self.noised_share)  # (B, 1), 0 for clean rows
+        noise = torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+        return self.codec.inverse(x + std.to(x.dtype) * noise), std[:, 0]
+
+
 def non_rest(chunks: np.ndarray) -> np.ndarray:
     return chunks[~rest_chunk_mask(chunks)]
 
@@ -90,9 +117,12 @@ class VAETask:
 
     name = "vae"
 
-    def __init__(self, data: Path, model_config: VAEConfig, config: VAETrainConfig):
+    def __init__(self, data: Path, model_config: VAEConfig, config: VAETrainConfig, codec: LatentCodec | None = None):
+        """codec: the bundle's, for `config.latent_noise` (decoder fine-tuning; None otherwise)."""
+        if config.latent_noise > 0 and codec is None:
+            raise ValueError("latent_noise needs the codec of the bundle whose decoder is fine-tuned")
         cache = MelodyCache.load(data)
-        self.data, self.model_config, self.config = data, model_config, config
+        self.data, self.model_config, self.config, self.codec = data, model_config, config, codec
         self.fitted_on = {"data": file_sha256(data)}
         in_c = model_config.key_normalized
         train = {style: non_rest(cache.chunks("train", style, in_c)) for style in cache.styles()}
@@ -122,7 +152,10 @@ class VAETask:
     def loss(self, model: nn.Module, tokens: torch.Tensor, step: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         beta = kl_weight(step, self.config)
-        output = model(tokens, sampling_probability(step, self.config.sampling_rate), generator)
+        latent_map = None
+        if self.config.latent_noise > 0:
+            latent_map = SampledLikeLatents(self.codec, self.config.latent_noise, generator)
+        output = model(tokens, sampling_probability(step, self.config.sampling_rate), generator, latent_map)
         loss, stats = vae_loss(output, tokens, beta, self.config.free_bits)
         return loss, {**stats, "beta": beta}
 
@@ -173,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if config.freeze_encoder and args.init_from is None and not args.resume:
         parser.error("--freeze-encoder true trains the decoder of an existing VAE: give its bundle with "
                      "--init-from DIR (or --resume a run); a new VAE needs its encoder trained too")
-    run_training(parser, args, config, lambda: VAETask(args.data, model_config, config))
+    if config.latent_noise > 0 and not (config.freeze_encoder and args.init_from is not None):
+        parser.error("--latent-noise fine-tunes the decoder of an existing bundle for its sampled latents: "
+                     "give --freeze-encoder true and the bundle with --init-from DIR (its codec is read)")
+    codec = LatentCodec.load(args.init_from) if config.latent_noise > 0 else None
+    run_training(parser, args, config, lambda: VAETask(args.data, model_config, config, codec))
 
 
 if __name__ == "__main__":

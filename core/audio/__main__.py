@@ -1,4 +1,4 @@
-"""Render a MIDI file to audio: python -m core.audio IN.mid OUT.wav|OUT.ogg [--program N] [--tempo BPM]."""
+"""Render a MIDI file to audio: python -m core.audio IN.mid OUT.wav|OUT.ogg|OUT.mp3 [--program N] [--tempo BPM]."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render a MIDI file to mono audio with FluidSynth: 16-bit WAV or Ogg Vorbis.",
     )
     parser.add_argument("midi", type=Path, help="input .mid file")
-    parser.add_argument("wav", type=Path, help="output .wav or .ogg file")
+    parser.add_argument("wav", type=Path, help="output .wav, .ogg or .mp3 file")
     parser.add_argument("--program", type=int, default=None,
                         help="General MIDI program 0..127 for every non-drum instrument "
                              "(default: each instrument's own)")

@@ -15,7 +15,7 @@ from core.cli.common import ProgressBar, add_common_options, write_outputs
 from core.music.melody_lines import rank_lines
 from core.music.midi_io import MidiInputError, extract_melodies, load_midi_file
 from core.pipeline import MelodyPipeline
-from core.requests import INFILL_METHODS, InfillRequest, continuation, parse_bar_ranges
+from core.requests import DEFAULT_SEAM_CANDIDATES, INFILL_METHODS, InfillRequest, continuation, parse_bar_ranges
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--method", choices=INFILL_METHODS, default="diffusion",
                         help="diffusion, or the paper's baselines: interpolation (slerp) or prior")
     parser.add_argument("--resample", type=int, default=0, help="extra RePaint rounds per step (smoother joins)")
+    parser.add_argument("--seam-candidates", type=int, default=DEFAULT_SEAM_CANDIDATES,
+                        help=f"infillings drawn per seed, the best-joined kept (default {DEFAULT_SEAM_CANDIDATES}; "
+                             "1: the seed's own draw)")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:
@@ -45,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         pipeline = MelodyPipeline(args.model_dir)
         melody = melodies[args.line - 1].melody
         options = dict(seeds=(args.seed,), method=args.method, sampler=args.sampler, steps=args.steps,
-                       resample=args.resample, style=args.style or pipeline.default_style(), guidance=args.guidance,
+                       resample=args.resample, seam_candidates=args.seam_candidates,
+                       style=args.style or pipeline.default_style(), guidance=args.guidance,
                        phrasing=args.phrasing, tempo_bpm=args.tempo, program=args.program, dynamics=args.dynamics)
         if args.extend is not None:
             request = continuation(melody, args.extend, **options)

@@ -297,7 +297,7 @@ def average_interval_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]
 # Krumhansl-Kessler key profiles (probe-tone ratings), tonic first
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-PHRASE_BARS = 4  # a phrase ends every this many bars (bars 4, 8, 12, ...)
+PHRASE_BARS = 4  # a phrase ends every this many bars, counted back from the last bar with a note
 CADENCE_NAMES = ("last_note_tonic", "phrase_end_tonic_share", "mid_phrase_tonic_share")
 
 
@@ -312,21 +312,29 @@ def tonic_of(notes: _Notes) -> int:
 
 def cadence_profile(melody: np.ndarray) -> dict[str, float]:
     """Where a (T,) melody comes to rest on its tonic (key: `tonic_of`): whether its last note is
-    the tonic (1 or 0), and the share of phrase-ending bars (every PHRASE_BARS-th) and of the
-    other bars whose longest note (the last of equally long ones) is the tonic (bars without an
-    onset left out; NaN where no bar counts). All NaN without notes. Keys: `CADENCE_NAMES`."""
+    the tonic (1 or 0), and the share of phrase-ending bars and of the other bars whose longest note
+    (the last of equally long ones) is the tonic (bars without an onset left out; NaN where no bar
+    counts). All NaN without notes. Keys: `CADENCE_NAMES`.
+
+    Phrase ends are counted back from the melody's last bar with a note, every PHRASE_BARS bars
+    (that bar itself is one), down to the PHRASE_BARS-th bar from its first note: a tune with a
+    pickup bar, or with silent bars after its close, ends its phrases where its close puts them,
+    not every 4th bar from the file's start. A 32-bar melody with notes in its first and last bar
+    has them in bars 4, 8, ..., 32."""
     notes = _read_notes(melody)
     if notes.pitches.size == 0:
         return dict.fromkeys(CADENCE_NAMES, float("nan"))
     tonic = tonic_of(notes)
     on_tonic = notes.pitches % 12 == tonic  # (N,)
     bar_of = notes.starts // STEPS_PER_BAR
+    first_bar, last_bar = bar_of.min(), bar_of.max()
     ends, mids = [], []
     for bar in np.unique(bar_of):
         inside = np.flatnonzero(bar_of == bar)
         lengths = notes.ends[inside] - notes.starts[inside]
         longest = inside[len(inside) - 1 - np.argmax(lengths[::-1])]  # the last of the longest
-        (ends if (bar + 1) % PHRASE_BARS == 0 else mids).append(bool(on_tonic[longest]))
+        phrase_end = (last_bar - bar) % PHRASE_BARS == 0 and bar - first_bar >= PHRASE_BARS - 1
+        (ends if phrase_end else mids).append(bool(on_tonic[longest]))
     share = lambda flags: float(np.mean(flags)) if flags else float("nan")  # noqa: E731
     return {"last_note_tonic": float(on_tonic[-1]), "phrase_end_tonic_share": share(ends),
             "mid_phrase_tonic_share": share(mids)}
@@ -343,8 +351,9 @@ def average_cadence_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
 
 CONTOUR_LAGS_BARS = (4, 8)  # how far apart the bars whose pitch contours are compared lie
 REPEAT_LAGS_CHUNKS = (1, 2, 4, 8)  # 2, 4, 8 and 16 bars back
+MAX_CELL_TIMES, MAX_CELL_RUN = 3, 2  # a 2-bar cell heard more often than this, or this often in a row, is overused
 FORM_NAMES = (*(f"contour_similarity_{lag}" for lag in CONTOUR_LAGS_BARS),
-              *(f"repeat_lag_{2 * lag}" for lag in REPEAT_LAGS_CHUNKS))
+              *(f"repeat_lag_{2 * lag}" for lag in REPEAT_LAGS_CHUNKS), "overused_cell")
 
 
 def _bar_contours(notes: _Notes) -> np.ndarray:
@@ -366,7 +375,9 @@ def form_profile(melody: np.ndarray) -> dict[str, float]:
     """How a (T,) melody restates itself. contour_similarity_L: the mean correlation of the pitch
     contours (`_bar_contours`, each bar's mean removed; a flat bar counts as 0) of bars L apart,
     over pairs where both bars start a note. repeat_lag_B: the share of 2-bar chunks with a note
-    that repeat, note for note, the chunk B bars before them. NaN where no pair or chunk counts."""
+    that repeat, note for note, the chunk B bars before them. overused_cell: 1 when a 2-bar chunk
+    with a note comes more than MAX_CELL_TIMES times or more than MAX_CELL_RUN times in a row (a
+    tune that sounds like a loop), else 0. NaN where no pair or chunk counts."""
     notes = _read_notes(melody)
     contours = _bar_contours(notes)  # rows are all NaN or all finite
     centred = contours - np.nan_to_num(contours).mean(axis=1, keepdims=True)  # NaN rows stay NaN
@@ -386,6 +397,13 @@ def form_profile(melody: np.ndarray) -> dict[str, float]:
         counted = [index for index in range(lag, len(chunks)) if sounding[index]]
         repeats = [np.array_equal(chunks[index], chunks[index - lag]) for index in counted]
         profile[f"repeat_lag_{2 * lag}"] = float(np.mean(repeats)) if counted else float("nan")
+    cells = [chunk.tobytes() if heard else None for chunk, heard in zip(chunks, sounding)]
+    times = max((cells.count(cell) for cell in cells if cell is not None), default=0)
+    run = longest = 0
+    for index, cell in enumerate(cells):
+        run = run + 1 if cell is not None and index and cell == cells[index - 1] else int(cell is not None)
+        longest = max(longest, run)
+    profile["overused_cell"] = float(times > MAX_CELL_TIMES or longest > MAX_CELL_RUN) if times else float("nan")
     return profile
 
 
@@ -394,3 +412,54 @@ def average_form_profile(melodies: Sequence[np.ndarray]) -> dict[str, float]:
     if len(melodies) == 0:
         raise ValueError("melodies must hold at least one melody")
     return defined_means([form_profile(melody) for melody in melodies], FORM_NAMES)
+
+
+def average_profiles(melodies: Sequence[np.ndarray]) -> dict[str, float]:
+    """The interval profile, cadences and form of the melodies, each figure averaged over the
+    melodies that define it (`average_interval_profile`, `average_cadence_profile`,
+    `average_form_profile`)."""
+    return {**average_interval_profile(melodies), **average_cadence_profile(melodies),
+            **average_form_profile(melodies)}
+
+
+# -- infilling seams ---------------------------------------------------------------------------
+
+SEAM_PERCENTILE = 90  # a seam joins well when its interval is no larger than this percentile of the kept ones
+SEAM_NAMES = ("seams_within_kept_motion", "new_notes_in_kept_scale")
+
+
+def seam_profile(melody: np.ndarray, regenerated: np.ndarray) -> dict[str, float]:
+    """How an infilled (T,) melody joins its regenerated (T // 32,) bool chunks to the kept ones.
+
+    seams_within_kept_motion: the share of seams (a kept and a regenerated chunk side by side,
+    either way round) whose interval (from the last note starting before the boundary to the first
+    starting after it) is no larger than the SEAM_PERCENTILE-th percentile of the |intervals|
+    between the kept chunks' own consecutive notes; new_notes_in_kept_scale: the share of notes
+    starting in regenerated chunks whose pitch class lies in the major scale that holds the most
+    kept notes. NaN where nothing counts (no seam with notes on both sides, no new notes)."""
+    notes = _read_notes(melody)
+    regenerated = np.asarray(regenerated, dtype=bool)
+    if regenerated.size * STEPS_PER_CHUNK != notes.steps:
+        raise ValueError(f"regenerated must hold one flag per 2-bar chunk ({notes.steps // STEPS_PER_CHUNK}), "
+                         f"got {regenerated.size}")
+    chunk_of = notes.starts // STEPS_PER_CHUNK
+    new = regenerated[chunk_of]  # (N,) notes starting in regenerated chunks
+    kept_intervals = [abs(int(b) - int(a)) for a, b, ka, kb in zip(notes.pitches, notes.pitches[1:], ~new, ~new[1:])
+                      if ka and kb]
+    seams = [abs(int(notes.pitches[index + 1]) - int(notes.pitches[index]))
+             for index in range(notes.pitches.size - 1) if new[index] != new[index + 1]]
+    within = float("nan")
+    if seams and kept_intervals:
+        within = float(np.mean(np.array(seams) <= np.percentile(kept_intervals, SEAM_PERCENTILE)))
+    in_scale = float("nan")
+    if new.any() and (~new).any():
+        scale = MAJOR_SCALES[int(np.argmax(notes_in_each_scale(notes.pitches[~new])))]
+        in_scale = float(scale[notes.pitches[new] % 12].mean())
+    return {"seams_within_kept_motion": within, "new_notes_in_kept_scale": in_scale}
+
+
+def average_seam_profile(melodies: Sequence[np.ndarray], regenerated: np.ndarray) -> dict[str, float]:
+    """`seam_profile` of melodies infilled alike, each figure averaged over the melodies that define it."""
+    if len(melodies) == 0:
+        raise ValueError("melodies must hold at least one melody")
+    return defined_means([seam_profile(melody, regenerated) for melody in melodies], SEAM_NAMES)

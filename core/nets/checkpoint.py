@@ -60,14 +60,16 @@ def read_meta(directory: str | Path, name: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def load_weights_into(model: nn.Module, weights_path: str | Path) -> None:
-    """Copy a safetensors file into `model`, after checking names and shapes match exactly."""
+def load_weights_into(model: nn.Module, weights_path: str | Path, added: tuple[str, ...] = ()) -> None:
+    """Copy a safetensors file into `model`, after checking names and shapes match exactly, except
+    that tensors whose names start with one of `added` (parts a fine-tune adds) may be missing from
+    the file: they keep the values they have."""
     weights_path = Path(weights_path)
     if not weights_path.is_file():
         raise FileNotFoundError(f"no checkpoint weights {weights_path}")
     stored = load_file(str(weights_path))
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(stored))
+    missing = sorted(name for name in set(expected) - set(stored) if not name.startswith(added))
     unexpected = sorted(set(stored) - set(expected))
     if missing or unexpected:
         raise ValueError(
@@ -76,13 +78,13 @@ def load_weights_into(model: nn.Module, weights_path: str | Path) -> None:
             "different models"
         )
     for key, tensor in expected.items():
-        if stored[key].shape != tensor.shape:
+        if key in stored and stored[key].shape != tensor.shape:
             raise ValueError(
                 f"{weights_path.name} does not match its config: tensor {key!r} has shape "
                 f"{tuple(stored[key].shape)} in the file but the config builds "
                 f"{tuple(tensor.shape)}; the JSON config and the weights come from different models"
             )
-    model.load_state_dict(stored)
+    model.load_state_dict(stored, strict=False)
 
 
 def load_checkpoint(

@@ -7,10 +7,18 @@ is concatenated to every input step (the previous token, one-hot).
 
 Rest chunks (no note onset) encode to the zero latent and the zero latent decodes to
 silence, as in the paper; `encode` and `decode` apply that rule themselves.
+
+A `noise_conditioned` decoder (not in the paper) also reads how far its latent may lie from
+the latents of real chunks: a noise level (the std of Gaussian noise in the codec's normalized
+coordinates) shifts z along a learnt direction before decoding. Level 0 decodes a chunk's own
+latent note for note; a sequence model's latents, which miss the data by a little, are decoded
+at the level they were trained for (`train.train_vae`, `--latent-noise`), so that the decoder
+reads them as the nearest likely chunk instead of magnifying the miss into leaps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +31,7 @@ from core.nets.checkpoint import load_checkpoint
 
 GREEDY_TEMPERATURE = 1e-3  # at or below this, decoding takes the most likely chunk
 DEFAULT_BEAM_WIDTH = 4  # partial chunks the most-likely decoding keeps (docs/data-and-training.md, "The VAE")
+NOISE_LEVEL_GAIN = 20.0  # a noise-conditioned decoder reads 20 x the level: 0.05, a typical one, as 1
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,7 @@ class VAEConfig:
     decoder_layers: int = 3
     z_size: int = 512
     key_normalized: bool = False  # trained on melodies moved into C (`core.music.keys`); callers move theirs there too
+    noise_conditioned: bool = False  # the decoder reads a noise level with its latent (see the module docstring)
 
 
 @dataclass
@@ -77,6 +87,12 @@ class MusicVAE(nn.Module):
         self.z_to_state = nn.Linear(c.z_size, 2 * c.decoder_layers * c.decoder_size)
         self.decoder = nn.LSTM(NUM_TOKENS + c.z_size, c.decoder_size, c.decoder_layers, batch_first=True)
         self.to_logits = nn.Linear(c.decoder_size, NUM_TOKENS)
+        if c.noise_conditioned:
+            self.noise_shift = nn.Linear(1, c.z_size, bias=False)  # noise level -> shift of z
+            nn.init.zeros_(self.noise_shift.weight)  # starts as the decoder it is fine-tuned from
+
+    # parts a fine-tune adds to weights saved without them (`core.nets.checkpoint.load_weights_into`)
+    ADDED_PARTS = ("noise_shift.",)
 
     # -- encoder ---------------------------------------------------------------------------
 
@@ -105,6 +121,14 @@ class MusicVAE(nn.Module):
 
     # -- decoder ---------------------------------------------------------------------------
 
+    def decoder_latent(self, z: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> torch.Tensor:
+        """(B, Z) latents and their noise level ((B,) or one for all) -> the (B, Z) latents the decoder
+        reads: z itself unless the decoder is `noise_conditioned`."""
+        if not self.config.noise_conditioned:
+            return z
+        level = torch.as_tensor(noise_level, dtype=z.dtype, device=z.device).expand(z.shape[0])
+        return z + self.noise_shift(NOISE_LEVEL_GAIN * level[:, None])
+
     def initial_state(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z: (B, Z) -> LSTM (h0, c0), each (layers, B, H)."""
         c = self.config
@@ -129,6 +153,7 @@ class MusicVAE(nn.Module):
         temperature: float = GREEDY_TEMPERATURE,
         generator: torch.Generator | None = None,
         beam_width: int = DEFAULT_BEAM_WIDTH,
+        noise_level: torch.Tensor | float = 0.0,
     ) -> torch.Tensor:
         """Autoregressively decode latents into chunks: z (B, Z) -> tokens (B, 32) int64.
 
@@ -136,7 +161,8 @@ class MusicVAE(nn.Module):
         the most likely chunk by beam search over `beam_width` partial chunks (1: greedy, token
         by token): a greedy decoder that errs once carries the error on, while the beam keeps
         the alternatives until later steps decide. Higher temperatures sample with `generator`.
-        Rows of z that are exactly zero decode to silence (the paper's rest chunks).
+        Rows of z that are exactly zero decode to silence (the paper's rest chunks). noise_level:
+        how far z may lie from real chunks' latents, (B,) or one for all (`decoder_latent`).
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -145,10 +171,11 @@ class MusicVAE(nn.Module):
         greedy = temperature <= GREEDY_TEMPERATURE
         if not greedy and generator is None:
             raise ValueError("sampling at temperature > 0.001 needs a torch.Generator")
+        read = self.decoder_latent(z, noise_level)
         if greedy:
-            tokens = self._beam_search(z, beam_width)
+            tokens = self._beam_search(read, beam_width)
         else:
-            tokens = self._sample(z, temperature, generator)
+            tokens = self._sample(read, temperature, generator)
         tokens[(z == 0).all(dim=-1)] = NO_EVENT
         return tokens
 
@@ -198,8 +225,11 @@ class MusicVAE(nn.Module):
         tokens: torch.Tensor,
         sampling_probability: float = 0.0,
         generator: torch.Generator | None = None,
+        latent_map: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> VAEOutput:
-        """Training pass on (B, 32) tokens with the reparameterized posterior sample.
+        """Training pass on (B, 32) tokens with the reparameterized posterior sample z (B, Z), which
+        `latent_map` (if given) turns into the (B, Z) latents the decoder reads and their (B,) noise
+        levels (`decoder_latent`).
 
         Scheduled sampling, parallel form (Duckworth et al. 2019): a teacher-forced pass
         predicts every step; each decoder input is then replaced, with probability
@@ -209,6 +239,9 @@ class MusicVAE(nn.Module):
         mu, sigma = self.posterior(tokens)
         noise = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + sigma * noise
+        if latent_map is not None:
+            z, noise_level = latent_map(z)
+            z = self.decoder_latent(z, noise_level)
         logits = self.decoder_logits(z, shift_right(tokens))
         if sampling_probability > 0:
             with torch.no_grad():
