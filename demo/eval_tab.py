@@ -92,11 +92,18 @@ QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_mus
                        "--model demo/model` on your machine, then `python -m eval_lab.heldout_sample` for the sample.")
 
 
+# on a phone the System column gives room to the figures: three of them in view beside it
+LAB_TABLE_CSS = """
+@media (max-width: 600px) { .lab-table th:first-child, .lab-table td:first-child { min-width: 96px; max-width: 112px; } }
+"""
+
+
 def result_widgets(values: list) -> list:
     """Tables and charts for one run's results; call inside a `gr.Blocks` context."""
-    # the System column stays in view while a phone scrolls the figures sideways; fullscreen for a closer look
-    tables = [gr.Dataframe(value=value, label=TABLE_LABELS[name], interactive=False, wrap=True, pinned_columns=1,
-                           buttons=["fullscreen", "copy"]) for name, value in zip(TABLE_ORDER, values)]
+    # a narrow System column on a phone (LAB_TABLE_CSS); fullscreen for a closer look
+    tables = [gr.Dataframe(value=value, label=TABLE_LABELS[name], interactive=False, wrap=True,
+                           buttons=["fullscreen", "copy"], elem_classes="lab-table")
+              for name, value in zip(TABLE_ORDER, values)]
     charts = [gr.Plot(value=value, show_label=False) for value in values[len(TABLE_ORDER):]]
     return tables + charts
 

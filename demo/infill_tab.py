@@ -319,7 +319,7 @@ def build_infill_tab(last_melody: gr.State, preview_format: gr.Textbox) -> Infil
                               if first_example else None, selectable=True, elem_id="infill-roll")
             original_audio = gr.Audio(label="The original, to compare", type="filepath", interactive=False)
             with gr.Row():
-                midi_file = gr.File(label="MIDI")
+                midi_file = gr.File(label="MIDI", elem_id="infill-midi")
                 audio_file = gr.File(label="Audio preview")
             versions = gr.Markdown(elem_id="infill-versions")
             back = gr.Button("Back to the previous version", elem_id="infill-back", size="sm")

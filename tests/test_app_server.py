@@ -2,6 +2,7 @@
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import time
@@ -264,6 +265,58 @@ def test_dragging_bars_17_to_24_on_the_infill_roll_regenerates_them_and_keeps_ev
         assert [float(shaded.get_attribute(name)) for name in ("x", "width")] == [16 * bar, 8 * bar]
         after = page.evaluate(NOTES_OUTSIDE, [16 * bar, 24 * bar])
     assert len(before) > 100 and after == before, "every note outside bars 17-24 is where it was"
+
+
+ROLL_NOTES = """() => [...document.querySelectorAll('#infill-roll .roll-note')]
+    .map(note => [Number(note.getAttribute('x')), Number(note.dataset.pitch), Number(note.getAttribute('width'))])"""
+
+
+def test_infill_then_keep_editing_builds_on_the_result_and_back_returns_it_byte_for_byte(server_url):
+    bar = 16 * PIXELS_PER_STEP
+
+    def split(notes: list, first: int, last: int) -> tuple[list, list]:
+        """(the notes starting in bars first..last, the others), each as (start, pitch): a kept note
+        held up to a regenerated bar may end where the new bar's first note starts"""
+        onsets = [(x, pitch) for x, pitch, _width in notes]
+        inside = [note for note in onsets if (first - 1) * bar <= note[0] < last * bar]
+        return inside, [note for note in onsets if note not in inside]
+
+    def shaded(page, count: int) -> None:
+        page.wait_for_function(f"document.querySelectorAll('#infill-roll .roll-shaded').length === {count}",
+                               timeout=180_000)
+
+    def midi_link(page, other_than: str | None = None, equal_to: str | None = None) -> str:
+        """The MIDI download's address, once it is not `other_than` (or is `equal_to`)."""
+        test = f"h !== {json.dumps(other_than)}" if equal_to is None else f"h === {json.dumps(equal_to)}"
+        page.wait_for_function(f"(() => {{ const a = document.querySelector('#infill-midi a[href]'); "
+                               f"const h = a && a.getAttribute('href'); return h && {test}; }})()", timeout=180_000)
+        return page.locator("#infill-midi a[href]").first.get_attribute("href")
+
+    with chromium_page(viewport={"width": 1400, "height": 1100}) as page:
+        page.goto(server_url)
+        page.get_by_role("tab", name="Infill").click()
+        page.wait_for_selector("#infill-roll .roll-note", state="attached", timeout=60_000)
+        original = page.evaluate(ROLL_NOTES)
+        page.locator("#infill").click()  # bars 9-16, the default
+        shaded(page, 1)
+        first_href = midi_link(page)
+        first = page.evaluate(ROLL_NOTES)
+        first_midi = page.request.get(served(server_url, first_href)).body()
+        page.get_by_label("Latest result (keep editing)").check()
+        page.wait_for_function("!document.querySelector('#infill-midi a[href]')", timeout=30_000)  # files cleared
+        page.locator("#infill-bars textarea").fill("1-4")
+        page.locator("#infill").click()
+        shaded(page, 2)  # bars 1-4 and 9-16: every bar regenerated so far
+        midi_link(page, other_than=first_href)
+        second = page.evaluate(ROLL_NOTES)
+        page.locator("#infill-back").click()
+        shaded(page, 1)
+        back_midi = page.request.get(served(server_url, midi_link(page, equal_to=first_href))).body()
+    new_first, kept_first = split(first, 9, 16)
+    assert new_first != split(original, 9, 16)[0] and kept_first == split(original, 9, 16)[1]
+    new_second, kept_second = split(second, 1, 4)
+    assert new_second != split(first, 1, 4)[0] and kept_second == split(first, 1, 4)[1], "built on the first result"
+    assert back_midi == first_midi, "back returns the first result's MIDI byte for byte"
 
 
 def test_direct_posts_around_the_queue_are_refused_private_handlers_included(server_url):
