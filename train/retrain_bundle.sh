@@ -3,8 +3,8 @@
 #
 #   bash train/retrain_bundle.sh [CONFIG] [MODEL_DIR]      # defaults: demo demo/model
 #
-# corpus cache (if missing) -> VAE -> encode + refit the codec -> diffusion and TransformerMDN
-# -> per-style reconstruction and the per-style evaluation. Each trainer checkpoints into runs/ and
+# corpus cache (if missing) -> VAE -> encode + refit the codec -> the decoder for sampled latents
+# -> diffusion and TransformerMDN -> per-style reconstruction and the per-style evaluation. Each trainer checkpoints into runs/ and
 # resumes from there, so the script can be run again after an interruption. Extra flags for
 # one stage go in VAE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000", or
 # VAE_FLAGS="--init-from DIR" to continue the VAE weights of another bundle, as the committed one did);
@@ -22,6 +22,10 @@ runs="${RUNS:-runs/$config}"
 # shellcheck disable=SC2086  # the *_FLAGS variables are word lists on purpose
 "$python_bin" -m train.train_vae --config "$config" --out "$runs/vae" --resume --export "$model_dir" ${VAE_FLAGS:-}
 "$python_bin" -m train.encode --model "$model_dir" --refit-codec --out "data/latents_music21.npz"
+# the decoder taught the latents a sequence model draws (docs/data-and-training.md, "Decoding sampled
+# latents"); the encoder stays frozen, so the codec and the latents just written stay valid
+"$python_bin" -m train.train_vae --config "$config" --out "$runs/vae_sampled" --resume --init-from "$model_dir" \
+  --freeze-encoder true --latent-noise 0.1 --noise-conditioned true --export "$model_dir"
 # shellcheck disable=SC2086
 "$python_bin" -m train.train_diffusion --config "$config" --out "$runs/diffusion" --resume --export "$model_dir" \
   ${DIFFUSION_FLAGS:-}
