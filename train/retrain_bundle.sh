@@ -4,8 +4,8 @@
 #   bash train/retrain_bundle.sh [CONFIG] [MODEL_DIR]      # defaults: demo demo/model
 #
 # corpus cache (if missing) -> VAE -> encode + refit the codec -> the decoder for sampled latents
-# -> diffusion and TransformerMDN -> per-style reconstruction and the per-style evaluation. Each trainer checkpoints into runs/ and
-# resumes from there, so the script can be run again after an interruption. Extra flags for
+# -> diffusion and TransformerMDN -> per-style reconstruction and the per-style evaluation. Each
+# trainer checkpoints into runs/ and resumes from there, so the script can be run again after an interruption. Extra flags for
 # one stage go in VAE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000", or
 # VAE_FLAGS="--init-from DIR" to continue the VAE weights of another bundle, as the committed one did);
 # EVAL_N sets the sequences per system of the evaluation (default 200). On a GPU machine,
