@@ -219,27 +219,29 @@ class MelodyPipeline:
 
     def best_joined_latents(self, options: SamplingOptions, known_chunks: np.ndarray, regenerate: np.ndarray,
                             draws: int, method: str = "diffusion", resample: int = 0, phrasing: bool = False,
-                            callback: ProgressCallback | None = None) -> torch.Tensor:
+                            callback: ProgressCallback | None = None
+                            ) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
         """`infill_latents` drawn `draws` times per seed (the first with the seed itself, `candidate_seeds`),
         keeping for each seed the draw whose seams fit the kept bars' motion best (`seam_fit`; the
         earliest of equals), judged on the melody the user gets: decoded with `phrasing` or not
         (`decode_sequences`). known_chunks: (K, 32) chunks in the model's key (or (S, K, 32), one
-        melody per seed); regenerate: (K,) bool. Returns (S, K, D), as drawn."""
+        melody per seed); regenerate: (K,) bool. Returns what `decode_sequences` returns for the
+        chosen draws: their (S, K, D) latents and, per seed, its (K, 32) chunks and (K,) rest flags."""
         known = self.encode(known_chunks.reshape(-1, known_chunks.shape[-1])).reshape(*known_chunks.shape[:-1], -1)
-        best_fits, best = np.full(len(options.seeds), -np.inf), None  # (S,), (S, K, D)
+        best_fits = np.full(len(options.seeds), -np.inf)
+        best_latents: list[torch.Tensor] = [None] * len(options.seeds)  # (K, D) each
+        best_decoded: list[tuple[np.ndarray, np.ndarray]] = [None] * len(options.seeds)
         for draw in range(draws):
             drawn = dataclasses.replace(options, seeds=candidate_seeds(options.seeds, draw))
             latents = self.infill_latents(drawn, known, regenerate, method, resample,
                                           progress_part(callback, draw, draws))
-            fits = np.zeros(len(options.seeds))
-            if draws > 1:
-                _, decoded = self.decode_sequences(latents, options.style, options.guidance, phrasing, known_chunks,
-                                                   regenerate)
-                fits = np.array([seam_fit(join_chunks(chunks, rests), regenerate) for chunks, rests in decoded])
-            better = torch.from_numpy(fits > best_fits)[:, None, None]
-            best = latents if best is None else torch.where(better, latents, best)
-            best_fits = np.maximum(fits, best_fits)
-        return best
+            latents, decoded = self.decode_sequences(latents, options.style, options.guidance, phrasing, known_chunks,
+                                                     regenerate)
+            for index, (sequence, (chunks, rests)) in enumerate(zip(latents, decoded)):
+                fit = seam_fit(join_chunks(chunks, rests), regenerate) if draws > 1 else 0.0
+                if fit > best_fits[index]:
+                    best_fits[index], best_latents[index], best_decoded[index] = fit, sequence, (chunks, rests)
+        return torch.stack(best_latents), best_decoded
 
     def infill_latents(self, options: SamplingOptions, known: torch.Tensor, regenerate: np.ndarray,
                        method: str = "diffusion", resample: int = 0,
@@ -329,10 +331,8 @@ class MelodyPipeline:
         shift = normalizing_shift(padded) if self.vae.config.key_normalized else 0  # into the model's key ...
         in_model_key = split_into_chunks(transpose_melody(padded, shift))  # (K, 32)
         draws = request.seam_candidates if request.method == "diffusion" else 1
-        chosen = self.best_joined_latents(sampling, in_model_key, regenerate, draws, request.method,
-                                          request.resample, request.shaping.phrasing, callback)
-        latents, decoded = self.decode_sequences(chosen, sampling.style, sampling.guidance,
-                                                 request.shaping.phrasing, in_model_key, regenerate)
+        latents, decoded = self.best_joined_latents(sampling, in_model_key, regenerate, draws, request.method,
+                                                    request.resample, request.shaping.phrasing, callback)
         results = []
         for seed, sequence, (out_chunks, rests) in zip(sampling.seeds, latents, decoded):
             out_chunks = transpose_melody(out_chunks.reshape(-1), -shift).reshape(out_chunks.shape)  # ... and back

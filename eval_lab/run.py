@@ -45,12 +45,11 @@ from core.data.melody_cache import MelodyCache
 from core.diffusion.samplers import default_steps
 from core.limits import MAX_SEED
 from core.music.constants import BARS_PER_CHUNK, CHUNKS_PER_WINDOW, STEPS_PER_CHUNK
-from core.music.keys import normalizing_shift, transpose_melody
 from core.music.melody import split_into_chunks, trim_rest_chunks
 from core.music.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.music.musicality import average_profiles, musicality
 from core.nets.transformer import ANY_STYLE
-from core.pipeline import MelodyPipeline
+from core.pipeline import MelodyPipeline, join_chunks
 from core.requests import DEFAULT_GUIDANCE, INFILL_METHODS, SamplingOptions
 from eval_lab.c2st import told_apart
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
@@ -124,14 +123,8 @@ class Evaluator:
         """The real melodies of window rows, read from the cache (not through the VAE); with `model_key`,
         each moved as its track was moved to be encoded (into C for a key-normalized VAE), so that
         they fit their latents note for note."""
-        steps = self.k * STEPS_PER_CHUNK
-        windows = []
-        for track, start in rows:
-            melody = self.cache.track_melody(track)
-            if model_key and self.pipeline.vae.config.key_normalized:
-                melody = transpose_melody(melody, normalizing_shift(melody))
-            windows.append(melody[start * STEPS_PER_CHUNK :][:steps])
-        return windows
+        steps, moved = self.k * STEPS_PER_CHUNK, model_key and self.pipeline.vae.config.key_normalized
+        return [self.cache.track_melody(track, moved)[start * STEPS_PER_CHUNK :][:steps] for track, start in rows]
 
     def whole_tunes(self) -> list[np.ndarray]:
         """Up to N of the style's held-out tracks, whole (their leading and trailing rest chunks
@@ -144,13 +137,14 @@ class Evaluator:
     def seeds(self, system: str, start: int, count: int) -> tuple[int, ...]:
         return system_seeds(self.config.seed, system, start, count)
 
-    def in_batches(self, system: str, draw) -> torch.Tensor:
-        """Call draw(seeds, first_index) per batch of seeds until N sequences exist: (N, k, D)."""
+    def in_batches(self, system: str, draw, combine=torch.cat):
+        """Call draw(seeds, first_index) per batch of seeds until N sequences exist and `combine` the
+        parts: by default (N, k, D) latents."""
         parts = []
         for start in tqdm(range(0, self.config.n, self.config.batch_size), desc=system, leave=False):
             count = min(self.config.batch_size, self.config.n - start)
             parts.append(draw(self.seeds(system, start, count), start))
-        return torch.cat(parts)
+        return combine(parts)
 
     def options(self, seeds: tuple[int, ...], **options) -> SamplingOptions:
         """Sampling options with the evaluated style and guidance (unless `options` names another guidance)."""
@@ -185,14 +179,21 @@ class Evaluator:
         return self.in_batches(system, lambda seeds, start: self.pipeline.infill_latents(
             self.options(seeds, **options), known[start : start + len(seeds)], self.infill_mask(), method))
 
-    def best_joined(self, system: str, draws: int, phrasing: bool, **options) -> torch.Tensor:
-        """(N, k, D): the held-out windows with their middle half infilled as the app infills, the best-joined
-        of `draws` diffusion draws per window, judged shaped or not (`MelodyPipeline.best_joined_latents`)."""
+    def best_joined(self, system: str, draws: int, phrasing: bool, **options) -> list[np.ndarray]:
+        """N (T,) melodies: the held-out windows (in the key their latents were encoded in) with their
+        middle half infilled as the app infills, the best-joined of `draws` diffusion draws per window,
+        judged and decoded shaped or not (`MelodyPipeline.best_joined_latents`); the kept bars are the
+        windows' own notes."""
         windows = self.raw_melodies(self.held_out_rows, model_key=True)
         chunks = np.stack([split_into_chunks(melody) for melody in windows])  # (N, k, 32)
-        return self.in_batches(system, lambda seeds, start: self.pipeline.best_joined_latents(
-            self.options(seeds, **options), chunks[start : start + len(seeds)], self.infill_mask(), draws,
-            phrasing=phrasing))
+
+        def draw(seeds: tuple[int, ...], start: int) -> list[np.ndarray]:
+            _, decoded = self.pipeline.best_joined_latents(self.options(seeds, **options),
+                                                           chunks[start : start + len(seeds)], self.infill_mask(),
+                                                           draws, phrasing=phrasing)
+            return [join_chunks(new_chunks, rests) for new_chunks, rests in decoded]
+
+        return self.in_batches(system, draw, combine=lambda parts: [melody for part in parts for melody in part])
 
     def infilling(self) -> dict[str, torch.Tensor]:
         systems = {f"infill: {method}": self.infilled(f"infill: {method}", method, steps=self.config.fast_steps)

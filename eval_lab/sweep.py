@@ -27,14 +27,11 @@ import itertools
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
-import torch
 
 from core.data.melody_cache import MelodyCache
 from core.music.constants import BARS_PER_CHUNK
 from core.music.forms import FORM_CHOICES, STYLE_FORM
-from core.music.melody import split_into_chunks
 from core.music.musicality import average_profiles, average_seam_profile, musicality
 from core.pipeline import MelodyPipeline, join_chunks
 from core.requests import DEFAULT_SEAM_CANDIDATES
@@ -62,19 +59,6 @@ def targets_met(generated: dict[str, float], real: dict[str, float]) -> dict[str
 
 def system_name(system: str, shaped: bool) -> str:
     return f"{system} + phrasing" if shaped else system
-
-
-def infilled_melodies(pipeline: MelodyPipeline, filled: torch.Tensor, real_melodies: Sequence[np.ndarray],
-                      regenerate: np.ndarray, style: str, guidance: float, shaped: bool) -> list[np.ndarray]:
-    """The real melodies (in the key their latents were encoded in: `Evaluator.raw_melodies`) with their
-    `regenerate` (k,) latents infilled, `filled` (N, k, D), decoded as `MelodyPipeline.infill`
-    decodes them: the kept bars note for note."""
-    melodies = []
-    for sequence, melody in zip(filled, real_melodies):
-        _used, [(chunks, rests)] = pipeline.decode_sequences(sequence[None], style, guidance, shaped,
-                                                             split_into_chunks(melody), regenerate)
-        melodies.append(join_chunks(chunks, rests))
-    return melodies
 
 
 def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: Sequence[str], bars: Sequence[int],
@@ -109,11 +93,8 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
                 variants[system_name(model, shaped)] = [join_chunks(chunks, rests) for chunks, rests in decoded]
             if infill and model == "diffusion":
                 for shaped in shapes:  # the draws chosen for how they join as the user gets them, shaped or not
-                    filled = evaluator.best_joined("sweep infill", DEFAULT_SEAM_CANDIDATES, shaped,
-                                                   guidance=guidance)  # (N, k, D)
-                    variants[system_name("diffusion infill", shaped)] = infilled_melodies(
-                        pipeline, filled, evaluator.raw_melodies(evaluator.held_out_rows, model_key=True),
-                        evaluator.infill_mask(), style, guidance, shaped)
+                    variants[system_name("diffusion infill", shaped)] = evaluator.best_joined(
+                        "sweep infill", DEFAULT_SEAM_CANDIDATES, shaped, guidance=guidance)
             for system, melodies in variants.items():
                 scores = musicality(melodies)
                 if system.startswith("diffusion infill"):

@@ -162,9 +162,11 @@ class MelodyCache:
                 **{name: data[name] for name in _ARRAY_FIELDS},
             )
 
-    def track_melody(self, track: int) -> np.ndarray:
-        """(T,) int8 melody of one track."""
-        return self.events[self.track_offsets[track] : self.track_offsets[track + 1]]
+    def track_melody(self, track: int, key_normalized: bool = False) -> np.ndarray:
+        """(T,) int8 melody of one track; key_normalized: moved so that its best-fitting major scale
+        is C (`core.music.keys.normalizing_shift`), as a key-normalized VAE is trained and fed."""
+        melody = self.events[self.track_offsets[track] : self.track_offsets[track + 1]]
+        return transpose_melody(melody, normalizing_shift(melody)) if key_normalized else melody
 
     def track_styles(self) -> np.ndarray:
         """(K,) str style label of every track (`core.music.styles.style_of` of its piece's key)."""
@@ -182,14 +184,11 @@ class MelodyCache:
     def chunks(self, split: str | None = None, style: str | None = None, key_normalized: bool = False) -> np.ndarray:
         """All 2-bar chunks of the tracks in `split` (and `style`): (N, 32) int8.
 
-        key_normalized: each track moved so that its best-fitting major scale is C
-        (`core.music.keys.normalizing_shift`), as a key-normalized VAE is trained and fed."""
+        key_normalized: each track moved into C (`track_melody`)."""
         tracks = self.track_indices(split, style)
         if tracks.size == 0:
             return np.zeros((0, STEPS_PER_CHUNK), dtype=MELODY_DTYPE)
-        parts = [self.track_melody(t) for t in tracks]
-        if key_normalized:
-            parts = [transpose_melody(part, normalizing_shift(part)) for part in parts]
+        parts = [self.track_melody(t, key_normalized) for t in tracks]
         return np.concatenate(parts).reshape(-1, STEPS_PER_CHUNK)  # (N, 32)
 
     def chunks_per_track(self, split: str | None = None, style: str | None = None) -> np.ndarray:
