@@ -23,6 +23,21 @@ def midi_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix.lower() in MIDI_SUFFIXES and p.is_file())
 
 
+def add_midi_folder_argument(parser: argparse.ArgumentParser) -> None:
+    """The --midi DIR argument of the CLIs that read a folder of MIDI files."""
+    parser.add_argument("--midi", type=Path, required=True, help="directory searched recursively for .mid / .midi files")
+
+
+def midi_files_given(parser: argparse.ArgumentParser, directory: Path) -> list[Path]:
+    """`midi_files` of the --midi folder, or the parser's error when it is missing or holds none."""
+    if not directory.is_dir():
+        parser.error(f"--midi: no directory at {directory}")
+    paths = midi_files(directory)
+    if not paths:
+        parser.error(f"--midi: no .mid or .midi file under {directory}")
+    return paths
+
+
 def read_midi_melodies(paths: Sequence[Path]) -> tuple[dict[Path, list[np.ndarray]], dict[Path, str]]:
     """Melody lines of each readable file, and why each unreadable file was skipped.
 
@@ -44,16 +59,11 @@ def _format(scores: dict[str, float]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval_lab.folder_musicality", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--midi", type=Path, required=True,
-                        help="directory searched recursively for .mid / .midi files")
+    add_midi_folder_argument(parser)
     parser.add_argument("--per-file", action="store_true",
                         help="after the totals, print one row per file (path relative to --midi)")
     args = parser.parse_args(argv)
-    if not args.midi.is_dir():
-        parser.error(f"--midi: no directory at {args.midi}")
-    paths = midi_files(args.midi)
-    if not paths:
-        parser.error(f"--midi: no .mid or .midi file under {args.midi}")
+    paths = midi_files_given(parser, args.midi)
 
     read, skipped = read_midi_melodies(paths)
     melodies = [melody for lines in read.values() for melody in lines]

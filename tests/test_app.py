@@ -60,7 +60,7 @@ def test_an_uploaded_band_file_is_infilled_on_its_tune_and_its_lines_are_listed_
 
 def test_track_names_from_a_file_show_as_plain_text_and_never_as_markup(tmp_path):
     path = tmp_path / "hostile.mid"
-    path.write_bytes(midi_bytes([instrument([note(0, 4, 60)], name="<img src=x onerror=alert(1)>"),
+    path.write_bytes(midi_bytes([instrument([note(0, 4, 64)], name="<img src=x onerror=alert(1)>"),
                                  instrument([note(0, 4, 62)], name="a|b **bold** [link](http://x) " + "z" * 80)]))
     table, _, _ = describe_and_render(str(path), "Flute", 120, 1)
     assert "<img" not in table and "&lt;img src=x onerror=alert\\(1\\)&gt;" in table

@@ -10,6 +10,7 @@ from core.music.melody import (
     pitch_to_token,
     rest_chunk_mask,
     split_into_chunks,
+    top_line_notes,
     trim_rest_chunks,
 )
 
@@ -93,3 +94,46 @@ def test_bad_inputs_name_the_problem():
         melody_from_notes([0, 1], [2], [60])
     with pytest.raises(ValueError, match="starts must be >= 0"):
         melody_from_notes([-1], [2], [60])
+
+
+def notes_as_rows(notes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[tuple[int, int, int]]:
+    return [tuple(int(value) for value in row) for row in zip(*notes)]
+
+
+def test_top_line_keeps_a_monophonic_line_as_it_is():
+    starts, ends, pitches = [8, 0, 4], [12, 4, 8], [64, 60, 62]
+    assert notes_as_rows(top_line_notes(starts, ends, pitches)) == [(0, 4, 60), (4, 8, 62), (8, 12, 64)]
+
+
+def test_top_line_hides_a_left_hand_note_under_a_held_melody_note():
+    # right hand: a half note 76 from step 0; left hand: quarter notes 48, 52 from step 4
+    notes = top_line_notes([0, 0, 4], [8, 4, 8], [76, 48, 52])
+    assert notes_as_rows(notes) == [(0, 8, 76)]
+
+
+def test_top_line_takes_the_highest_of_a_chord_and_gives_a_long_enough_tail_back():
+    # chord 60-64-67 held 8 steps, melody 72 over its first 2 steps only
+    notes = top_line_notes([0, 0, 0, 0], [8, 8, 8, 2], [60, 64, 67, 72])
+    assert notes_as_rows(notes) == [(0, 2, 72), (2, 8, 67)]  # the tail of 67 is 6 steps: heard
+    short = top_line_notes([0, 0], [5, 2], [67, 72])
+    assert notes_as_rows(short) == [(0, 2, 72)]  # a 3-step tail is not a note
+
+
+def test_top_line_reads_a_short_overlap_as_legato_not_as_two_voices():
+    # 67 held one step into the next note, a lower 65: the line moves to 65 on time
+    assert notes_as_rows(top_line_notes([0, 4], [5, 8], [67, 65])) == [(0, 4, 67), (4, 8, 65)]
+    # held two steps past it: 65 is under 67 until it ends, then its 2-step tail is too short
+    assert notes_as_rows(top_line_notes([0, 4], [6, 8], [67, 65])) == [(0, 6, 67)]
+
+
+def test_top_line_leaves_out_notes_outside_the_piano_range():
+    assert notes_as_rows(top_line_notes([0, 0], [4, 4], [60, 110])) == [(0, 4, 60)]
+    assert notes_as_rows(top_line_notes([], [], [])) == []
+
+
+def test_top_line_leaves_out_a_left_hand_note_heard_in_a_short_gap_of_the_tune():
+    # right hand 72 then 74 with an eighth's gap; left hand 48 held under both, 43 struck in the gap
+    notes = top_line_notes([0, 0, 10, 12], [8, 16, 12, 16], [72, 48, 43, 74])
+    assert notes_as_rows(notes) == [(0, 8, 72), (12, 16, 74)]
+    # a part that never sounds two notes at once keeps its wide leaps: they are the tune's own
+    assert notes_as_rows(top_line_notes([0, 8], [8, 16], [72, 55])) == [(0, 8, 72), (8, 16, 55)]

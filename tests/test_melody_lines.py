@@ -1,10 +1,12 @@
 """Specification of the melody line ranking (core.music.melody_lines): the tune first, not the first track."""
 
+import re
+
 import numpy as np
 
-from core.music.midi_io import ExtractedMelody, extract_melodies, load_midi_bytes
 from core.music.melody import melody_from_notes
-from core.music.melody_lines import rank_lines, tune_score
+from core.music.melody_lines import rank_lines, tune_score, tune_scores
+from core.music.midi_io import ExtractedMelody, extract_melodies, load_midi_bytes
 from core.music.upload_reader import read_melody_lines
 from tests.midi_factory import instrument, midi_bytes, note
 
@@ -57,3 +59,24 @@ def test_equal_lines_keep_their_file_order():
     lines = [line(index=index) for index in range(3)]
     assert [found.instrument_index for found in rank_lines(lines)] == [0, 1, 2]
     assert rank_lines([]) == []
+
+
+def test_a_quartets_first_violin_leads_though_the_second_plays_in_more_bars():
+    first = line(name="Violin I", program=40, pitches=(76, 74, 72, 71), bars=6, index=0)
+    second = line(name="Violin II", program=40, pitches=(67, 69, 67, 65), index=1)
+    viola = line(name="Viola", program=41, pitches=(60, 62, 60, 59), index=2)
+    assert tune_score(second, BARS) > tune_score(first, BARS), "alone, the second violin's bars count more"
+    assert [found.name for found in rank_lines([second, viola, first])] == ["Violin I", "Violin II", "Viola"]
+    assert tune_scores([first, second])[0] == tune_score(first, BARS) + 1.0, "the highest line's bonus"
+
+
+def test_the_line_choice_report_lists_each_files_lines_default_first_and_counts_low_defaults(tmp_path, capsys):
+    from eval_lab.line_choice import main
+
+    (tmp_path / "band.mid").write_bytes(band_file())
+    main(["--midi", str(tmp_path)])
+    report = capsys.readouterr().out
+    listed = re.findall(r"track +\d+ (\S+)", report)
+    assert listed == ["Flute", "Piano", "Fretless"], report
+    assert "1 default track  2 Flute" in report
+    assert report.rstrip().endswith("default below MIDI 48 with a higher line present: 0")

@@ -64,8 +64,8 @@ def test_polyphonic_two_instrument_file_gives_one_top_line_per_pitched_instrumen
     lead, bass = melodies[0].melody, melodies[1].melody
     expected_lead = np.zeros(64, np.int8)
     expected_lead[0] = pitch_to_token(76)  # the chord's top note; 72 is dropped
-    expected_lead[4] = pitch_to_token(74)  # cut at step 8 by the overlapping 71
-    expected_lead[8] = pitch_to_token(71)
+    expected_lead[4] = pitch_to_token(74)  # held over the lower 71's onset at step 8: 71 is not heard
+    expected_lead[12] = pitch_to_token(71)  # until 74 ends; what is left of it (a quarter) is a note
     expected_lead[16] = NOTE_OFF
     expected_lead[40] = pitch_to_token(79)
     expected_lead[48] = NOTE_OFF

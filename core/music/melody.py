@@ -34,6 +34,72 @@ def padded_length(num_steps: int) -> int:
     return chunks * STEPS_PER_CHUNK
 
 
+LEGATO_STEPS = 2  # a note held less than an eighth past the next onset is played legato, not over it
+MIN_TAIL_STEPS = 4  # a held lower note heard again once a higher one ends: a note only if a quarter or longer
+GAP_STEPS = 4  # in a polyphonic part, a note starting less than a quarter after the line's last one ...
+GAP_DROP = 12  # ... and more than an octave below it is the accompaniment heard through a gap in the tune
+
+
+def top_line_notes(
+    starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray,
+    legato_steps: int = LEGATO_STEPS, min_tail_steps: int = MIN_TAIL_STEPS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The skyline of possibly polyphonic quantized notes: at every step the highest sounding note.
+
+    A lower note that starts under a held higher one is not heard (a piano's left hand under a
+    held melody note does not take the line over), and when the higher note ends, what is left
+    of the lower one becomes a note only if it lasts `min_tail_steps` or more. A note held less
+    than `legato_steps` past a later onset is cut there first: that is legato playing, not two
+    voices. Where notes do sound together, a note that reaches the top in a short gap of the line
+    (less than GAP_STEPS after the line's last note, more than GAP_DROP below it) is left out: a
+    left hand heard between two melody notes. Notes outside MIDI 21..108 are left out; of equally
+    high notes the later onset wins. A monophonic line without such overlaps comes back as it is
+    (sorted by start).
+
+    starts, ends, pitches: (N,) integer arrays, steps counted from the first bar line.
+    Returns (M,) start, end and pitch arrays, sorted by start, never overlapping, for
+    `melody_from_notes`.
+    """
+    starts, ends, pitches = (np.asarray(values, dtype=np.int64) for values in (starts, ends, pitches))
+    keep = (pitches >= MIN_PITCH) & (pitches <= MAX_PITCH)
+    starts, ends, pitches = starts[keep], np.maximum(ends[keep], starts[keep] + 1), pitches[keep]
+    if starts.size == 0:
+        return starts, ends, pitches
+    onsets = np.unique(starts)
+    next_onset = onsets[np.minimum(np.searchsorted(onsets, starts, side="right"), onsets.size - 1)]
+    legato = (next_onset > starts) & (ends > next_onset) & (ends - next_onset < legato_steps)
+    ends = np.where(legato, next_onset, ends)
+
+    owner = np.full(int(ends.max()), -1, dtype=np.int64)  # (T,) the note heard at each step
+    for index in np.lexsort((starts, pitches)):  # painted low to high: the highest, latest wins
+        owner[starts[index]:ends[index]] = index
+    change = np.flatnonzero(np.diff(owner, prepend=-2))
+    run_ends = np.append(change[1:], owner.size)
+    line = [(start, end, owner[start]) for start, end in zip(change, run_ends)
+            if owner[start] >= 0 and (start == starts[owner[start]] or end - start >= min_tail_steps)]
+    if not line:
+        return (np.zeros(0, dtype=np.int64),) * 3
+    line_starts, line_ends, notes = (np.array(values, dtype=np.int64) for values in zip(*line))
+    line_pitches = pitches[notes]
+    if np.sum(ends - starts) > np.count_nonzero(owner >= 0):  # notes sound together: a polyphonic part
+        heard = _without_gap_fillers(line_starts, line_ends, line_pitches)
+        line_starts, line_ends, line_pitches = line_starts[heard], line_ends[heard], line_pitches[heard]
+    return line_starts, line_ends, line_pitches
+
+
+def _without_gap_fillers(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+    """(M,) bool: the top line's notes that belong to it, not accompaniment notes that came to the
+    top in a short gap of the tune (GAP_STEPS, GAP_DROP), judged against the last note kept."""
+    heard = np.ones(starts.size, dtype=bool)
+    last = 0
+    for index in range(1, starts.size):
+        if starts[index] - ends[last] < GAP_STEPS and pitches[index] < pitches[last] - GAP_DROP:
+            heard[index] = False
+        else:
+            last = index
+    return heard
+
+
 def melody_from_notes(starts: np.ndarray, ends: np.ndarray, pitches: np.ndarray) -> np.ndarray:
     """Reduce possibly polyphonic quantized notes to one melody line, as Magenta does.
 

@@ -11,7 +11,9 @@ what tells a tune from its accompaniment (each term below; equal scores keep fil
   pipes and synth leads (the instruments tunes are played on) up;
 - its register: a line whose median note lies below C3 (MIDI 48) is a bass line, below G3 low;
 - how much of the file it plays in (bars with notes against the file's bars);
-- how often its notes start together (chords: an accompaniment reduced to its top note).
+- how often its notes start together (chords: an accompaniment reduced to its top note);
+- whether it is the file's highest line (by median pitch): in a string quartet or a choir the
+  top voice carries the tune even where a middle voice plays in a few more bars.
 """
 
 from __future__ import annotations
@@ -33,14 +35,21 @@ MELODIC_PROGRAMS = (*range(40, 46), *range(56, 88))  # solo strings, brass, reed
 BASS_REGISTER = 48  # a line whose median note lies below C3 is a bass line
 LOW_REGISTER = 55  # below G3: low for a tune
 TUNE_REGISTER = range(60, 85)  # C4..C6: where tunes are written
+TOP_LINE_BONUS = 1.0  # for the file's highest line (median pitch)
 
 
 def _has_word(name: str, words: tuple[str, ...]) -> bool:
     return any(re.search(rf"(?<![a-z]){word}", name.lower()) for word in words)
 
 
+def _median_pitch(line: ExtractedMelody) -> float:
+    pitches = melody_pitches(line.melody)
+    return float(np.median(pitches)) if pitches.size else 0.0
+
+
 def tune_score(line: ExtractedMelody, file_bars: int) -> float:
-    """How much `line` looks like the file's tune (higher is likelier; see the module docstring)."""
+    """How much `line`, on its own, looks like the file's tune (higher is likelier; every term of
+    the module docstring but the comparison with the file's other lines)."""
     score = 0.0
     if _has_word(line.name, MELODY_WORDS):
         score += 3.0
@@ -52,8 +61,7 @@ def tune_score(line: ExtractedMelody, file_bars: int) -> float:
         score -= 2.0
     elif line.program in MELODIC_PROGRAMS:
         score += 1.0
-    pitches = melody_pitches(line.melody)
-    middle = float(np.median(pitches)) if pitches.size else 0.0
+    middle = _median_pitch(line)
     if middle < BASS_REGISTER:
         score -= 3.0
     elif middle < LOW_REGISTER:
@@ -65,8 +73,16 @@ def tune_score(line: ExtractedMelody, file_bars: int) -> float:
     return score - 3.0 * line.chord_share
 
 
-def rank_lines(lines: list[ExtractedMelody]) -> list[ExtractedMelody]:
-    """The lines of one file, the likeliest tune first (`tune_score`; ties keep file order)."""
+def tune_scores(lines: list[ExtractedMelody]) -> list[float]:
+    """How much each line of one file looks like its tune: `tune_score`, and TOP_LINE_BONUS for
+    the highest line (each of equally high ones)."""
     file_bars = max((line.melody.size // STEPS_PER_BAR for line in lines), default=0)
-    scores = [tune_score(line, file_bars) for line in lines]
+    medians = [_median_pitch(line) for line in lines]
+    return [tune_score(line, file_bars) + TOP_LINE_BONUS * (median == max(medians))
+            for line, median in zip(lines, medians)]
+
+
+def rank_lines(lines: list[ExtractedMelody]) -> list[ExtractedMelody]:
+    """The lines of one file, the likeliest tune first (`tune_scores`; ties keep file order)."""
+    scores = tune_scores(lines)
     return [lines[index] for index in sorted(range(len(lines)), key=lambda index: -scores[index])]

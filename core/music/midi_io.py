@@ -29,7 +29,7 @@ from core.music.constants import (
     STEPS_PER_QUARTER,
 )
 from core.music.keys import melody_tonic
-from core.music.melody import has_notes, melody_from_notes, notes_from_melody, validate_melody
+from core.music.melody import has_notes, melody_from_notes, notes_from_melody, top_line_notes, validate_melody
 
 ALL_NOTES_OFF_CONTROLLER = 123
 # a note's velocity by its sixteenth in the bar: the downbeat strongest, then beat 3, beats 2 and 4
@@ -212,8 +212,9 @@ def _quantized_steps(midi: pretty_midi.PrettyMIDI, times: np.ndarray) -> np.ndar
 def extract_melodies(midi: pretty_midi.PrettyMIDI) -> list[ExtractedMelody]:
     """One monophonic melody per non-drum instrument that has notes, after the meter check.
 
-    Each instrument is quantized to sixteenth notes and reduced to its top line by
-    `core.music.melody.melody_from_notes`. Instruments whose notes all fall outside MIDI 21..108
+    Each instrument is quantized to sixteenth notes and reduced to its top line, the skyline
+    (`core.music.melody.top_line_notes`: a piano's left hand does not take over under a held
+    melody note). Instruments whose notes all fall outside MIDI 21..108
     are left out. Raises `UnsupportedMeterError` for non-duple meters.
     """
     check_duple_meter(midi)
@@ -226,7 +227,7 @@ def extract_melodies(midi: pretty_midi.PrettyMIDI) -> list[ExtractedMelody]:
         starts = _quantized_steps(midi, np.array([note.start for note in instrument.notes]))
         ends = _quantized_steps(midi, np.array([note.end for note in instrument.notes]))
         pitches = np.array([note.pitch for note in instrument.notes], dtype=np.int64)
-        melody = melody_from_notes(starts, ends, pitches)
+        melody = melody_from_notes(*top_line_notes(starts, ends, pitches))
         if has_notes(melody):
             _, inverse, counts = np.unique(starts, return_inverse=True, return_counts=True)
             chord_share = float((counts[inverse] > 1).mean())
