@@ -21,10 +21,20 @@ import gradio as gr
 import numpy as np
 
 from core.diffusion.samplers import default_steps
-from core.limits import APP_FAST_STEPS, MAX_SEED, MAX_TEMPO_BPM, MIN_BARS, MIN_TEMPO_BPM, check_tempo, shown
-from core.music.constants import DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
+from core.limits import (
+    APP_FAST_STEPS,
+    MAX_SEED,
+    MAX_TEMPO_BPM,
+    MIN_BARS,
+    MIN_TEMPO_BPM,
+    PUBLIC_MAX_WORK,
+    check_tempo,
+    sampling_work,
+    shown,
+)
+from core.music.constants import BARS_PER_CHUNK, DEFAULT_PROGRAM, DEFAULT_TEMPO_BPM
 from core.music.midi_io import melody_to_pretty_midi
-from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges
+from core.requests import DEFAULT_GUIDANCE, DEFAULT_STYLE, InfillRequest, continuation, parse_bar_ranges, replaced
 from demo.audition import GM_PROGRAMS, lines_table, uploaded_melody_lines
 from demo.generate_tab import program_for
 from demo.outputs import (
@@ -43,6 +53,7 @@ from demo.outputs import (
     style_choice,
     style_inputs,
 )
+from demo.queue_gate import ceiling_message, public_limits
 from demo.roll_player import RollPlayer, roll_value, scroll_to_roll_js, selected_bars, with_audio
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
@@ -145,13 +156,38 @@ def source_and_options(midi: str | None, seed: float, source: str, example: str,
                                **style_choice(style, guidance))
 
 
+def infill_work(request: InfillRequest) -> int:
+    """What an infilling asks of the machine (`core.limits.sampling_work`): each of its seam candidates
+    runs the sampler over the whole melody's latents; the paper's baselines sample nothing."""
+    if request.method != "diffusion":
+        return 0
+    sampling = request.sampling
+    steps = sampling.steps or default_steps(sampling.sampler, shared_pipeline().schedule)
+    return sampling_work(steps, len(request.chunks) * BARS_PER_CHUNK, len(sampling.seeds)) * request.seam_candidates
+
+
+def within_public_ceiling(request: InfillRequest) -> InfillRequest:
+    """On a public Space (`demo.queue_gate.public_limits`), `request` with as many seam candidates as
+    fit PUBLIC_MAX_WORK, or a Refusal that says what fits where one draw alone does not; elsewhere
+    `request` as it is."""
+    if not public_limits():
+        return request
+    one_draw = infill_work(replaced(request, seam_candidates=1))
+    if one_draw > PUBLIC_MAX_WORK:
+        raise Refusal(ceiling_message(one_draw))
+    fitting = PUBLIC_MAX_WORK // one_draw if one_draw else request.seam_candidates
+    return replaced(request, seam_candidates=min(request.seam_candidates, fitting))
+
+
 def answer_infill(melody: np.ndarray, request: InfillRequest, stem: str, title: str, progress: gr.Progress,
                   history: list[Version] | None, keep_editing: bool):
     """Run the request; (RollPlayer value with the regenerated bars shaded over the notes they
     replaced, MIDI path, AudioPreview of the original melody, of the result, the editing history
-    with the result added). The previews are rendered in the next step (`play_infill`). With
+    with the result added). The previews are rendered in the next step (`play_infill`). On a public
+    Space the request is held to its ceiling first (`within_public_ceiling`). With
     `keep_editing` (the source was the history's newest version) the shading covers every bar
     regenerated since the edits began."""
+    request = within_public_ceiling(request)
     result = refused_if_invalid(shared_pipeline().infill, request, progress_reporter(progress))[0]
     regenerated = result.regenerated
     if keep_editing and history:

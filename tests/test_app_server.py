@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
+import numpy as np
 import pretty_midi
 import pytest
 import soundfile
@@ -18,6 +19,7 @@ from gradio_client.client import Job
 from gradio_client.exceptions import ValidationError
 from gradio_client.utils import Status
 
+from core.music.midi_io import extract_melodies, load_midi_file
 from demo.blocks import QUEUE_SIZE, build_app, launch
 from demo.loadtest import free_local_port
 from demo.outputs import HEAVY_CONCURRENCY, HEAVY_WORK, SAMPLERS
@@ -95,8 +97,13 @@ def test_infill_endpoint_takes_an_uploaded_midi_and_a_bar_range(client, tmp_path
 def test_a_file_sent_by_a_script_is_the_melody_worked_on_whatever_source_it_leaves_at_the_default(client, tmp_path):
     song = tmp_path / "song.mid"
     song.write_bytes(two_instrument_song())
+    tune = extract_melodies(load_midi_file(song))[0].melody  # (64,) the lead, the file's likeliest tune
+    melody_of = lambda path: extract_melodies(load_midi_file(path))[0].melody  # noqa: E731
     _roll, midi_path = client.predict(midi=handle_file(str(song)), bars="3-4", seed=0, api_name="/infill")
     assert bars_of(midi_path) == pytest.approx(4), "the file's 4 bars, not the 64-bar bundled example"
+    assert np.array_equal(melody_of(midi_path)[:32], tune[:32]), "bars 1-2 kept note for note"
+    _roll, longer = client.predict(midi=handle_file(str(song)), add_bars=4, seed=0, api_name="/continue")
+    assert np.array_equal(melody_of(longer)[:64], tune) and bars_of(longer) > 4, "the file's 4 bars, then new ones"
     corrupt = tmp_path / "corrupt.mid"
     corrupt.write_bytes(b"MThd\x00\x00\x00\x06 truncated")
     with pytest.raises(Exception, match="cannot be used"):

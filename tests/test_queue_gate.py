@@ -5,6 +5,7 @@ checks before batching accept exactly what the page's controls can send."""
 from types import SimpleNamespace
 
 import gradio as gr
+import numpy as np
 import pytest
 
 from core.limits import PUBLIC_MAX_WORK, QUICK_WORK
@@ -196,3 +197,27 @@ def test_a_cheap_request_is_queued_in_the_quick_lane_and_a_bad_one_not_at_all(ga
     assert accepted and gate.queue.event_ids_to_events[event_id].concurrency_id == HEAVY_WORK["concurrency_id"]
     accepted, message, state = join(gate, index, steps=None)
     assert (accepted, state) == (False, "error") and message.startswith("Fast sampler steps takes a number")
+
+
+def test_on_a_public_space_an_infilling_keeps_as_many_seam_candidates_as_fit_and_one_that_never_fits_is_refused(
+        monkeypatch):
+    from core.requests import InfillRequest
+    from demo.infill_tab import infill_work, within_public_ceiling
+    from demo.outputs import Refusal
+    from demo.queue_gate import PUBLIC_LIMITS_ENV
+
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    melody = np.zeros(64 * 16, np.int8)
+    melody[::16] = 41  # a note in every bar of 64
+    ddpm = InfillRequest.of(melody=melody, bars_to_regenerate=(9, 16), sampler="ddpm", steps=1000)
+    assert infill_work(ddpm) == 4 * PUBLIC_MAX_WORK, "4 draws of DDPM over all 32 latents"
+    assert within_public_ceiling(ddpm) is ddpm, "a private app runs it as asked"
+    monkeypatch.setenv(PUBLIC_LIMITS_ENV, "1")
+    assert within_public_ceiling(ddpm).seam_candidates == 1, "one DDPM draw over 64 bars fits"
+    fast = InfillRequest.of(melody=melody, bars_to_regenerate=(9, 16), sampler="fast", steps=20)
+    assert within_public_ceiling(fast).seam_candidates == 4
+    longer = InfillRequest.of(melody=np.tile(melody, 2), bars_to_regenerate=(9, 16), sampler="ddpm", steps=1000)
+    with pytest.raises(Refusal, match="more than this public Space runs at once"):
+        within_public_ceiling(longer)
+    baseline = InfillRequest.of(melody=np.tile(melody, 2), bars_to_regenerate=(9, 16), method="interpolation")
+    assert infill_work(baseline) == 0 and within_public_ceiling(baseline).seam_candidates == 4
