@@ -81,6 +81,16 @@ def describe_and_render(midi_path: str | None, program_name: str = "Acoustic Gra
     return lines_table(melodies, line), with_audio(roll, audio_path), audio_path
 
 
+# a file's lines on a phone: whole words in the cells (the table scrolls sideways where it must)
+LINES_TABLE_CSS = """
+@media (max-width: 600px) {
+  #infill-lines table, #listen-lines table { display: block; overflow-x: auto; }
+  #infill-lines th, #infill-lines td, #listen-lines th, #listen-lines td {
+    word-break: normal; overflow-wrap: normal; padding: 4px 6px; font-size: 0.9em; }
+}
+"""
+
+
 def lines_table(melodies: list[ExtractedMelody], chosen: int) -> str:
     """A Markdown table of a file's melody lines in their order (the likeliest tune first), line
     `chosen` (1-based) marked; at most MAX_LISTED_LINES rows, then how many more there are."""

@@ -8,7 +8,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from core.limits import MAX_UPLOAD_BYTES
-from demo.audition import build_listen_tab
+from demo.audition import LINES_TABLE_CSS, build_listen_tab
 from demo.eval_tab import LAB_TABLE_CSS, build_eval_tab
 from demo.generate_tab import (
     build_generate_tab,
@@ -37,7 +37,7 @@ ABOUT = ("<small>How it works: a 2-bar MusicVAE turns melody phrases into latent
          "diffusion model writes sequences of them (Mittal et al., \"Symbolic Music Generation with Diffusion "
          "Models\", ISMIR 2021, reimplemented and extended). The Lab tab compares it with the paper's "
          "TransformerMDN baseline.</small>")
-APP_CSS = ".trigger-only { display: none !important; }" + LAB_TABLE_CSS
+APP_CSS = ".trigger-only { display: none !important; }" + LAB_TABLE_CSS + LINES_TABLE_CSS
 # a page address that holds settings (a shared result) presses the Generate tab's hidden replay button
 APP_JS = """() => {
   if (!new URLSearchParams(location.search).has('bundle')) return;

@@ -103,22 +103,34 @@ def table_figure(table: pd.DataFrame, columns: list[str], title: str) -> go.Figu
 
 def phone_title(title: str, subtitle: str) -> dict:
     """A chart title that fits a 390 px phone: a short line and a smaller second one."""
-    return {"text": f"{title}<br><sup>{subtitle}</sup>", "font": {"size": 15}}
+    return {"text": f"{title}<br><sup>{subtitle}</sup>", "font": {"size": 15}, "y": 0.91, "yanchor": "top"}
+
+
+# the legend in a row between the title and the plot, not beside it (on a 390 px phone a legend at
+# the side leaves the plot a quarter of the width), and narrow side margins
+PHONE_LEGEND = {"legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "left", "x": 0},
+                "margin": {"t": 140, "l": 40, "r": 10}}
+
+
+def legend_name(metric: str) -> str:
+    """"pitch_consistency" -> "pitch C": the Lab's short names (C consistency, Var variance)."""
+    return metric.replace("_consistency", " C").replace("_variance", " Var").replace("_", " ")
 
 
 def bars_figure(table: pd.DataFrame) -> go.Figure:
-    figure = go.Figure([go.Bar(name=metric.replace("_", " "), x=table["system"], y=table[metric])
+    figure = go.Figure([go.Bar(name=legend_name(metric), x=table["system"], y=table[metric])
                         for metric in SELF_SIMILARITY if metric in table])
-    figure.update_layout(barmode="group", yaxis={"range": [0, 1.05]},
+    figure.update_layout(barmode="group", yaxis={"range": [0, 1.05]}, **PHONE_LEGEND,
                          title=phone_title("Consistency and variance", "against the training data: higher is closer"))
     return figure
 
 
 def curve_figure(curve: pd.DataFrame) -> go.Figure:
-    figure = go.Figure([go.Scatter(name=metric.replace("_", " "), x=curve["t"], y=curve[metric], mode="lines+markers")
+    figure = go.Figure([go.Scatter(name=legend_name(metric), x=curve["t"], y=curve[metric], mode="lines+markers")
                         for metric in SELF_SIMILARITY if metric in curve])
     figure.update_layout(title=phone_title("The model's running guess of the melody", "along the 1000 denoising steps"),
-                         xaxis={"title": "reverse step t", "autorange": "reversed"}, yaxis={"range": [0, 1.05]})
+                         xaxis={"title": "reverse step t", "autorange": "reversed"}, yaxis={"range": [0, 1.05]},
+                         **PHONE_LEGEND)
     return figure
 
 

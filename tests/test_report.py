@@ -34,6 +34,14 @@ def test_figures_split_unconditional_and_infilling_rows(results_dir):
     assert list(musicality.header.values) == ["system", "notes_per_bar"], "only the metrics the run has"
 
 
+def test_the_charts_name_their_series_shortly_and_put_the_legend_over_the_plot_not_beside_it(results_dir):
+    figures = build_figures(results_dir)
+    for name in ("bars", "curve"):
+        assert [trace.name for trace in figures[name].data] == ["pitch C", "pitch Var", "duration C", "duration Var"]
+        legend = figures[name].layout.legend
+        assert (legend.orientation, legend.yanchor, legend.y) == ("h", "bottom", 1.0), "a 390 px phone keeps the width"
+
+
 def test_standalone_html_embeds_plotly_once(results_dir):
     page = export_html(results_dir, results_dir / "report.html").read_text()
     assert page.count("Plotly.newPlot") == 6
