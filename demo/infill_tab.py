@@ -158,11 +158,12 @@ def source_and_options(midi: str | None, seed: float, source: str, example: str,
 
 def infill_work(request: InfillRequest) -> int:
     """What an infilling asks of the machine (`core.limits.sampling_work`): each of its seam candidates
-    runs the sampler over the whole melody's latents; the paper's baselines sample nothing."""
+    runs the sampler over the whole melody's latents, each step 1 + `resample` times; the paper's
+    baselines sample nothing."""
     if request.method != "diffusion":
         return 0
     sampling = request.sampling
-    steps = sampling.steps or default_steps(sampling.sampler, shared_pipeline().schedule)
+    steps = (sampling.steps or default_steps(sampling.sampler, shared_pipeline().schedule)) * (1 + request.resample)
     return sampling_work(steps, len(request.chunks) * BARS_PER_CHUNK, len(sampling.seeds)) * request.seam_candidates
 
 

@@ -216,6 +216,8 @@ def test_on_a_public_space_an_infilling_keeps_as_many_seam_candidates_as_fit_and
     assert within_public_ceiling(ddpm).seam_candidates == 1, "one DDPM draw over 64 bars fits"
     fast = InfillRequest.of(melody=melody, bars_to_regenerate=(9, 16), sampler="fast", steps=20)
     assert within_public_ceiling(fast).seam_candidates == 4
+    assert infill_work(InfillRequest.of(melody=melody, bars_to_regenerate=(9, 16), sampler="fast", steps=20,
+                                        resample=2)) == 3 * infill_work(fast), "each RePaint round steps again"
     longer = InfillRequest.of(melody=np.tile(melody, 2), bars_to_regenerate=(9, 16), sampler="ddpm", steps=1000)
     with pytest.raises(Refusal, match="more than this public Space runs at once"):
         within_public_ceiling(longer)
