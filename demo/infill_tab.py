@@ -297,6 +297,16 @@ def example_style(example: str, style: str) -> str:
     return written_in if written_in in shared_pipeline().styles() else style
 
 
+def source_style(source: str, example: str, style: str) -> str:
+    """The Style when the source changes: a bundled example's own (`example_style`); for another
+    source the style chosen, but the default again where it is the one the example set (an upload
+    of a pop song is not a Monteverdi madrigal)."""
+    if source == "Bundled example":
+        return example_style(example, style)
+    example_set = EXAMPLE_STYLES.get(str(example).split(" ")[0])
+    return DEFAULT_STYLE if style == example_set else style
+
+
 def source_inputs(source: str) -> tuple:
     """Visibility of the upload, its line number and the example list: only the chosen source's."""
     uploaded = source == "Uploaded MIDI"
@@ -371,6 +381,7 @@ def build_infill_tab(last_melody: gr.State, preview_format: gr.Textbox) -> Infil
     for control in (source, midi, line):
         control.change(upload_lines, [source, midi, line], lines, api_visibility="private", **HEAVY_WORK)
     example.change(example_style, [example, style], style, api_visibility="private", queue=False)
+    source.change(source_style, [source, example, style], style, api_visibility="private", queue=False)
     roll.change(lambda value: selected_bars(value) or gr.skip(), roll, bars, api_visibility="private", queue=False)
     bars.input(select_bars, [roll, bars], roll, api_visibility="private", queue=False)
     first_answer = [roll, midi_file, original_preview, result_preview, history]

@@ -588,6 +588,16 @@ def test_choosing_a_bundled_example_sets_the_style_it_is_written_in_and_the_page
     assert len(on_load) == 1 and on_load[0].outputs[0].value == "folk", "set on load; the API's default stays folk"
 
 
+def test_leaving_a_bundled_example_for_an_upload_leaves_the_examples_style_behind_but_not_a_chosen_one():
+    from demo.infill_tab import source_style
+
+    madrigal = "monteverdi madrigal canto"
+    assert source_style("Bundled example", madrigal, "folk") == "renaissance"
+    assert source_style("Uploaded MIDI", madrigal, "renaissance") == "folk", "the style the example set goes"
+    assert source_style("Uploaded MIDI", madrigal, "classical") == "classical", "a style the user chose stays"
+    assert source_style("Last generation", "nightingale clog", "folk") == "folk"
+
+
 def test_an_uploaded_90_bpm_violin_line_comes_back_at_90_bpm_on_the_violin_unless_told_otherwise(tmp_path):
     from demo.infill_tab import continue_melody, infill_melody
 
