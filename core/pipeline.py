@@ -324,15 +324,15 @@ class MelodyPipeline:
 
     def infill(self, request: InfillRequest, callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """The request's melody with the chosen bars regenerated, one result per seed. The diffusion
-        model draws `request.seam_candidates` infillings per seed and keeps the one that joins the kept
+        model draws `request.draws` infillings per seed and keeps the one that joins the kept
         bars best as the user gets it, shaped or not (`best_joined_latents`)."""
         chunks, regenerate, sampling = request.chunks, request.regenerate, request.sampling  # (K, 32), (K,)
         padded = chunks.reshape(-1)
         shift = normalizing_shift(padded) if self.vae.config.key_normalized else 0  # into the model's key ...
         in_model_key = split_into_chunks(transpose_melody(padded, shift))  # (K, 32)
-        draws = request.seam_candidates if request.method == "diffusion" else 1
-        latents, decoded = self.best_joined_latents(sampling, in_model_key, regenerate, draws, request.method,
-                                                    request.resample, request.shaping.phrasing, callback)
+        latents, decoded = self.best_joined_latents(sampling, in_model_key, regenerate, request.draws,
+                                                    request.method, request.resample, request.shaping.phrasing,
+                                                    callback)
         results = []
         for seed, sequence, (out_chunks, rests) in zip(sampling.seeds, latents, decoded):
             out_chunks = transpose_melody(out_chunks.reshape(-1), -shift).reshape(out_chunks.shape)  # ... and back

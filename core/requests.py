@@ -211,6 +211,11 @@ class InfillRequest(_FromFlatFields):
         _set(self, "chunks", split_into_chunks(padded))
         _set(self, "regenerate", chunk_mask_for_bars(self.bars_to_regenerate, len(self.chunks)))
 
+    @property
+    def draws(self) -> int:
+        """Infillings drawn per seed: `seam_candidates` with the diffusion model, one with a baseline."""
+        return self.seam_candidates if self.method == "diffusion" else 1
+
 
 def replaced(request: GenerationRequest | InfillRequest, **fields) -> GenerationRequest | InfillRequest:
     """`request` with some fields changed, given flat as for `of`: `replaced(request, seeds=(2,), phrasing=False)`;

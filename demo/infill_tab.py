@@ -164,7 +164,7 @@ def infill_work(request: InfillRequest) -> int:
         return 0
     sampling = request.sampling
     steps = (sampling.steps or default_steps(sampling.sampler, shared_pipeline().schedule)) * (1 + request.resample)
-    return sampling_work(steps, len(request.chunks) * BARS_PER_CHUNK, len(sampling.seeds)) * request.seam_candidates
+    return sampling_work(steps, len(request.chunks) * BARS_PER_CHUNK, len(sampling.seeds)) * request.draws
 
 
 def within_public_ceiling(request: InfillRequest) -> InfillRequest:

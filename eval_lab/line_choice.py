@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 import pretty_midi
 
-from core.music.constants import FIRST_NOTE_TOKEN, STEPS_PER_BAR
+from core.music.constants import STEPS_PER_BAR
 from core.music.keys import melody_pitches
-from core.music.melody_lines import BASS_REGISTER, rank_lines, tune_scores
+from core.music.melody_lines import BASS_REGISTER, bars_with_notes, rank_lines, tune_scores
 from core.music.midi_io import ExtractedMelody, extract_melodies, load_midi_file
 from eval_lab.folder_musicality import add_midi_folder_argument, midi_files_given
 
@@ -31,11 +31,10 @@ def line_row(line: ExtractedMelody, file_bars: int, score: float) -> dict[str, f
     """What the listing shows of one line (see the module docstring)."""
     pitches = melody_pitches(line.melody)
     intervals = np.abs(np.diff(pitches))
-    bars = np.unique(np.flatnonzero(line.melody >= FIRST_NOTE_TOKEN) // STEPS_PER_BAR).size
     return {"track": line.instrument_index, "name": line.name.strip("\x00 ") or "(none)",
             "instrument": pretty_midi.program_to_instrument_name(line.program),
             "mean_pitch": float(pitches.mean()), "low": int(pitches.min()), "high": int(pitches.max()),
-            "bars_share": bars / max(file_bars, 1), "chord_share": line.chord_share,
+            "bars_share": bars_with_notes(line) / max(file_bars, 1), "chord_share": line.chord_share,
             "octave_leaps": float((intervals > OCTAVE).mean()) if intervals.size else 0.0,
             "score": score}
 

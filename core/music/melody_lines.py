@@ -47,6 +47,11 @@ def _median_pitch(line: ExtractedMelody) -> float:
     return float(np.median(pitches)) if pitches.size else 0.0
 
 
+def bars_with_notes(line: ExtractedMelody) -> int:
+    """How many bars of the line start a note."""
+    return np.unique(np.flatnonzero(line.melody >= FIRST_NOTE_TOKEN) // STEPS_PER_BAR).size
+
+
 def tune_score(line: ExtractedMelody, file_bars: int) -> float:
     """How much `line`, on its own, looks like the file's tune (higher is likelier; every term of
     the module docstring but the comparison with the file's other lines)."""
@@ -68,8 +73,7 @@ def tune_score(line: ExtractedMelody, file_bars: int) -> float:
         score -= 1.5
     elif round(middle) in TUNE_REGISTER:
         score += 1.0
-    bars_with_notes = np.unique(np.flatnonzero(line.melody >= FIRST_NOTE_TOKEN) // STEPS_PER_BAR).size
-    score += 2.0 * bars_with_notes / max(file_bars, 1)
+    score += 2.0 * bars_with_notes(line) / max(file_bars, 1)
     return score - 3.0 * line.chord_share
 
 
