@@ -30,13 +30,13 @@ def instrument(notes: list[pretty_midi.Note], program: int = 0, is_drum: bool = 
     return inst
 
 
-def two_instrument_song() -> bytes:
+def two_instrument_song(lead_name: str = "lead", bass_name: str = "bass") -> bytes:
     """Lead (flute) with a two-note chord and an overlap; bass (piano) in 4/4; drums."""
     lead = instrument(
         [note(0, 4, 72), note(0, 4, 76), note(4, 12, 74), note(8, 16, 71), note(40, 48, 79)],
         program=73,
-        name="lead",
+        name=lead_name,
     )
-    bass = instrument([note(0, 16, 48), note(16, 32, 43)], program=0, name="bass")
+    bass = instrument([note(0, 16, 48), note(16, 32, 43)], program=0, name=bass_name)
     drums = instrument([note(0, 1, 36), note(8, 9, 38)], is_drum=True, name="drums")
     return midi_bytes([lead, bass, drums])
