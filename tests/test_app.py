@@ -45,7 +45,7 @@ def test_uploaded_song_lists_its_lines_and_plays_the_chosen_one(tmp_path):
 
 def test_an_unnamed_track_is_listed_by_its_place_in_the_file(tmp_path):
     path = tmp_path / "song.mid"
-    path.write_bytes(two_instrument_song(lead_name="", bass_name=""))
+    path.write_bytes(two_instrument_song(lead_name="", bass_name="   "))
     table, *_ = describe_and_render(str(path), "Flute", 120, 1)
     assert "| **1** (chosen) | no name (#1 in the file) | Flute |" in table
     assert "| 2 | no name (#2 in the file) | Acoustic Grand Piano |" in table
