@@ -100,8 +100,7 @@ def lines_table(melodies: list[ExtractedMelody], chosen: int) -> str:
         bars = melody.melody.size // STEPS_PER_BAR
         instrument = pretty_midi.program_to_instrument_name(melody.program)
         shown_number = f"**{number}** (chosen)" if number == chosen else str(number)
-        name = melody.name.replace("\x00", " ").strip()  # some writers pad names with NULs or spaces
-        track = markdown_cell(name) if name else f"no name (#{melody.instrument_index + 1} in the file)"
+        track = markdown_cell(melody.name) if melody.name else f"no name (#{melody.instrument_index + 1} in the file)"
         rows.append(f"| {shown_number} | {track} | {instrument} | {bars} | "
                     f"{note_name(low)} to {note_name(high)} |")
     if len(melodies) > MAX_LISTED_LINES:

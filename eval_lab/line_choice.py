@@ -31,7 +31,7 @@ def line_row(line: ExtractedMelody, file_bars: int, score: float) -> dict[str, f
     """What the listing shows of one line (see the module docstring)."""
     pitches = melody_pitches(line.melody)
     intervals = np.abs(np.diff(pitches))
-    return {"track": line.instrument_index, "name": line.name.strip("\x00 ") or "(none)",
+    return {"track": line.instrument_index, "name": line.name or "(none)",
             "instrument": pretty_midi.program_to_instrument_name(line.program),
             "mean_pitch": float(pitches.mean()), "low": int(pitches.min()), "high": int(pitches.max()),
             "bars_share": bars_with_notes(line) / max(file_bars, 1), "chord_share": line.chord_share,

@@ -71,7 +71,7 @@ class ExtractedMelody:
 
     instrument_index: int
     program: int
-    name: str
+    name: str  # the track's name without the NULs or spaces some writers pad it with; "" for none
     melody: np.ndarray  # (T,) int8 tokens, T a multiple of 32
     tempo_bpm: float = DEFAULT_TEMPO_BPM  # the file's first tempo, within the limits a request takes
     chord_share: float = 0.0  # share of the instrument's notes that start together with another (chords)
@@ -231,7 +231,8 @@ def extract_melodies(midi: pretty_midi.PrettyMIDI) -> list[ExtractedMelody]:
         if has_notes(melody):
             _, inverse, counts = np.unique(starts, return_inverse=True, return_counts=True)
             chord_share = float((counts[inverse] > 1).mean())
-            melodies.append(ExtractedMelody(index, instrument.program, instrument.name, melody, tempo_bpm, chord_share))
+            name = instrument.name.replace("\x00", " ").strip()
+            melodies.append(ExtractedMelody(index, instrument.program, name, melody, tempo_bpm, chord_share))
     return melodies
 
 
