@@ -25,7 +25,7 @@ from core.diffusion.samplers import get_sampler, infill, initial_noise, sample_t
 from core.diffusion.schedule import NoiseSchedule
 from core.limits import MAX_SEED, MAX_SEEDS_PER_REQUEST
 from core.music.constants import CHUNKS_PER_WINDOW, FIRST_NOTE_TOKEN, NO_EVENT, NOTE_OFF
-from core.music.forms import Form, draw_form, read_forms, representatives
+from core.music.forms import Form, draw_form, noise_sources, read_forms, representatives
 from core.music.keys import normalizing_shift, parse_key, style_key, transpose_melody, transpose_to_key
 from core.music.melody import split_into_chunks
 from core.music.midi_io import melody_to_pretty_midi
@@ -188,9 +188,9 @@ class MelodyPipeline:
     def sample_latents(self, options: SamplingOptions, num_chunks: int, windowed: bool = False, keep_every: int = 0,
                        callback: ProgressCallback | None = None
                        ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]], list[Form]]:
-        """New normalized latents, one sequence per seed, drawn with their forms (tied restatements;
-        the windowed sampler and the prior draw every melody free): ((S, K, D), [(t, (S, K, D) x0),
-        ...], the S forms)."""
+        """New normalized latents, one sequence per seed, drawn with their forms (tied restatements,
+        echoes drawn from their sources' noise; the windowed sampler and the prior draw every melody
+        free): ((S, K, D), [(t, (S, K, D) x0), ...], the S forms)."""
         generators = seeded_generators(options.seeds)
         free = [(0,) * num_chunks] * len(generators)
         if options.model == "prior":
@@ -199,11 +199,12 @@ class MelodyPipeline:
         style = options.style if options.guidance > 0 and options.style != ANY_STYLE else None  # 0: no style
         forms = [draw_form(options.form, num_chunks, style, self.corpus_forms, seed) for seed in options.seeds]
         firsts = torch.tensor([representatives(form) for form in forms])  # (S, K)
+        sources = torch.tensor([noise_sources(form) for form in forms])  # (S, K)
         if options.model == "mdn":
             mdn = self._require(self.mdn, "mdn")
             style = self._style_indices(mdn, options, len(generators)) if options.guidance > 0 else None
             latents = mdn.sample(len(generators), num_chunks, generators, options.temperature, CHUNKS_PER_WINDOW,
-                                 callback, style, firsts)
+                                 callback, style, firsts, sources)
             return latents.cpu(), [], forms
         denoiser = self._guided_denoiser(options, len(generators))
         sampler = get_sampler(options.sampler)
@@ -214,7 +215,7 @@ class MelodyPipeline:
             return latents.cpu(), [], free
         noise = initial_noise((len(generators), num_chunks, dims), generators, self.device)
         sampled = sample_tied(sampler, denoiser, self.schedule, noise, firsts, generators, steps=options.steps,
-                              callback=callback, keep_every=keep_every)
+                              callback=callback, keep_every=keep_every, sources=sources)
         return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates], forms
 
     def best_joined_latents(self, options: SamplingOptions, known_chunks: np.ndarray, regenerate: np.ndarray,

@@ -137,7 +137,7 @@ def generate_melodies(bars: list, seed: list, sampler: list, steps: list, model:
 
 
 def result_title(request: GenerationRequest, result: MelodyResult) -> str:
-    form = f", form {letters(result.form)}" if any(result.form) else ""
+    form = f", form {''.join(letters(result.form))}" if any(result.form) else ""
     return f"{request.bars} bars, {request.sampling.style}, seed {result.seed}, {request.sampling.model}{form}"
 
 

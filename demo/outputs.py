@@ -325,7 +325,8 @@ def form_input(elem_id: str) -> gr.Dropdown:
     """The Form control of a generation (`SamplingOptions.form`); call inside a `gr.Blocks` context."""
     return gr.Dropdown(list(FORM_CHOICES), value=STYLE_FORM, label="Form", elem_id=elem_id,
                        info="which 8-bar sections come back (drawn together, so a returning phrase fits every "
-                            "place it stands): the form of one of the style's real tunes, a named one, or free")
+                            "place it stands) and, in a real tune's form, which phrases answer an earlier one "
+                            "with its shape (A′): the form of one of the style's real tunes, a named one, or free")
 
 
 def phrasing_input(elem_id: str) -> gr.Checkbox:

@@ -12,6 +12,7 @@ from core.bundle import VAE_ENCODER, encoder_sha256, read_manifest, record_compo
 from core.cli.generate import main as generate_cli
 from core.cli.infill import main as infill_cli
 from core.diffusion.schedule import NoiseSchedule
+from core.music.forms import write_forms
 from core.music.melody import melody_from_notes, split_into_chunks
 from core.music.midi_io import extract_melodies, load_midi_file, melody_to_pretty_midi, pretty_midi_to_bytes
 from core.music.notation import abc_text, musicxml_text
@@ -203,6 +204,22 @@ def test_the_style_steers_both_models_and_guidance_0_ignores_it(pipeline, model)
     assert torch.equal(latents("folk", 0.0), latents("any", 1.0)), "'any' is the unconditional model"
     with pytest.raises(ValueError, match="Style must be one of: folk, renaissance, any; got 'jazz'"):
         latents("jazz", 1.0)
+
+
+@pytest.mark.parametrize("model", ["diffusion", "mdn"])
+def test_a_style_form_that_echoes_draws_the_echo_anew_from_its_sources_noise(model_dir, tmp_path, model):
+    def drawn(form):
+        bundle = tmp_path / "".join(map(str, form))
+        shutil.copytree(model_dir, bundle)
+        write_forms(bundle, {"folk": [form]})
+        (result,) = MelodyPipeline(bundle).generate(GenerationRequest.of(bars=8, seeds=(2,), steps=4, model=model))
+        assert result.form == tuple(form)
+        return result.latents
+
+    free, echoed = drawn([0, 0, 0, 0]), drawn([0, 0, -2, 0])  # latent 2 echoes latent 0
+    assert not torch.allclose(echoed[2], free[2]) and not torch.equal(echoed[2], echoed[0])
+    if model == "mdn":  # drawn in order: what comes before the echo is drawn as without it
+        assert torch.equal(echoed[:2], free[:2])
 
 
 def test_a_bundle_trained_without_labels_defaults_to_any_and_explains_a_style(model_dir, tmp_path):

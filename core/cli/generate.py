@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                                       "relative major, e.g. C for A minor); default: the style's own, e.g. D for folk")
     parser.add_argument("--form", choices=FORM_CHOICES, default=STYLE_FORM, metavar="FORM",
                         help=f"which 8-bar sections return, drawn tied: {', '.join(map(repr, FORM_CHOICES))} "
-                             f"(default: the form of one of the style's real tunes)")
+                             f"(default: the form of one of the style's real tunes, with the phrases that echo "
+                             f"an earlier one's shape)")
     add_common_options(parser)
     args = parser.parse_args(argv)
     try:

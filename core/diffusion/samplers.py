@@ -6,8 +6,8 @@ Samplers (k-diffusion style: one function per method, all with the same signatur
 - `sample_dpmpp_2m`: DPM-Solver++(2M) (Lu et al. 2022, arXiv 2211.01095), 20 steps.
 Wrappers: `infill` keeps known latents (the paper's Algorithm 1, optionally with RePaint
 resampling), `sample_tied` draws tied latents (a form's restated phrases, `core.music.forms`) as one
-variable each, and `sample_windowed` builds sequences longer than a window from overlapping
-windows. Each takes x_T (`initial_noise`) and draws everything else from the caller's
+variable each and echoing latents from the noise of the latents they echo, and `sample_windowed`
+builds sequences longer than a window from overlapping windows. Each takes x_T (`initial_noise`) and draws everything else from the caller's
 generator: one `torch.Generator`, or one per batch row (`core.noise`), so that a row does
 not depend on which other rows share its batch.
 
@@ -42,12 +42,15 @@ class SampleResult:
 
 
 class _Unconditional:
-    """Nothing known: states pass through unchanged, no resampling."""
+    """Nothing known: states and noise pass through unchanged, no resampling."""
 
     resample = 0
 
     def merge(self, x: torch.Tensor, t: int) -> torch.Tensor:
         return x
+
+    def share(self, noise: torch.Tensor) -> torch.Tensor:
+        return noise
 
 
 _NOTHING_KNOWN = _Unconditional()
@@ -71,6 +74,9 @@ class _KnownRegion:
         noisy = a**0.5 * self.known + (1 - a) ** 0.5 * initial_noise(tuple(self.known.shape), self.generator,
                                                                       self.known.device)  # Ho eq. 4
         return torch.where(self.mask, noisy, x)
+
+    def share(self, noise: torch.Tensor) -> torch.Tensor:
+        return noise
 
     def renoise(self, x_s: torch.Tensor, s: int, t: int) -> torch.Tensor:
         """RePaint (Lugmayr et al. 2022): diffuse x_s back to level t, x_t ~ q(x_t | x_s) =
@@ -103,14 +109,18 @@ class _TiedDenoiser(nn.Module):
 
 @dataclass(frozen=True)
 class _TiedLatents:
-    """The tie groups `sample_tied` keeps; `merge` gives every latent its group's first state
-    (x_T, and DDPM's fresh noise, are drawn once per group)."""
+    """The tie groups and noise sources `sample_tied` keeps: `merge` gives every latent its group's
+    first state, `share` every latent its noise source's noise (x_T and DDPM's fresh noise)."""
 
     index: torch.Tensor  # (B, K, D) long: the first latent of each latent's group
+    noise_index: torch.Tensor  # (B, K, D) long: the latent whose noise each latent takes
     resample = 0
 
     def merge(self, x: torch.Tensor, t: int) -> torch.Tensor:
         return torch.gather(x, 1, self.index)
+
+    def share(self, noise: torch.Tensor) -> torch.Tensor:
+        return torch.gather(noise, 1, self.noise_index)
 
 
 _Region = _KnownRegion | _TiedLatents  # what the samplers merge into every state they produce
@@ -184,7 +194,7 @@ def _sample_generalized(
             sigma = eta * ((1 - a_s) / (1 - a_t) * (1 - a_t / a_s)) ** 0.5  # Song eq. 16
             x_s = a_s**0.5 * x0 + max(1 - a_s - sigma**2, 0.0) ** 0.5 * eps  # eq. 12, "direction pointing to x_t"
             if sigma > 0:
-                x_s = x_s + sigma * initial_noise(tuple(x.shape), generator, x.device)  # eq. 12, random noise
+                x_s = x_s + sigma * region.share(initial_noise(tuple(x.shape), generator, x.device))  # eq. 12
             x_s = region.merge(x_s, s)
             if round_ < region.resample:
                 x = region.renoise(x_s, s, t)
@@ -323,21 +333,29 @@ def infill(
 def sample_tied(
     sampler: Sampler, model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, firsts: torch.Tensor,
     generator: Generators, steps: int | None = None, callback: ProgressCallback | None = None, keep_every: int = 0,
+    sources: torch.Tensor | None = None,
 ) -> SampleResult:
     """Sample with tied latents: firsts ((K,) or (B, K) long, `core.music.forms.representatives`) names
     each latent's group by its first latent. A group is one variable through the whole denoising
     (MultiDiffusion-style): its latents start from one x_T, take the mean of their noise
     predictions at every step, so the phrase is drawn to fit every place it stands, and end equal.
+    sources ((K,) or (B, K) long, `core.music.forms.noise_sources`; None = each group's own) names
+    the latent whose noise each latent takes, x_T and every fresh draw: an echoing latent denoised
+    from its source's noise in its own place comes out a variation of it.
     """
     batch, length = noise.shape[:2]
-    if tuple(firsts.shape) not in ((length,), (batch, length)):
-        raise ValueError(f"firsts must have shape ({length},) or ({batch}, {length}), got {tuple(firsts.shape)}")
-    firsts = firsts.to(noise.device).long().expand(batch, length)
-    if bool((firsts > torch.arange(length, device=noise.device)).any()):
-        raise ValueError("a latent's group must start at or before it")
-    region = _TiedLatents(firsts[..., None].expand_as(noise))
-    return sampler(_TiedDenoiser(model, firsts), schedule, noise, generator, steps, callback, keep_every,
-                   _known=region)
+    places = torch.arange(length, device=noise.device)
+    indices = []
+    for name, index in (("firsts", firsts), ("sources", firsts if sources is None else sources)):
+        if tuple(index.shape) not in ((length,), (batch, length)):
+            raise ValueError(f"{name} must have shape ({length},) or ({batch}, {length}), got {tuple(index.shape)}")
+        index = index.to(noise.device).long().expand(batch, length)
+        if bool((index > places).any()):
+            raise ValueError(f"{name}: a latent's group or noise source must be at or before it")
+        indices.append(index[..., None].expand_as(noise))
+    region = _TiedLatents(*indices)
+    return sampler(_TiedDenoiser(model, indices[0][..., 0]), schedule, region.share(noise), generator, steps,
+                   callback, keep_every, _known=region)
 
 
 @torch.no_grad()

@@ -1,13 +1,16 @@
-"""Forms: a tune's phrase plan at 2-bar resolution, which latents restate which earlier ones.
+"""Forms: a tune's phrase plan at 2-bar resolution, which latents restate or echo which earlier ones.
 
 A form is one lag per latent: 0 for a free latent, L > 0 for a latent that restates the one L
-places before it. Sampling honours a form by tying: every latent of a restatement chain shares
+places before it, -L for one that echoes it (a varied restatement: the same melodic shape, not
+the same notes). Sampling honours a form by tying: every latent of a restatement chain shares
 one variable through the whole denoising (`core.diffusion.samplers.sample_tied`), so the phrase is drawn
-to fit every place it stands, not copied afterwards.
+to fit every place it stands, not copied afterwards; an echo is drawn from the noise of the latent it
+echoes but denoised in its own place, so it comes out a variation of it.
 
 Forms come from the training tunes (`corpus_forms`: which 2-bar chunks of each tune repeat an
-earlier chunk note for note, in its first MAX_FORM_LATENTS latents) or are named (AABB, AABA,
-ABAC: 8-bar sections of 4 latents). Real folk tunes restate whole sections: in the corpus the
+earlier chunk note for note, and which follow the pitch contour of the chunk 4 or 8 bars before
+them, in its first MAX_FORM_LATENTS latents) or are named (AABB, AABA, ABAC: 8-bar sections of 4
+latents, exact restatements only). Real folk tunes restate whole sections: in the corpus the
 commonest plan is `. . . . . 4 4 4 . . . . 4 4 4 4`, a section's last three latents restated
 4 back while its first one (the turn-around into the repeat) is new; named forms do the same.
 
@@ -15,6 +18,8 @@ commonest plan is `. . . . . 4 4 4 . . . . 4 4 4 4`, a section's last three late
     (0, 0, 0, 0, 0, 4, 4, 4, 0, 0, 0, 0, 0, 4, 4, 4)
     >>> representatives((0, 0, 0, 0, 0, 4, 4, 4, 0, 4))  # latent 9 restates 5, which restates 1
     (0, 1, 2, 3, 4, 1, 2, 3, 8, 1)
+    >>> noise_sources((0, 0, -2, 0, 0, 4, -4))  # 2 echoes 0; 6 echoes 2, so it shares 0's noise too
+    (0, 1, 0, 3, 4, 1, 0)
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from typing import Sequence
 import numpy as np
 
 from core.limits import check_choice
-from core.music.constants import FIRST_NOTE_TOKEN
+from core.music.constants import BARS_PER_CHUNK, FIRST_NOTE_TOKEN
+from core.music.musicality import bar_contours, contour_similarity
 
 SECTION_LATENTS = 4  # 8 bars: a named form's letters are sections of this many latents
 MAX_FORM_LATENTS = 32  # corpus forms are read from a tune's first 64 bars
@@ -36,6 +42,8 @@ FREE_FORM = "free"  # nothing tied
 NAMED_FORMS = ("AABB", "AABA", "ABAC")
 FORM_CHOICES = (STYLE_FORM, *NAMED_FORMS, FREE_FORM)
 FORMS_FILE = "forms.json"  # in a model bundle: {style: [lags of one training tune, ...]}
+ECHO_LAGS = (2, 4)  # latents (4 and 8 bars) back: where a chunk may echo an earlier one, the phrase grid
+ECHO_MIN_CONTOUR = 0.5  # a chunk echoes one whose bars' pitch contours correlate with its own this well on average
 
 Form = tuple[int, ...]  # one lag per latent
 
@@ -67,37 +75,74 @@ def named_form(name: str, length: int) -> Form:
 
 
 def form_of_chunks(chunks: np.ndarray) -> Form:
-    """(K, 32) token chunks -> the lags of their exact restatements: each chunk that starts a note and
-    equals an earlier chunk note for note restates the nearest such one."""
+    """(K, 32) token chunks -> their form: each chunk that starts a note and equals an earlier chunk
+    note for note restates the nearest such one (lag > 0); any other chunk echoes the chunk ECHO_LAGS
+    back whose bars' pitch contours its own follow best, when the mean `contour_similarity` of their
+    two pairs of bars reaches ECHO_MIN_CONTOUR (lag < 0; every bar of both must start a note)."""
+    contours = bar_contours(chunks.reshape(-1))  # (bars, 16), NaN rows for bars without an onset
+    bars = lambda index: contours[index * BARS_PER_CHUNK : (index + 1) * BARS_PER_CHUNK]  # noqa: E731
     lags = []
     for index, chunk in enumerate(chunks):
         earlier = [back for back in range(index - 1, -1, -1)
                    if (chunk >= FIRST_NOTE_TOKEN).any() and np.array_equal(chunks[back], chunk)]
-        lags.append(index - earlier[0] if earlier else 0)
+        if earlier:
+            lags.append(index - earlier[0])
+            continue
+        shapes = {lag: np.mean([contour_similarity(a, b) for a, b in zip(bars(index), bars(index - lag))])
+                  for lag in ECHO_LAGS if lag <= index}
+        shapes = {lag: shape for lag, shape in shapes.items() if shape >= ECHO_MIN_CONTOUR}  # NaN never is
+        lags.append(-max(shapes, key=shapes.get) if shapes else 0)
     return tuple(lags)
 
 
+def _check_lags(form: Form) -> None:
+    for index, lag in enumerate(form):
+        if not abs(lag) <= index:
+            raise ValueError(f"latent {index} cannot restate or echo one {abs(lag)} places back")
+
+
 def representatives(form: Form) -> tuple[int, ...]:
-    """The first latent of each latent's restatement chain (itself for a free latent)."""
+    """The first latent of each latent's restatement chain (itself for a free or echoing latent)."""
+    _check_lags(form)
     firsts: list[int] = []
     for index, lag in enumerate(form):
-        if not 0 <= lag <= index:
-            raise ValueError(f"latent {index} cannot restate one {lag} places back")
-        firsts.append(firsts[index - lag] if lag else index)
+        firsts.append(firsts[index - lag] if lag > 0 else index)
     return tuple(firsts)
 
 
-def letters(form: Form) -> str:
+def noise_sources(form: Form) -> tuple[int, ...]:
+    """The latent whose sampling noise each latent is drawn with: the latent it restates or echoes,
+    followed back to a free one (itself for a free latent)."""
+    _check_lags(form)
+    sources: list[int] = []
+    for index, lag in enumerate(form):
+        sources.append(sources[index - abs(lag)] if lag else index)
+    return tuple(sources)
+
+
+def letters(form: Form) -> tuple[str, ...]:
     """Section letters of a form for showing it: a section whose tied latents restate an earlier
-    section gets that section's letter (`AABB`); other sections get new letters."""
+    section gets that section's letter (A A B B); one whose latents echo an earlier section but
+    restate none gets its letter primed (A A′); other sections get new letters."""
     sections, names = -(-len(form) // SECTION_LATENTS), []
     for section in range(sections):
         span = form[section * SECTION_LATENTS : (section + 1) * SECTION_LATENTS]
-        sources = {(section * SECTION_LATENTS + offset - lag) // SECTION_LATENTS
-                   for offset, lag in enumerate(span) if lag}
-        source = min(sources) if sources else section
-        names.append(names[source] if source < section else chr(ord("A") + len(set(names))))
-    return "".join(names)
+
+        def earliest_source(sign: int) -> int | None:
+            """The earliest earlier section the span's latents restate (sign 1) or echo (sign -1)."""
+            sources = [(section * SECTION_LATENTS + offset - abs(lag)) // SECTION_LATENTS
+                       for offset, lag in enumerate(span) if lag * sign > 0]
+            earlier = [source for source in sources if source < section]
+            return min(earlier) if earlier else None
+
+        restated, echoed = earliest_source(1), earliest_source(-1)
+        if restated is not None:
+            names.append(names[restated])
+        elif echoed is not None:
+            names.append(names[echoed].rstrip("′") + "′")
+        else:
+            names.append(chr(ord("A") + len({name.rstrip("′") for name in names})))
+    return tuple(names)
 
 
 def corpus_forms(tracks_by_style: dict[str, Sequence[np.ndarray]], min_latents: int = 2 * SECTION_LATENTS

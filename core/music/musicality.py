@@ -358,7 +358,7 @@ FORM_NAMES = (*(f"contour_similarity_{lag}" for lag in CONTOUR_LAGS_BARS),
 
 def _bar_contours(notes: _Notes) -> np.ndarray:
     """(bars, 16) sounding pitch at every step, held through rests (the last pitch before it; the
-    first pitch before the first note); rows of bars without a note are NaN."""
+    first pitch before the first note), each bar's mean removed; rows of bars without a note are NaN."""
     pitch_at = np.full(notes.steps, np.nan)
     for start, pitch in zip(notes.starts, notes.pitches):
         pitch_at[start:] = pitch  # later notes overwrite from their start on
@@ -368,29 +368,35 @@ def _bar_contours(notes: _Notes) -> np.ndarray:
     onsets = np.zeros(notes.steps // STEPS_PER_BAR, dtype=bool)
     onsets[np.unique(notes.starts // STEPS_PER_BAR)] = True
     contours[~onsets] = np.nan
-    return contours
+    return contours - np.nan_to_num(contours).mean(axis=1, keepdims=True)  # NaN rows stay NaN
+
+
+def bar_contours(melody: np.ndarray) -> np.ndarray:
+    """(T,) melody -> (T // 16, 16) the pitch contour of each bar (`_bar_contours`): rows of bars
+    without an onset are NaN."""
+    return _bar_contours(_read_notes(melody))
+
+
+def contour_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Correlation of two (16,) bar contours (`bar_contours`): NaN if either bar starts no note,
+    0 if either is flat."""
+    if np.isnan(a).any() or np.isnan(b).any():
+        return float("nan")
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    return float(a @ b / norms) if norms > 0 else 0.0
 
 
 def form_profile(melody: np.ndarray) -> dict[str, float]:
-    """How a (T,) melody restates itself. contour_similarity_L: the mean correlation of the pitch
-    contours (`_bar_contours`, each bar's mean removed; a flat bar counts as 0) of bars L apart,
-    over pairs where both bars start a note. repeat_lag_B: the share of 2-bar chunks with a note
-    that repeat, note for note, the chunk B bars before them. overused_cell: 1 when a 2-bar chunk
-    with a note comes more than MAX_CELL_TIMES times or more than MAX_CELL_RUN times in a row (a
-    tune that sounds like a loop), else 0. NaN where no pair or chunk counts."""
-    notes = _read_notes(melody)
-    contours = _bar_contours(notes)  # rows are all NaN or all finite
-    centred = contours - np.nan_to_num(contours).mean(axis=1, keepdims=True)  # NaN rows stay NaN
+    """How a (T,) melody restates itself. contour_similarity_L: the mean `contour_similarity` of
+    bars L apart, over pairs where both bars start a note. repeat_lag_B: the share of 2-bar chunks
+    with a note that repeat, note for note, the chunk B bars before them. overused_cell: 1 when a
+    2-bar chunk with a note comes more than MAX_CELL_TIMES times or more than MAX_CELL_RUN times in a
+    row (a tune that sounds like a loop), else 0. NaN where no pair or chunk counts."""
+    contours = bar_contours(melody)
     profile = {}
     for lag in CONTOUR_LAGS_BARS:
-        values = []
-        for bar in range(len(centred) - lag):
-            a, b = centred[bar], centred[bar + lag]
-            if np.isnan(a).any() or np.isnan(b).any():
-                continue
-            norms = np.linalg.norm(a) * np.linalg.norm(b)
-            values.append(float(a @ b / norms) if norms > 0 else 0.0)
-        profile[f"contour_similarity_{lag}"] = float(np.mean(values)) if values else float("nan")
+        values = [contour_similarity(contours[bar], contours[bar + lag]) for bar in range(len(contours) - lag)]
+        profile[f"contour_similarity_{lag}"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     chunks = validate_melody(np.asarray(melody)).reshape(-1, STEPS_PER_CHUNK)
     sounding = (chunks >= FIRST_NOTE_TOKEN).any(axis=1)
     for lag in REPEAT_LAGS_CHUNKS:

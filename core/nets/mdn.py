@@ -100,6 +100,7 @@ class TransformerMDN(nn.Module):
         callback: ProgressCallback | None = None,
         style: torch.Tensor | None = None,
         firsts: torch.Tensor | None = None,
+        sources: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw (batch, length, D) latents one at a time, conditioning on at most the last
         `window - 1` latents. temperature scales the standard deviations and divides the
@@ -108,12 +109,16 @@ class TransformerMDN(nn.Module):
         style indices, None = unconditional (a mixture has no guidance: the label is given or not).
         firsts: (batch, length) long, the first latent of each latent's tie group (`core.music.forms`): a
         latent whose group began earlier restates that latent (an autoregressive model draws the
-        phrase where it first stands; every later place conditions on it)."""
+        phrase where it first stands; every later place conditions on it). sources: (batch, length)
+        long, the latent whose draw each latent repeats (`core.music.forms.noise_sources`): an echoing
+        latent takes its source's mixture component and standard normal noise, in its own context."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         device = next(self.parameters()).device
         dims = self.config.data_dims
         out = torch.zeros(batch, 0, dims, device=device)
+        rows = torch.arange(batch, device=device)
+        components, normals = [], []  # every position's draw, (B,) and (B, D)
         for position in range(length):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
             places = span_positions(position - context.shape[1], context.shape[1] + 1, length, device)  # (C + 1, 2)
@@ -122,10 +127,17 @@ class TransformerMDN(nn.Module):
                            positions=places)
             logits = mixture.logits[:, -1] / temperature  # (B, M)
             chosen = multinomial(torch.softmax(logits, -1), generator).to(device)
-            rows = torch.arange(batch, device=device)
+            noise = randn((batch, dims), generator, device)
+            if sources is not None and position > 0:
+                source = sources[:, position].to(device)  # (B,)
+                echoing = source < position
+                earlier = source.clamp(max=position - 1)
+                chosen = torch.where(echoing, torch.stack(components, 1)[rows, earlier], chosen)
+                noise = torch.where(echoing[:, None], torch.stack(normals, 1)[rows, earlier], noise)
+            components.append(chosen)
+            normals.append(noise)
             mean = mixture.means[:, -1][rows, chosen]  # (B, D)
             sigma = torch.exp(mixture.log_sigmas[:, -1][rows, chosen]) * temperature
-            noise = randn(tuple(mean.shape), generator, device)
             drawn = mean + sigma * noise  # (B, D)
             if firsts is not None and position > 0:
                 first = firsts[:, position].to(device)  # (B,) where each row's tie group began
