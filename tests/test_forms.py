@@ -81,10 +81,11 @@ def test_noise_sources_follow_restatements_and_echoes_back_to_a_free_latent():
         noise_sources((0, -2))
 
 
-def test_a_section_that_echoes_an_earlier_one_is_lettered_with_a_prime():
+def test_a_section_where_half_the_latents_echo_an_earlier_one_is_lettered_with_a_prime():
     assert letters((0, 0, 0, 0, 0, -4, -4, 0, 0, 0, 0, 0, 0, 4, -4, 4)) == ("A", "A′", "B", "B")
-    assert letters((0, 0, -2, -2, 0, -4, -4, 0)) == ("A", "A′"), "echoes inside a section name nothing"
+    assert letters((0, 0, -2, -2, 0, -4, 0, 0)) == ("A", "B"), "one echo, and echoes inside a section, name nothing"
     assert letters((0,) * 8 + (-4,) * 4) == ("A", "B", "B′")
+    assert letters((0,) * 8 + (-8, -8, -4, 0)) == ("A", "B", "A′"), "the section most of them echo"
 
 
 def test_corpus_forms_round_trip_and_the_style_form_is_one_of_them_per_seed(tmp_path):

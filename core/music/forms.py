@@ -122,24 +122,20 @@ def noise_sources(form: Form) -> tuple[int, ...]:
 
 def letters(form: Form) -> tuple[str, ...]:
     """Section letters of a form for showing it: a section whose tied latents restate an earlier
-    section gets that section's letter (A A B B); one whose latents echo an earlier section but
-    restate none gets its letter primed (A A′); other sections get new letters."""
+    section gets that section's letter (A A B B); one where at least half the latents echo earlier
+    sections, restating none, gets the letter of the section most of them echo, primed (A A′);
+    other sections get new letters."""
     sections, names = -(-len(form) // SECTION_LATENTS), []
     for section in range(sections):
-        span = form[section * SECTION_LATENTS : (section + 1) * SECTION_LATENTS]
-
-        def earliest_source(sign: int) -> int | None:
-            """The earliest earlier section the span's latents restate (sign 1) or echo (sign -1)."""
-            sources = [(section * SECTION_LATENTS + offset - abs(lag)) // SECTION_LATENTS
-                       for offset, lag in enumerate(span) if lag * sign > 0]
-            earlier = [source for source in sources if source < section]
-            return min(earlier) if earlier else None
-
-        restated, echoed = earliest_source(1), earliest_source(-1)
-        if restated is not None:
-            names.append(names[restated])
-        elif echoed is not None:
-            names.append(names[echoed].rstrip("′") + "′")
+        first = section * SECTION_LATENTS
+        sources = [((first + offset - abs(lag)) // SECTION_LATENTS, lag > 0)
+                   for offset, lag in enumerate(form[first : first + SECTION_LATENTS]) if lag]
+        restated = [source for source, tied in sources if tied and source < section]
+        echoed = [source for source, tied in sources if not tied and source < section]
+        if restated:
+            names.append(names[min(restated)])
+        elif 2 * len(echoed) >= SECTION_LATENTS:
+            names.append(names[max(set(echoed), key=lambda source: (echoed.count(source), -source))].rstrip("′") + "′")
         else:
             names.append(chr(ord("A") + len({name.rstrip("′") for name in names})))
     return tuple(names)
