@@ -7,9 +7,9 @@ Samplers (k-diffusion style: one function per method, all with the same signatur
 Wrappers: `infill` keeps known latents (the paper's Algorithm 1, optionally with RePaint
 resampling), `sample_tied` draws tied latents (a form's restated phrases, `core.music.forms`) as one
 variable each and echoing latents from the noise of the latents they echo, and `sample_windowed`
-builds sequences longer than a window from overlapping windows. Each takes x_T (`initial_noise`) and draws everything else from the caller's
-generator: one `torch.Generator`, or one per batch row (`core.noise`), so that a row does
-not depend on which other rows share its batch.
+builds sequences longer than a window from overlapping windows. Each takes x_T (`initial_noise`)
+and draws everything else from the caller's generator: one `torch.Generator`, or one per batch row
+(`core.noise`), so that a row does not depend on which other rows share its batch.
 
 Notation: a_t = alpha_bar_t of the schedule (a_0 = 1, clean); alpha_t = sqrt(a_t),
 sigma_t = sqrt(1 - a_t), lambda_t = log(alpha_t / sigma_t) (half log-SNR). The network
