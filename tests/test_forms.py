@@ -8,6 +8,7 @@ import torch
 
 from core.diffusion.samplers import SAMPLERS, initial_noise, sample_tied, tie_mean
 from core.diffusion.schedule import NoiseSchedule
+from core.music.constants import NO_EVENT
 from core.music.forms import (
     FREE_FORM,
     STYLE_FORM,
@@ -21,6 +22,7 @@ from core.music.forms import (
     representatives,
     write_forms,
 )
+from core.music.melody import pitch_to_token
 from core.nets.mdn import TransformerMDN
 from core.noise import seeded_generators
 from tests.test_mdn import TINY
@@ -47,8 +49,8 @@ def test_a_chunk_restates_the_nearest_earlier_chunk_it_equals_note_for_note_and_
 
 def bars(*pitches: int) -> np.ndarray:
     """A (32,) chunk of two bars of eighth notes on `pitches` (16 of them), each held one eighth."""
-    chunk = np.ones(32, np.int8)  # hold
-    chunk[::2] = np.asarray(pitches) - 19  # note-on tokens (MIDI 21 is token 2)
+    chunk = np.full(32, NO_EVENT, np.int8)  # every note held to the next
+    chunk[::2] = pitch_to_token(np.asarray(pitches))
     return chunk
 
 
@@ -61,8 +63,8 @@ def test_a_chunk_echoes_the_chunk_4_or_8_bars_back_whose_bar_contours_its_own_fo
     assert form[2] == -2, "follows chunk 0's contours (4 bars back)"
     assert form[4] == 4 and form[5] == 3, "a note-for-note restatement is a restatement, not an echo"
     assert form[3] == 0, "another shape echoes nothing"
-    held = np.zeros(32, np.int8)
-    held[0], held[1:] = 60 - 19, 1  # one note held through both bars: its second bar starts no note
+    held = np.full(32, NO_EVENT, np.int8)
+    held[0] = pitch_to_token(60)  # one note held through both bars: its second bar starts no note
     assert form_of_chunks(np.stack([held, rising, held])) == (0, 0, 2), "restated exactly"
     assert form_of_chunks(np.stack([rising, falling, held]))[2] == 0, "a bar without an onset echoes nothing"
 

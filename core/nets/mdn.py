@@ -118,7 +118,8 @@ class TransformerMDN(nn.Module):
         dims = self.config.data_dims
         out = torch.zeros(batch, 0, dims, device=device)
         rows = torch.arange(batch, device=device)
-        components, normals = [], []  # every position's draw, (B,) and (B, D)
+        components = torch.zeros(batch, length, dtype=torch.long, device=device)  # every position's draw ...
+        normals = torch.zeros(batch, length, dims, device=device)  # ... its component and standard normal noise
         for position in range(length):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
             places = span_positions(position - context.shape[1], context.shape[1] + 1, length, device)  # (C + 1, 2)
@@ -132,10 +133,9 @@ class TransformerMDN(nn.Module):
                 source = sources[:, position].to(device)  # (B,)
                 echoing = source < position
                 earlier = source.clamp(max=position - 1)
-                chosen = torch.where(echoing, torch.stack(components, 1)[rows, earlier], chosen)
-                noise = torch.where(echoing[:, None], torch.stack(normals, 1)[rows, earlier], noise)
-            components.append(chosen)
-            normals.append(noise)
+                chosen = torch.where(echoing, components[rows, earlier], chosen)
+                noise = torch.where(echoing[:, None], normals[rows, earlier], noise)
+            components[:, position], normals[:, position] = chosen, noise
             mean = mixture.means[:, -1][rows, chosen]  # (B, D)
             sigma = torch.exp(mixture.log_sigmas[:, -1][rows, chosen]) * temperature
             drawn = mean + sigma * noise  # (B, D)
