@@ -92,15 +92,18 @@ QUICK_RERUN_MISSING = ("A quick rerun needs the encoded corpus (data/latents_mus
                        "--model demo/model` on your machine, then `python -m eval_lab.heldout_sample` for the sample.")
 
 
-# on a phone the System column gives room to the figures: three of them in view beside it
+# the System column stays in view while the figures scroll past it; on a phone it gives room to
+# the figures: three of them in view beside it
 LAB_TABLE_CSS = """
+.lab-table th:first-child, .lab-table .body-cell:first-child { position: sticky; left: 0; z-index: 1;
+  background: inherit; }
 @media (max-width: 600px) { .lab-table th:first-child, .lab-table td:first-child { min-width: 96px; max-width: 112px; } }
 """
 
 
 def result_widgets(values: list) -> list:
     """Tables and charts for one run's results; call inside a `gr.Blocks` context."""
-    # a narrow System column on a phone (LAB_TABLE_CSS); fullscreen for a closer look
+    # a System column that stays in view, narrow on a phone (LAB_TABLE_CSS); fullscreen for a closer look
     tables = [gr.Dataframe(value=value, label=TABLE_LABELS[name], interactive=False, wrap=True,
                            buttons=["fullscreen", "copy"], elem_classes="lab-table")
               for name, value in zip(TABLE_ORDER, values)]
