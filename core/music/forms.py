@@ -79,8 +79,7 @@ def form_of_chunks(chunks: np.ndarray) -> Form:
     note for note restates the nearest such one (lag > 0); any other chunk echoes the chunk ECHO_LAGS
     back whose bars' pitch contours its own follow best, when the mean `contour_similarity` of their
     two pairs of bars reaches ECHO_MIN_CONTOUR (lag < 0; every bar of both must start a note)."""
-    contours = bar_contours(chunks.reshape(-1))  # (bars, 16), NaN rows for bars without an onset
-    bars = lambda index: contours[index * BARS_PER_CHUNK : (index + 1) * BARS_PER_CHUNK]  # noqa: E731
+    bars = bar_contours(chunks.reshape(-1)).reshape(len(chunks), BARS_PER_CHUNK, -1)  # (K, 2, 16), NaN: no onset
     lags = []
     for index, chunk in enumerate(chunks):
         earlier = [back for back in range(index - 1, -1, -1)
@@ -88,36 +87,34 @@ def form_of_chunks(chunks: np.ndarray) -> Form:
         if earlier:
             lags.append(index - earlier[0])
             continue
-        shapes = {lag: np.mean([contour_similarity(a, b) for a, b in zip(bars(index), bars(index - lag))])
+        shapes = {lag: np.mean([contour_similarity(a, b) for a, b in zip(bars[index], bars[index - lag])])
                   for lag in ECHO_LAGS if lag <= index}
         shapes = {lag: shape for lag, shape in shapes.items() if shape >= ECHO_MIN_CONTOUR}  # NaN never is
         lags.append(-max(shapes, key=shapes.get) if shapes else 0)
     return tuple(lags)
 
 
-def _check_lags(form: Form) -> None:
+def _chain_starts(form: Form, through_echoes: bool) -> tuple[int, ...]:
+    """Each latent followed back through its restatements (and, `through_echoes`, its echoes) to
+    the latent that starts the chain: itself where it neither restates nor (so followed) echoes."""
+    starts: list[int] = []
     for index, lag in enumerate(form):
         if not abs(lag) <= index:
             raise ValueError(f"latent {index} cannot restate or echo one {abs(lag)} places back")
+        back = abs(lag) if through_echoes else max(lag, 0)
+        starts.append(starts[index - back] if back else index)
+    return tuple(starts)
 
 
 def representatives(form: Form) -> tuple[int, ...]:
     """The first latent of each latent's restatement chain (itself for a free or echoing latent)."""
-    _check_lags(form)
-    firsts: list[int] = []
-    for index, lag in enumerate(form):
-        firsts.append(firsts[index - lag] if lag > 0 else index)
-    return tuple(firsts)
+    return _chain_starts(form, through_echoes=False)
 
 
 def noise_sources(form: Form) -> tuple[int, ...]:
     """The latent whose sampling noise each latent is drawn with: the latent it restates or echoes,
     followed back to a free one (itself for a free latent)."""
-    _check_lags(form)
-    sources: list[int] = []
-    for index, lag in enumerate(form):
-        sources.append(sources[index - abs(lag)] if lag else index)
-    return tuple(sources)
+    return _chain_starts(form, through_echoes=True)
 
 
 def letters(form: Form) -> tuple[str, ...]:

@@ -356,9 +356,11 @@ FORM_NAMES = (*(f"contour_similarity_{lag}" for lag in CONTOUR_LAGS_BARS),
               *(f"repeat_lag_{2 * lag}" for lag in REPEAT_LAGS_CHUNKS), "overused_cell")
 
 
-def _bar_contours(notes: _Notes) -> np.ndarray:
-    """(bars, 16) sounding pitch at every step, held through rests (the last pitch before it; the
-    first pitch before the first note), each bar's mean removed; rows of bars without a note are NaN."""
+def bar_contours(melody: np.ndarray) -> np.ndarray:
+    """(T,) melody -> (T // 16, 16) the pitch contour of each bar: the sounding pitch at every step,
+    held through rests (the last pitch before it; the first pitch before the first note), each
+    bar's mean removed; rows of bars without an onset are NaN."""
+    notes = _read_notes(melody)
     pitch_at = np.full(notes.steps, np.nan)
     for start, pitch in zip(notes.starts, notes.pitches):
         pitch_at[start:] = pitch  # later notes overwrite from their start on
@@ -369,12 +371,6 @@ def _bar_contours(notes: _Notes) -> np.ndarray:
     onsets[np.unique(notes.starts // STEPS_PER_BAR)] = True
     contours[~onsets] = np.nan
     return contours - np.nan_to_num(contours).mean(axis=1, keepdims=True)  # NaN rows stay NaN
-
-
-def bar_contours(melody: np.ndarray) -> np.ndarray:
-    """(T,) melody -> (T // 16, 16) the pitch contour of each bar (`_bar_contours`): rows of bars
-    without an onset are NaN."""
-    return _bar_contours(_read_notes(melody))
 
 
 def contour_similarity(a: np.ndarray, b: np.ndarray) -> float:
