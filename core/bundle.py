@@ -1,6 +1,6 @@
 """A model directory is one bundle: components tied together by `manifest.json`.
 
-Each component is `NAME.safetensors` + `NAME.json` (vae, codec, schedule, diffusion, mdn).
+Each component is `NAME.safetensors` + `NAME.json` (vae, codec, schedule, diffusion, mdn, outline).
 The manifest records, for every component, its config, the SHA-256 of its weights file and
 the hashes of the components it was fitted on:
 
@@ -11,7 +11,8 @@ the hashes of the components it was fitted on:
         "schedule":  {"config": {...}, "sha256": "...", "fitted_on": {}},
         "diffusion": {"config": {...}, "sha256": "...",
                       "fitted_on": {"vae_encoder": "...", "codec": "...", "schedule": "..."}},
-        "mdn":       {"config": {...}, "sha256": "...", "fitted_on": {"vae_encoder": "...", "codec": "..."}}}}
+        "mdn":       {"config": {...}, "sha256": "...", "fitted_on": {"vae_encoder": "...", "codec": "..."}},
+        "outline":   {"config": {...}, "sha256": "...", "fitted_on": {"vae_encoder": "...", "codec": "..."}}}}
 
 The latents depend on the VAE's encoder only, so the codec and the sequence models record the
 hash of the encoder's weights (`encoder_sha256`, under the name `VAE_ENCODER`): a decoder
@@ -49,6 +50,7 @@ REBUILD_HINTS = {
     "schedule": "export the diffusion model again with `python -m train.train_diffusion --export DIR`",
     "diffusion": "retrain it on the new latents with `python -m train.train_diffusion --export DIR`",
     "mdn": "retrain it on the new latents with `python -m train.train_mdn --export DIR`",
+    "outline": "retrain it on the new latents' outlines with `python -m train.train_outline --export DIR`",
 }
 
 

@@ -30,16 +30,17 @@ from core.music.keys import normalizing_shift, parse_key, style_key, transpose_m
 from core.music.melody import split_into_chunks
 from core.music.midi_io import melody_to_pretty_midi
 from core.music.musicality import seam_profile
+from core.music.outlines import FIRST, LAST, OUTLINE_SILENT, OUTLINE_SLOTS, OUTLINE_UNKNOWN, chunk_outlines
 from core.nets.codec import LatentCodec
 from core.nets.denoiser import GuidedDenoiser, load_denoiser
 from core.nets.mdn import load_mdn
+from core.nets.outline import draw_outlines, load_outline_model
 from core.nets.transformer import ANY_STYLE
 from core.nets.vae import load_vae
 from core.noise import seeded_generators
 from core.progress import ProgressCallback, SamplerProgress
 from core.requests import DEFAULT_STYLE, GenerationRequest, InfillRequest, RenderOptions, SamplingOptions, replaced
 from core.shaping import shaping_for
-from core.shaping.registers import join_registers
 from core.shaping.repeats import kept_sources, restate_phrases
 
 DEFAULT_REST_TOLERANCE = 0.05  # RMS distance to the rest point below which a latent is a rest
@@ -49,6 +50,15 @@ WINDOW_OVERLAP = 8  # latents each window shares with the previous one in window
 # target (4.5% against 5.8%; level 0: 5.4%) for one point more repeated notes (docs/data-and-training.md,
 # "Decoding sampled latents")
 SAMPLED_LATENT_NOISE = 0.025
+# outlines are drawn at these temperatures (first pitch, last pitch, onset count), conditional on the style
+# (guidance 1) for any guidance above 0: at 1.0 a fifth of the drawn seams leap past a fifth (real folk 5.7%);
+# 0.6 brings them near the real share and the tunes' ends onto the tonic, but the counts stay at 1.0, or they
+# crowd at the commonest, the busiest (docs/evaluation.md, "Outlines")
+OUTLINE_TEMPERATURE = (0.6, 0.6, 1.0)
+# what of the drawn outline the sequence models are told: the pitches. Told the drawn onset counts too, which run
+# busier than the tunes' (14 onsets a chunk against 12), the melodies take 7.2-7.5 notes a bar against 5.7; left
+# to draw their own rhythm, 6.2 (docs/evaluation.md, "Outlines")
+TOLD_OUTLINE_SLOTS = (FIRST, LAST)
 
 
 @dataclass
@@ -56,9 +66,27 @@ class MelodyResult:
     seed: int
     melody: np.ndarray  # (T,) int8 tokens, T = bars * 16
     midi: pretty_midi.PrettyMIDI
-    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before key and registers), K = bars / 2
+    latents: torch.Tensor  # (K, D) normalized latents it was decoded from (before the key), K = bars / 2
     regenerated: np.ndarray  # (K,) bool, True for chunks the model produced
     form: Form = ()  # the lags it was sampled with (`core.music.forms`); () for infilled results
+
+
+@dataclass
+class Drawn:
+    """Sequences of latents with the outlines they were drawn to follow (None: drawn free, or real ones)."""
+
+    latents: torch.Tensor  # (N, K, D) normalized latents
+    outlines: torch.Tensor | None = None  # (N, K, OUTLINE_SLOTS) outline tokens (`core.music.outlines`)
+
+    @staticmethod
+    def concatenate(parts: Sequence["Drawn"]) -> "Drawn":
+        """The parts' sequences one after the other (outlines only where every part has them)."""
+        outlines = [part.outlines for part in parts]
+        return Drawn(torch.cat([part.latents for part in parts]),
+                     None if any(o is None for o in outlines) else torch.cat(outlines))
+
+    def first(self, count: int) -> "Drawn":
+        return Drawn(self.latents[:count], None if self.outlines is None else self.outlines[:count])
 
 
 def candidate_seeds(seeds: Sequence[int], draw: int) -> tuple[int, ...]:
@@ -113,6 +141,9 @@ class MelodyPipeline:
         self.schedule = NoiseSchedule.load(self.model_dir)
         self.denoiser = load_denoiser(self.model_dir, device) if bundle.has("diffusion") else None
         self.mdn = load_mdn(self.model_dir, device) if bundle.has("mdn") else None
+        # the coarse line each chunk follows, drawn before the latents of a sequence model that reads it
+        # (`core.nets.outline`)
+        self.outline_model = load_outline_model(self.model_dir, device) if bundle.has("outline") else None
         self.corpus_forms = read_forms(self.model_dir)  # style -> forms of its training tunes
         # the level sampled latents are decoded at; 0 (a chunk's own latent) for a decoder without levels
         self.sampled_noise_level = SAMPLED_LATENT_NOISE if self.vae.config.noise_conditioned else 0.0
@@ -128,28 +159,37 @@ class MelodyPipeline:
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, rest_tolerance: float = DEFAULT_REST_TOLERANCE,
-               noise_level: torch.Tensor | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+               noise_level: torch.Tensor | float = 0.0,
+               outlines: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(K, D) normalized latents -> ((K, 32) chunks, (K,) rest flags: within `rest_tolerance` RMS
-        of the rest point). noise_level: (K,) or one for all; 0 for chunks' own latents (encoded),
-        `sampled_noise_level` for latents a sequence model drew (`core.nets.vae`)."""
+        of the rest point, or silent by their outline). noise_level: (K,) or one for all; 0 for chunks'
+        own latents (encoded), `sampled_noise_level` for latents a sequence model drew (`core.nets.vae`).
+        outlines: (K, OUTLINE_SLOTS) the outlines the latents were drawn to follow, which the decoding
+        holds them to (`MusicVAE.decode`); None: decoded free."""
         rests = ((latents.cpu() - self.codec.rest_point).square().mean(-1).sqrt() < rest_tolerance).numpy()
+        if outlines is not None:
+            rests |= (outlines[:, FIRST] == OUTLINE_SILENT).cpu().numpy()
         z = self.codec.inverse(latents.to(self.device))
         z[torch.from_numpy(rests).to(self.device)] = 0.0  # the zero latent decodes to silence
         levels = torch.as_tensor(noise_level, dtype=z.dtype).to(self.device)
-        return self.vae.decode(z, noise_level=levels).cpu().numpy().astype(np.int8), rests
+        return self.vae.decode(z, noise_level=levels, outlines=outlines).cpu().numpy().astype(np.int8), rests
 
-    def decode_melodies(self, latents: torch.Tensor, noise_level: torch.Tensor | float = 0.0) -> list[np.ndarray]:
+    def decode_melodies(self, latents: torch.Tensor, noise_level: torch.Tensor | float = 0.0,
+                        outlines: torch.Tensor | None = None) -> list[np.ndarray]:
         """(N, K, D) normalized latents -> N melodies, each (K * 32,) tokens, in one VAE call (at
-        `noise_level`, one for all or (K,) per place in the sequences: `decode`)."""
+        `noise_level`, one for all or (K,) per place in the sequences, held to (N, K, OUTLINE_SLOTS)
+        `outlines` where given: `decode`)."""
         n, k, d = latents.shape
         levels = torch.as_tensor(noise_level, dtype=torch.float32)
         levels = levels.repeat(n) if levels.ndim else levels  # (N * K,) or one for all
-        chunks, rests = self.decode(latents.reshape(n * k, d), noise_level=levels)  # (N * K, 32), (N * K,)
+        held = None if outlines is None else outlines.reshape(n * k, -1)
+        chunks, rests = self.decode(latents.reshape(n * k, d), noise_level=levels, outlines=held)  # (N * K, 32) ...
         return [join_chunks(chunks[i * k : (i + 1) * k], rests[i * k : (i + 1) * k]) for i in range(n)]
 
     def decode_sequences(self, latents: torch.Tensor, style: str, guidance: float, phrasing: bool,
                          known_chunks: np.ndarray | None = None, regenerate: np.ndarray | None = None,
-                         restate: bool = True) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
+                         restate: bool = True, outlines: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, list[tuple[np.ndarray, np.ndarray]]]:
         """(S, K, D) sequences sampled for `style` at `guidance` -> (the (S, K, D) latents the melodies
         come from; per sequence, its (K, 32) chunks and (K,) rest flags). Infilling passes the
         melody's (K, 32) `known_chunks` (or (S, K, 32), one melody per sequence) and (K,) `regenerate`:
@@ -157,23 +197,22 @@ class MelodyPipeline:
         `phrasing`, the style's shaping steps (`core.shaping`) change the regenerated chunks only;
         `restate` (infilling: new melodies get their repeats from their form) may make a latent a
         copy of a kept one, which then plays that chunk's own notes. Regenerated latents are decoded at
-        `sampled_noise_level`, kept ones at 0."""
+        `sampled_noise_level`, kept ones at 0, each held to its outline where (S, K, OUTLINE_SLOTS)
+        `outlines` are given."""
         regenerate = np.ones(latents.shape[1], dtype=bool) if regenerate is None else regenerate
         shaping = shaping_for(style, guidance)
         if phrasing and restate:
             latents = restate_phrases(latents, shaping.restate_share, movable=torch.from_numpy(regenerate))
-        join = phrasing and shaping.join_registers
         levels = torch.from_numpy(np.where(regenerate, self.sampled_noise_level, 0.0))  # (K,)
         decoded = []
         for index, sequence in enumerate(latents):
-            chunks, rests = self.decode(sequence, noise_level=levels)
+            chunks, rests = self.decode(sequence, noise_level=levels,
+                                        outlines=None if outlines is None else outlines[index])
             if known_chunks is not None:
                 own = known_chunks if known_chunks.ndim == 2 else known_chunks[index]  # (K, 32)
                 source = kept_sources(sequence, torch.from_numpy(~regenerate)).numpy()  # (K,)
                 chunks[source >= 0] = own[source[source >= 0]]
                 rests &= source < 0
-            if join:
-                chunks = join_registers(chunks, regenerate)
             decoded.append((chunks, rests))
         return latents, decoded
 
@@ -187,36 +226,43 @@ class MelodyPipeline:
 
     def sample_latents(self, options: SamplingOptions, num_chunks: int, windowed: bool = False, keep_every: int = 0,
                        callback: ProgressCallback | None = None
-                       ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]], list[Form]]:
+                       ) -> tuple[torch.Tensor, list[tuple[int, torch.Tensor]], list[Form], torch.Tensor | None]:
         """New normalized latents, one sequence per seed, drawn with their forms (tied restatements,
         echoes drawn from their sources' noise; the windowed sampler and the prior draw every melody
-        free): ((S, K, D), [(t, (S, K, D) x0), ...], the S forms)."""
+        free) after their outlines where the model reads them (`draw_outlines`): ((S, K, D),
+        [(t, (S, K, D) x0), ...], the S forms, the (S, K, OUTLINE_SLOTS) outlines or None)."""
         generators = seeded_generators(options.seeds)
         free = [(0,) * num_chunks] * len(generators)
         if options.model == "prior":
             shape = (num_chunks, self.codec.data_dims)
-            return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), [], free
+            return torch.stack([prior_latents(self.codec, shape, g) for g in generators]), [], free, None
         style = options.style if options.guidance > 0 and options.style != ANY_STYLE else None  # 0: no style
         forms = [draw_form(options.form, num_chunks, style, self.corpus_forms, seed) for seed in options.seeds]
         firsts = torch.tensor([representatives(form) for form in forms])  # (S, K)
         sources = torch.tensor([noise_sources(form) for form in forms])  # (S, K)
+        unknown = torch.full((len(generators), num_chunks, OUTLINE_SLOTS), OUTLINE_UNKNOWN, dtype=torch.long)
         if options.model == "mdn":
             mdn = self._require(self.mdn, "mdn")
+            outlines = self.draw_outlines(mdn, options, unknown, generators, firsts)
             style = self._style_indices(mdn, options, len(generators)) if options.guidance > 0 else None
             latents = mdn.sample(len(generators), num_chunks, generators, options.temperature, CHUNKS_PER_WINDOW,
-                                 callback, style, firsts, sources)
-            return latents.cpu(), [], forms
-        denoiser = self._guided_denoiser(options, len(generators))
+                                 callback, style, firsts, sources, outlines)
+            return latents.cpu(), [], forms, outlines
+        if windowed and num_chunks > CHUNKS_PER_WINDOW:  # every melody free: no form, the whole outline at once
+            outlines = self.draw_outlines(self._require(self.denoiser, "diffusion"), options, unknown, generators)
+            denoiser = self._guided_denoiser(options, len(generators), outlines)
+            latents = sample_windowed(get_sampler(options.sampler), denoiser, self.schedule, num_chunks,
+                                      CHUNKS_PER_WINDOW, WINDOW_OVERLAP, len(generators), denoiser.config.data_dims,
+                                      generators, steps=options.steps, callback=callback)
+            return latents.cpu(), [], free, outlines
+        outlines = self.draw_outlines(self._require(self.denoiser, "diffusion"), options, unknown, generators, firsts)
+        denoiser = self._guided_denoiser(options, len(generators), outlines)
         sampler = get_sampler(options.sampler)
         dims = denoiser.config.data_dims
-        if windowed and num_chunks > CHUNKS_PER_WINDOW:
-            latents = sample_windowed(sampler, denoiser, self.schedule, num_chunks, CHUNKS_PER_WINDOW, WINDOW_OVERLAP,
-                                      len(generators), dims, generators, steps=options.steps, callback=callback)
-            return latents.cpu(), [], free
         noise = initial_noise((len(generators), num_chunks, dims), generators, self.device)
         sampled = sample_tied(sampler, denoiser, self.schedule, noise, firsts, generators, steps=options.steps,
                               callback=callback, keep_every=keep_every, sources=sources)
-        return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates], forms
+        return sampled.latents.cpu(), [(t, x0.cpu()) for t, x0 in sampled.intermediates], forms, outlines
 
     def best_joined_latents(self, options: SamplingOptions, known_chunks: np.ndarray, regenerate: np.ndarray,
                             draws: int, method: str = "diffusion", resample: int = 0, phrasing: bool = False,
@@ -229,15 +275,17 @@ class MelodyPipeline:
         melody per seed); regenerate: (K,) bool. Returns what `decode_sequences` returns for the
         chosen draws: their (S, K, D) latents and, per seed, its (K, 32) chunks and (K,) rest flags."""
         known = self.encode(known_chunks.reshape(-1, known_chunks.shape[-1])).reshape(*known_chunks.shape[:-1], -1)
+        known_outlines = torch.from_numpy(chunk_outlines(known_chunks.reshape(-1, known_chunks.shape[-1]))
+                                          ).reshape(*known_chunks.shape[:-1], OUTLINE_SLOTS)
         best_fits = np.full(len(options.seeds), -np.inf)
         best_latents: list[torch.Tensor] = [None] * len(options.seeds)  # (K, D) each
         best_decoded: list[tuple[np.ndarray, np.ndarray]] = [None] * len(options.seeds)
         for draw in range(draws):
             drawn = dataclasses.replace(options, seeds=candidate_seeds(options.seeds, draw))
-            latents = self.infill_latents(drawn, known, regenerate, method, resample,
-                                          progress_part(callback, draw, draws))
+            latents, outlines = self.infill_latents(drawn, known, regenerate, method, resample,
+                                                    progress_part(callback, draw, draws), known_outlines)
             latents, decoded = self.decode_sequences(latents, options.style, options.guidance, phrasing, known_chunks,
-                                                     regenerate)
+                                                     regenerate, outlines=outlines)
             for index, (sequence, (chunks, rests)) in enumerate(zip(latents, decoded)):
                 fit = seam_fit(join_chunks(chunks, rests), regenerate) if draws > 1 else 0.0
                 if fit > best_fits[index]:
@@ -246,11 +294,15 @@ class MelodyPipeline:
 
     def infill_latents(self, options: SamplingOptions, known: torch.Tensor, regenerate: np.ndarray,
                        method: str = "diffusion", resample: int = 0,
-                       callback: ProgressCallback | None = None) -> torch.Tensor:
+                       callback: ProgressCallback | None = None,
+                       known_outlines: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Replace the latents where `regenerate` (K,) is True, one result per seed.
 
-        known: (K, D) or (S, K, D) normalized latents (one sequence for all seeds, or one per
-        seed). Returns (S, K, D); the kept latents are exactly `known`.
+        known: (K, D) or (S, K, D) normalized latents (one sequence for all seeds, or one per seed).
+        known_outlines: (K, OUTLINE_SLOTS) or (S, K, OUTLINE_SLOTS) outline tokens of the known chunks
+        (`core.music.outlines`), around which the outline model draws the new chunks' outlines for a
+        diffusion model that reads them. Returns the (S, K, D) latents, the kept ones exactly `known`,
+        and the (S, K, OUTLINE_SLOTS) outlines they follow (None where none were drawn).
         """
         generators = seeded_generators(options.seeds)
         known = known.expand(len(generators), *known.shape[-2:]) if known.ndim == 2 else known
@@ -259,14 +311,21 @@ class MelodyPipeline:
         keep = torch.from_numpy(~regenerate)
         if method == "interpolation":
             filled = torch.stack([interpolate_gaps(z, ~regenerate) for z in self.codec.inverse(known)])
-            return torch.where(keep[None, :, None], known, self.codec.transform(filled))
+            return torch.where(keep[None, :, None], known, self.codec.transform(filled)), None
         if method == "prior":
             prior = torch.stack([prior_latents(self.codec, tuple(known.shape[1:]), g) for g in generators])
-            return torch.where(keep[None, :, None], known, prior)
-        denoiser = self._guided_denoiser(options, len(generators))
+            return torch.where(keep[None, :, None], known, prior), None
+        outlines = None
+        if known_outlines is not None:
+            if known_outlines.ndim == 2:
+                known_outlines = known_outlines.expand(len(generators), -1, -1)
+            unknown = known_outlines.masked_fill(torch.from_numpy(regenerate)[None, :, None], OUTLINE_UNKNOWN)
+            outlines = self.draw_outlines(self._require(self.denoiser, "diffusion"), options, unknown, generators)
+        denoiser = self._guided_denoiser(options, len(generators), outlines)
         noise = initial_noise(tuple(known.shape), generators, self.device)
-        return infill(get_sampler(options.sampler), denoiser, self.schedule, noise, known.to(self.device), keep,
-                      generators, steps=options.steps, resample=resample, callback=callback).latents.cpu()
+        latents = infill(get_sampler(options.sampler), denoiser, self.schedule, noise, known.to(self.device), keep,
+                         generators, steps=options.steps, resample=resample, callback=callback).latents.cpu()
+        return latents, outlines
 
     # -- melodies -------------------------------------------------------------------------
 
@@ -301,9 +360,10 @@ class MelodyPipeline:
                   callback: ProgressCallback | None = None) -> list[MelodyResult]:
         """One new melody per seed of `request`, the i-th made into MIDI with renders[i]'s tempo and program."""
         sampling = request.sampling
-        latents, _, forms = self.sample_latents(sampling, request.num_chunks, request.windowed, callback=callback)
+        latents, _, forms, outlines = self.sample_latents(sampling, request.num_chunks, request.windowed,
+                                                          callback=callback)
         latents, decoded = self.decode_sequences(latents, sampling.style, sampling.guidance,
-                                                 request.shaping.phrasing, restate=False)
+                                                 request.shaping.phrasing, restate=False, outlines=outlines)
         regenerated = np.ones(request.num_chunks, dtype=bool)
         tonic = self.output_tonic(request)
         results = []
@@ -365,9 +425,27 @@ class MelodyPipeline:
         """(count,) the model's index of options.style; ValueError naming the known styles otherwise."""
         return torch.full((count,), model.config.style_index(options.style), dtype=torch.long, device=self.device)
 
-    def _guided_denoiser(self, options: SamplingOptions, count: int) -> GuidedDenoiser:
+    def _guided_denoiser(self, options: SamplingOptions, count: int,
+                         outlines: torch.Tensor | None = None) -> GuidedDenoiser:
         denoiser = self._require(self.denoiser, "diffusion")
-        return GuidedDenoiser(denoiser, self._style_indices(denoiser, options, count), options.guidance)
+        return GuidedDenoiser(denoiser, self._style_indices(denoiser, options, count), options.guidance,
+                              outlines=None if outlines is None else outlines.to(self.device))
+
+    def draw_outlines(self, model: torch.nn.Module, options: SamplingOptions, known: torch.Tensor,
+                      generators: list[torch.Generator], sources: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The unknown tokens of `known` (S, K, OUTLINE_SLOTS) outlines drawn by the bundle's outline model for the
+        sequence `model` to follow, one row per generator (sources: (S, K) a form's ties, `draw_outlines`),
+        the slots it is not told (TOLD_OUTLINE_SLOTS) made unknown again; None where the model does not
+        read outlines or the bundle has no outline model."""
+        if self.outline_model is None or not model.config.outline_conditioned:
+            return None
+        style = self._style_indices(self.outline_model, options, len(generators))
+        guidance = min(options.guidance, 1.0)  # the style's own outlines; above 1 they close too alike
+        drawn = draw_outlines(self.outline_model, known, style, generators, guidance, sources,
+                              temperature=OUTLINE_TEMPERATURE).cpu()
+        untold = [slot for slot in range(OUTLINE_SLOTS) if slot not in TOLD_OUTLINE_SLOTS]
+        drawn[..., untold] = OUTLINE_UNKNOWN
+        return drawn
 
     def _hint(self, component: str) -> str:
         return REBUILD_HINTS[component].replace("DIR", str(self.model_dir))

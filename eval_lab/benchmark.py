@@ -38,7 +38,7 @@ from core.limits import MAX_SEEDS_PER_REQUEST
 from core.music.constants import CHUNKS_PER_WINDOW
 from core.music.midi_io import melody_to_pretty_midi
 from core.music.notation import abc_text, musicxml_text
-from core.pipeline import MelodyPipeline, MelodyResult
+from core.pipeline import Drawn, MelodyPipeline, MelodyResult
 from core.requests import GenerationRequest, SamplingOptions
 from eval_lab.metrics import self_similarity
 
@@ -96,19 +96,23 @@ def one_melody_with_audio(pipeline: MelodyPipeline, sampler: str) -> MelodyResul
     return pipeline.generate(GenerationRequest.of(bars=64, seeds=(0,), model="diffusion", sampler=sampler))[0]
 
 
-def sample_latents(pipeline: MelodyPipeline, sampler: str, n: int, seed: int, steps: int | None = None) -> torch.Tensor:
-    """(n, 32, D) normalized latents of 64 bars each from `sampler` (its default steps where None),
-    through the pipeline in batches of at most MAX_SEEDS_PER_REQUEST seeds (seed * 100_000 + i)."""
+def sample_latents(pipeline: MelodyPipeline, sampler: str, n: int, seed: int, steps: int | None = None) -> Drawn:
+    """(n, 32, D) normalized latents of 64 bars each from `sampler` (its default steps where None), with
+    their outlines, through the pipeline in batches of at most MAX_SEEDS_PER_REQUEST seeds (seed * 100_000 + i)."""
     seeds = [seed * 100_000 + index for index in range(n)]
-    batches = [pipeline.sample_latents(SamplingOptions(seeds=tuple(seeds[start : start + MAX_SEEDS_PER_REQUEST]),
-                                                       sampler=sampler, steps=steps), CHUNKS_PER_WINDOW)[0]
-               for start in range(0, n, MAX_SEEDS_PER_REQUEST)]
-    return torch.cat(batches)
+    batches = []
+    for start in range(0, n, MAX_SEEDS_PER_REQUEST):
+        options = SamplingOptions(seeds=tuple(seeds[start : start + MAX_SEEDS_PER_REQUEST]), sampler=sampler,
+                                  steps=steps)
+        latents, _, _, outlines = pipeline.sample_latents(options, CHUNKS_PER_WINDOW)
+        batches.append(Drawn(latents, outlines))
+    return Drawn.concatenate(batches)
 
 
 def sampled_melodies(pipeline: MelodyPipeline, sampler: str, n: int, seed: int,
                      steps: int | None = None) -> list[np.ndarray]:
-    return pipeline.decode_melodies(sample_latents(pipeline, sampler, n, seed, steps), pipeline.sampled_noise_level)
+    drawn = sample_latents(pipeline, sampler, n, seed, steps)
+    return pipeline.decode_melodies(drawn.latents, pipeline.sampled_noise_level, drawn.outlines)
 
 
 def latency_split(pipeline: MelodyPipeline, sampler: str, repeats: int) -> dict[str, float]:

@@ -49,7 +49,7 @@ from core.music.melody import split_into_chunks, trim_rest_chunks
 from core.music.midi_io import melody_to_pretty_midi, pretty_midi_to_bytes
 from core.music.musicality import average_profiles, musicality
 from core.nets.transformer import ANY_STYLE
-from core.pipeline import MelodyPipeline, join_chunks
+from core.pipeline import Drawn, MelodyPipeline, join_chunks
 from core.requests import DEFAULT_GUIDANCE, INFILL_METHODS, SamplingOptions
 from eval_lab.c2st import told_apart
 from eval_lab.metrics import NoFramePairsError, frechet_distance, mmd_rbf, overlap_stats, self_similarity
@@ -150,13 +150,17 @@ class Evaluator:
         """Sampling options with the evaluated style and guidance (unless `options` names another guidance)."""
         return SamplingOptions(**{"style": self.config.style, "guidance": self.config.guidance, **options}, seeds=seeds)
 
-    def sampled(self, system: str, **options) -> torch.Tensor:
-        return self.in_batches(system, lambda seeds, _: self.pipeline.sample_latents(
-            self.options(seeds, **options), self.k)[0])
+    def sampled(self, system: str, **options) -> Drawn:
+        """N sequences of k latents drawn by the pipeline, with the outlines they follow."""
+        def draw(seeds: tuple[int, ...], _start: int) -> Drawn:
+            latents, _, _, outlines = self.pipeline.sample_latents(self.options(seeds, **options), self.k)
+            return Drawn(latents, outlines)
 
-    def unconditional(self) -> dict[str, torch.Tensor]:
-        held_out = self.sequences.gather(self.held_out_rows, self.k)
-        systems = {"train (GT)": self.sequences.gather(self.window_rows("train"), self.k),
+        return self.in_batches(system, draw, combine=Drawn.concatenate)
+
+    def unconditional(self) -> dict[str, Drawn]:
+        held_out = Drawn(self.sequences.gather(self.held_out_rows, self.k))
+        systems = {"train (GT)": Drawn(self.sequences.gather(self.window_rows("train"), self.k)),
                    "held-out through the VAE": held_out,
                    "prior": self.sampled("prior", model="prior")}
         if self.pipeline.mdn is not None:
@@ -172,12 +176,15 @@ class Evaluator:
         regenerate[self.config.kept_each_side : -self.config.kept_each_side] = True
         return regenerate
 
-    def infilled(self, system: str, method: str, **options) -> torch.Tensor:
+    def infilled(self, system: str, method: str, **options) -> Drawn:
         """(N, k, D): the held-out windows with their middle half infilled by `method` (`options` as
-        for `options`)."""
+        for `options`), with the outlines the new latents follow where they follow any."""
         known = self.sequences.gather(self.held_out_rows, self.k)  # (N, k, D)
-        return self.in_batches(system, lambda seeds, start: self.pipeline.infill_latents(
-            self.options(seeds, **options), known[start : start + len(seeds)], self.infill_mask(), method))
+        outlines = self.sequences.span_outlines(np.column_stack([self.held_out_rows,
+                                                                 np.full(len(self.held_out_rows), self.k)]))
+        return self.in_batches(system, lambda seeds, start: Drawn(*self.pipeline.infill_latents(
+            self.options(seeds, **options), known[start : start + len(seeds)], self.infill_mask(), method,
+            known_outlines=outlines[start : start + len(seeds)])), combine=Drawn.concatenate)
 
     def best_joined(self, system: str, draws: int, phrasing: bool, **options) -> list[np.ndarray]:
         """N (T,) melodies: the held-out windows (in the key their latents were encoded in) with their
@@ -195,20 +202,22 @@ class Evaluator:
 
         return self.in_batches(system, draw, combine=lambda parts: [melody for part in parts for melody in part])
 
-    def infilling(self) -> dict[str, torch.Tensor]:
+    def infilling(self) -> dict[str, Drawn]:
         systems = {f"infill: {method}": self.infilled(f"infill: {method}", method, steps=self.config.fast_steps)
                    for method in INFILL_METHODS}
-        systems["infill: held-out (truth)"] = self.sequences.gather(self.held_out_rows, self.k)
+        systems["infill: held-out (truth)"] = Drawn(self.sequences.gather(self.held_out_rows, self.k))
         return systems
 
     def quality_curve(self, reference) -> pd.DataFrame:
         """C and Var of the decoded x0 estimates along the DDPM reverse process."""
         batch = min(self.config.n, self.config.batch_size)
         options = self.options(self.seeds("curve", 0, batch), sampler="ddpm")
-        _, intermediates, _ = self.pipeline.sample_latents(options, self.k, keep_every=self.config.curve_every)
+        _, intermediates, _, outlines = self.pipeline.sample_latents(options, self.k,
+                                                                     keep_every=self.config.curve_every)
         rows = []
         for t, x0 in tqdm(intermediates, desc="curve", leave=False):
-            rows.append({"t": t, **self.scores(x0, reference, None, noise_level=self.pipeline.sampled_noise_level)})
+            rows.append({"t": t, **self.scores(Drawn(x0, outlines), reference, None,
+                                               noise_level=self.pipeline.sampled_noise_level)})
         return pd.DataFrame(rows)
 
     def decoding_level(self, system: str) -> torch.Tensor | float:
@@ -221,17 +230,19 @@ class Evaluator:
             return torch.from_numpy(np.where(self.infill_mask(), self.pipeline.sampled_noise_level, 0.0))
         return self.pipeline.sampled_noise_level
 
-    def scores(self, latents: torch.Tensor | None, reference, real: np.ndarray | None,
+    def scores(self, drawn: Drawn | None, reference, real: np.ndarray | None,
                melodies: list[np.ndarray] | None = None, real_melodies: list[np.ndarray] | None = None,
                paired: bool = False, noise_level: torch.Tensor | float = 0.0) -> dict[str, float]:
-        """Self-similarity against `reference` and musicality of the decoded `latents` (or of
+        """Self-similarity against `reference` and musicality of the `drawn` latents decoded (or of
         `melodies` given as they are), FD / MMD against `real` latents when both are given, and
         the classifier two-sample accuracy against `real_melodies` when given (`eval_lab.c2st`,
         `paired` when the melodies are the real ones through the VAE; for the real melodies
-        themselves, their real-vs-real control); `latents` are decoded at `noise_level`
-        (`decoding_level`). A set whose melodies have too few notes for any frame pair scores NaN,
-        not a crash."""
-        melodies = self.pipeline.decode_melodies(latents, noise_level) if melodies is None else melodies
+        themselves, their real-vs-real control); the latents are decoded at `noise_level`
+        (`decoding_level`), held to their outlines where they have them. A set whose melodies have too
+        few notes for any frame pair scores NaN, not a crash."""
+        latents = None if drawn is None else drawn.latents
+        if melodies is None:
+            melodies = self.pipeline.decode_melodies(latents, noise_level, drawn.outlines)
         try:
             row = {k: v for k, v in self_similarity(melodies, reference).items() if not k.startswith("reference_")}
         except NoFramePairsError:
@@ -253,18 +264,20 @@ def run(pipeline: MelodyPipeline, latents_path: Path, cache_path: Path, out: Pat
     evaluator = Evaluator(pipeline, latents_path, MelodyCache.load(cache_path), config)
     systems = evaluator.unconditional()
     systems.update(evaluator.infilling())
-    reference = overlap_stats(pipeline.decode_melodies(systems["train (GT)"]))
-    real = systems["held-out through the VAE"].reshape(-1, evaluator.sequences.data_dims).numpy().astype(np.float64)
+    reference = overlap_stats(pipeline.decode_melodies(systems["train (GT)"].latents))
+    real = systems["held-out through the VAE"].latents.reshape(-1, evaluator.sequences.data_dims).numpy()
+    real = real.astype(np.float64)
     raw = evaluator.raw_melodies(evaluator.held_out_rows)
     rows = [{"system": "held-out (raw melodies)", **evaluator.scores(None, reference, None, raw, raw)},
             {"system": WHOLE_TUNES, **evaluator.scores(None, reference, None, evaluator.whole_tunes())}]
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    for name, latents in tqdm(systems.items(), desc="scoring"):
+    for name, drawn in tqdm(systems.items(), desc="scoring"):
         level = evaluator.decoding_level(name)
-        rows.append({"system": name, **evaluator.scores(latents, reference, real, real_melodies=raw,
+        rows.append({"system": name, **evaluator.scores(drawn, reference, real, real_melodies=raw,
                                                         paired=name in THROUGH_THE_VAE, noise_level=level)})
         slug = "".join(c if c.isalnum() else "_" for c in name).strip("_")
-        for index, melody in enumerate(pipeline.decode_melodies(latents[:SAMPLES_PER_SYSTEM], level)):
+        shown = drawn.first(SAMPLES_PER_SYSTEM)
+        for index, melody in enumerate(pipeline.decode_melodies(shown.latents, level, shown.outlines)):
             (out / "samples" / f"{slug}_{index}.mid").write_bytes(pretty_midi_to_bytes(melody_to_pretty_midi(melody)))
     table = pd.DataFrame(rows)
     curve = evaluator.quality_curve(reference)

@@ -86,10 +86,11 @@ def sweep(pipeline: MelodyPipeline, latents: Path, cache: MelodyCache, styles: S
                      **musicality(whole), **average_profiles(whole)})
         shapes = (False, True) if phrasing else (False,)
         for model, guidance, form in itertools.product(models, guidances, forms):  # the same seeds for every setting
-            latents_sampled = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance, form=form)
+            drawn = evaluator.sampled(f"sweep {model}", model=model, guidance=guidance, form=form)
             variants = {}
             for shaped in shapes:
-                _used, decoded = pipeline.decode_sequences(latents_sampled, style, guidance, shaped, restate=False)
+                _used, decoded = pipeline.decode_sequences(drawn.latents, style, guidance, shaped, restate=False,
+                                                           outlines=drawn.outlines)
                 variants[system_name(model, shaped)] = [join_chunks(chunks, rests) for chunks, rests in decoded]
             if infill and model == "diffusion":
                 for shaped in shapes:  # the draws chosen for how they join as the user gets them, shaped or not

@@ -1,9 +1,5 @@
 """Calls of the app's handlers as the API makes them, shared by the app and committed-bundle tests."""
 
-# how far shaping moves a note: an octave (core.shaping.registers)
-OCTAVE_MOVES = {-12, 0, 12}
-
-
 def generate_one(*values, **named):
     """The API's /generate batch handler called with one request: its (roll, MIDI path, settings
     query, settings JSON path)."""

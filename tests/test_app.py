@@ -471,9 +471,9 @@ def test_continuing_a_bundled_example_keeps_it_whole_and_adds_the_requested_bars
 def test_infill_and_continue_shape_the_new_bars_unless_told_not_to():
     from demo.infill_tab import EXAMPLES, continue_melody, infill_melody, line_from_file
 
-    name = "monteverdi madrigal canto"
+    name = "nightingale clog"  # folk: infilled folk bars restate kept phrases as real tunes do (core.shaping)
     original = line_from_file(str(EXAMPLES[name]), 1).melody
-    shaped, drawn = (infill_melody(None, "9-24", 0, "Bundled example", name, style="renaissance", phrasing=phrasing,
+    shaped, drawn = (infill_melody(None, "9-24", 0, "Bundled example", name, style="folk", phrasing=phrasing,
                                    progress=NO_PROGRESS)[1] for phrasing in (True, False))
     shaped_melody, drawn_melody = (extract_melodies(pretty_midi.PrettyMIDI(path))[0].melody for path in (shaped, drawn))
     for melody in (shaped_melody, drawn_melody):

@@ -47,7 +47,7 @@ def replace_vae_weights(directory: Path, part: str) -> None:
 
 def test_the_committed_bundle_is_consistent():
     check = check_bundle(DEMO_MODEL)
-    assert set(check.hashes) == {"vae", VAE_ENCODER, "codec", "schedule", "diffusion", "mdn"}
+    assert set(check.hashes) == {"vae", VAE_ENCODER, "codec", "schedule", "diffusion", "mdn", "outline"}
     components = read_manifest(DEMO_MODEL)["components"]
     assert components["codec"]["fitted_on"] == {VAE_ENCODER: check.hashes[VAE_ENCODER]}
     assert components["diffusion"]["fitted_on"] == {
@@ -138,7 +138,7 @@ def test_a_denoiser_for_other_latents_is_refused(bundle):
     codec, keep = LatentCodec.load(bundle), 5
     dataclasses.replace(codec, basis=codec.basis[:keep], low=codec.low[:keep], high=codec.high[:keep]).save(bundle)
     codec = record_component(bundle, "codec", read_manifest(bundle)["components"]["codec"]["fitted_on"])
-    for name in ("diffusion", "mdn"):  # pretend they were retrained, so only the shapes disagree
+    for name in ("diffusion", "mdn", "outline"):  # pretend they were retrained, so only the shapes disagree
         fitted = read_manifest(bundle)["components"][name]["fitted_on"]
         record_component(bundle, name, {**fitted, "codec": codec})
     dims = json.loads((bundle / "diffusion.json").read_text())["config"]["data_dims"]

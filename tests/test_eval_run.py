@@ -60,10 +60,7 @@ def test_the_sweep_scores_each_setting_drawn_infilled_and_with_its_phrases_shape
     assert np.isnan(whole.c2st_accuracy), "tunes of any length are no sample for the classifier"
     assert 0 <= table.loc["diffusion infill", "seams_within_kept_motion"] <= 1
     assert np.isnan(table.loc["diffusion", "seams_within_kept_motion"]), "seams are an infilling figure"
-    # the same draws shaped and not (an infilling keeps the draw that joins best as shaped, or not)
+    # renaissance melodies are shaped no more (core.shaping): the same draws, the same figures
     drawn, shaped = table.loc["diffusion"], table.loc["diffusion + phrasing"]
-    assert shaped.leap_share < drawn.leap_share, "renaissance phrases are joined by octaves"
-    for unchanged in ("notes_per_bar", "silent_bar_share", "in_scale_share"):
-        assert shaped[unchanged] == drawn[unchanged], f"moving by octaves keeps {unchanged}"
-    assert shaped.targets_met >= drawn.targets_met
-    assert table.loc["diffusion", "leap_share"] > 1.5 * table.loc["diffusion + phrasing", "leap_share"]
+    for unchanged in ("leap_share", "notes_per_bar", "silent_bar_share", "in_scale_share", "targets_met"):
+        assert shaped[unchanged] == drawn[unchanged], f"phrasing leaves renaissance's {unchanged} as drawn"

@@ -42,7 +42,8 @@ def corpus(tmp_path) -> tuple[Path, Path]:
     lengths = [count for tracks in CORPUS.values() for _, count in tracks]
     latents = np.array([(track, chunk, 0.5) for track, count in enumerate(lengths) for chunk in range(count)],
                        dtype=np.float32)  # (N, 3)
-    sequences = LatentSequences(latents, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+    outlines = np.full((len(latents), 3), 60, dtype=np.int16)
+    sequences = LatentSequences(latents, outlines, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
                                 cache.item_split[cache.track_items], cache.track_styles(), "encoder hash", "codec hash")
     sequences.save(tmp_path / "latents.npz")
     cache.save(tmp_path / "cache.npz")

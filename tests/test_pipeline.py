@@ -12,19 +12,22 @@ from core.bundle import VAE_ENCODER, encoder_sha256, read_manifest, record_compo
 from core.cli.generate import main as generate_cli
 from core.cli.infill import main as infill_cli
 from core.diffusion.schedule import NoiseSchedule
-from core.music.forms import write_forms
+from core.music.forms import representatives, write_forms
 from core.music.melody import melody_from_notes, split_into_chunks
 from core.music.midi_io import extract_melodies, load_midi_file, melody_to_pretty_midi, pretty_midi_to_bytes
 from core.music.notation import abc_text, musicxml_text
+from core.music.outlines import COUNT, FIRST, LAST, OUTLINE_SILENT, OUTLINE_SLOTS, OUTLINE_UNKNOWN, chunk_outlines
 from core.nets.checkpoint import save_checkpoint
 from core.nets.codec import LatentCodec
 from core.nets.denoiser import DenoiserConfig, TransformerDenoiser
 from core.nets.mdn import MDNConfig, TransformerMDN
+from core.nets.outline import OutlineConfig, OutlineModel
 from core.nets.vae import MusicVAE, VAEConfig
 from core.pipeline import MelodyPipeline, candidate_seeds, join_chunks, seam_fit
 from core.requests import (
     GenerationRequest,
     InfillRequest,
+    SamplingOptions,
     chunk_mask_for_bars,
     continuation,
     parse_bar_ranges,
@@ -339,3 +342,55 @@ def test_command_lines_explain_bad_requests(model_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         infill_cli(["--midi", str(tmp_path / "drums.mid"), "--bars", "1-2", "--extend", "4", "--out", "b.mid"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def outlined_pipeline(model_dir, tmp_path_factory):
+    """The tiny bundle with an outline model and a diffusion model that reads outlines."""
+    directory = tmp_path_factory.mktemp("outlined")
+    shutil.copytree(model_dir, directory, dirs_exist_ok=True)
+    torch.manual_seed(1)
+    manifest = read_manifest(directory)["components"]
+    config = DenoiserConfig(**{**manifest["diffusion"]["config"], "outline_conditioned": True})
+    save_checkpoint(directory, "diffusion", TransformerDenoiser(config), config, 1)
+    record_component(directory, "diffusion", manifest["diffusion"]["fitted_on"])
+    outline_config = OutlineConfig(model_dims=16, layers=1, heads=2, transformer_mlp_dims=16, styles="folk,renaissance",
+                                   tune_positions=True)
+    save_checkpoint(directory, "outline", OutlineModel(outline_config), outline_config, 1)
+    record_component(directory, "outline", manifest["mdn"]["fitted_on"])
+    return MelodyPipeline(directory)
+
+
+def test_a_bundle_with_an_outline_model_draws_the_outline_first_and_holds_every_chunk_to_it(outlined_pipeline):
+    options = SamplingOptions(seeds=(0, 1), steps=3, form="AABB")
+    latents, _, forms, outlines = outlined_pipeline.sample_latents(options, 16)
+    assert outlines.shape == (2, 16, OUTLINE_SLOTS)
+    assert bool((outlines[..., [FIRST, LAST]] != OUTLINE_UNKNOWN).all()), "told the pitches ..."
+    assert bool((outlines[..., COUNT] == OUTLINE_UNKNOWN).all()), "... not the onset counts"
+    for form, outline in zip(forms, outlines):
+        assert torch.equal(outline, outline[list(representatives(form))]), "a restated phrase has its outline too"
+        silent = outline[:, [FIRST, LAST]] == OUTLINE_SILENT
+        assert (silent.all(dim=1) | ~silent.any(dim=1)).all(), "a chunk is silent at both ends or at neither"
+    for melody, outline in zip(outlined_pipeline.decode_melodies(latents, 0.0, outlines), outlines):
+        decoded = chunk_outlines(split_into_chunks(melody))
+        sounding = (outline[:, FIRST] != OUTLINE_SILENT).numpy()
+        assert decoded[sounding][:, [FIRST, LAST]].tolist() == outline.numpy()[sounding][:, [FIRST, LAST]].tolist()
+        assert (decoded[~sounding] == OUTLINE_SILENT).all()
+    _, _, _, again = outlined_pipeline.sample_latents(dataclasses.replace(options, seeds=(1,)), 16)
+    assert torch.equal(again[0], outlines[1]), "a seed draws the same outline alone or in a batch"
+    _, _, _, windowed = outlined_pipeline.sample_latents(options, 40, windowed=True)
+    assert windowed.shape == (2, 40, OUTLINE_SLOTS), "a long melody's outline is drawn whole"
+
+
+def test_infilling_draws_outlines_for_the_new_chunks_around_the_kept_ones(outlined_pipeline):
+    melody = melody_from_notes(np.arange(0, 256, 8), np.arange(6, 262, 8), 60 + np.arange(32) % 7)  # 16 bars
+    chunks = split_into_chunks(melody)
+    regenerate = np.array([False, False, True, True, True, True, False, False])
+    known = torch.from_numpy(chunk_outlines(chunks))
+    _, outlines = outlined_pipeline.infill_latents(SamplingOptions(seeds=(0,), steps=3),
+                                                   outlined_pipeline.encode(chunks), regenerate, known_outlines=known)
+    kept = ~torch.from_numpy(regenerate)
+    assert torch.equal(outlines[0, kept][:, [FIRST, LAST]], known[kept][:, [FIRST, LAST]])
+    assert bool((outlines[..., [FIRST, LAST]] != OUTLINE_UNKNOWN).all())
+    (result,) = outlined_pipeline.infill(InfillRequest.of(melody=melody, bars_to_regenerate=(5, 12), steps=3))
+    assert np.array_equal(result.melody[: 4 * 16], melody[: 4 * 16])

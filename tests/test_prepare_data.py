@@ -115,5 +115,5 @@ def test_a_missing_or_outdated_corpus_file_is_refused_with_the_command_that_rema
                                          "`python -m train.prepare_data`"):
         MelodyCache.load(tmp_path / "future.npz")
     np.savez(tmp_path / "unversioned.npz", vae_sha256="x")  # written before latents files had a version
-    with pytest.raises(ValueError, match="encoded latents format 1, this code reads 3; .*`python -m train.encode`"):
+    with pytest.raises(ValueError, match="encoded latents format 1, this code reads 4; .*`python -m train.encode`"):
         LatentSequences.load(tmp_path / "unversioned.npz")

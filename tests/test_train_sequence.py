@@ -14,6 +14,7 @@ from core.data.latent_sequences import LatentSequences
 from core.diffusion.schedule import NoiseSchedule
 from core.nets.denoiser import load_denoiser
 from core.nets.mdn import Mixture, load_mdn
+from core.nets.outline import load_outline_model
 from train.configs import SequenceTrainConfig
 from train.loop import learning_rate
 from train.presets import preset
@@ -21,6 +22,7 @@ from train.train_diffusion import DiffusionTask, diffusion_loss
 from train.train_diffusion import main as train_diffusion
 from train.train_mdn import main as train_mdn
 from train.train_mdn import mdn_loss
+from train.train_outline import main as train_outline
 from train.train_sequence import LatentBatch, SpanSampler, check_export_target, model_styles
 
 pytestmark = pytest.mark.slow  # trains the sequence models
@@ -36,7 +38,9 @@ def toy_sequences() -> LatentSequences:
     """A learnable toy process: each track repeats one random 4-dim vector; every 4th track held out."""
     rng = np.random.default_rng(0)
     latents = np.concatenate([np.tile(rng.uniform(-0.8, 0.8, (1, DIMS)), (length, 1)) for length in TRACK_LENGTHS])
-    return LatentSequences(latents=latents.astype(np.float32),
+    steps = np.arange(len(latents))
+    outlines = np.stack([steps % 7 + 60, steps % 5 + 62, steps % 3 + 5], axis=1)  # toy pitches and counts
+    return LatentSequences(latents=latents.astype(np.float32), outlines=outlines.astype(np.int16),
                            track_offsets=np.concatenate([[0], np.cumsum(TRACK_LENGTHS)]), track_split=(np.arange(TRACKS) % 4 == 3).astype(np.int8), track_styles=STYLES,
                            encoder_sha256="a" * 64, codec_sha256="b" * 64)
 
@@ -62,7 +66,7 @@ def test_the_paper_preset_trains_on_the_papers_linear_schedule():
 
 def test_diffusion_loss_of_a_perfect_noise_predictor_is_zero_whatever_it_says_at_padded_positions():
     class Cheater(torch.nn.Module):  # knows x0, so recovers the noise from x_t and the level
-        def forward(self, x_t, level, padding, style, positions):
+        def forward(self, x_t, level, padding, style, positions, outlines):
             a = level.square()[:, None, None]
             eps = (x_t - a.sqrt() * x0) / (1 - a).sqrt()
             return eps.masked_fill(padding[..., None], 100.0)
@@ -70,13 +74,14 @@ def test_diffusion_loss_of_a_perfect_noise_predictor_is_zero_whatever_it_says_at
     x0 = torch.rand(8, 4, 3) * 2 - 1
     padding = torch.zeros(8, 4, dtype=torch.bool)
     padding[:4, 2:] = True
-    batch = LatentBatch(x0, padding, torch.zeros(8, dtype=torch.long), torch.zeros(8, 4, 2, dtype=torch.long))
+    batch = LatentBatch(x0, padding, torch.zeros(8, dtype=torch.long), torch.zeros(8, 4, 2, dtype=torch.long),
+                        torch.zeros(8, 4, 3, dtype=torch.long))
     assert diffusion_loss(Cheater(), batch, NoiseSchedule.linear(), torch.Generator().manual_seed(0)).item() < 1e-6
 
 
 def test_the_mdn_loss_averages_over_real_latents_only():
     class Fixed(torch.nn.Module):  # one unit Gaussian at 0: NLL of a latent at 0 is D/2 log(2 pi)
-        def forward(self, x, padding, style, positions):
+        def forward(self, x, padding, style, positions, outlines):
             shape = x.shape[:2]
             return Mixture(torch.zeros(*shape, 1), torch.zeros(*shape, 1, x.shape[-1]),
                            torch.zeros(*shape, 1, x.shape[-1]))
@@ -85,7 +90,8 @@ def test_the_mdn_loss_averages_over_real_latents_only():
     latents[0, 2] = 50.0  # a padded position: would dominate the mean if counted
     padding = torch.tensor([[False, False, True], [False, False, False]])
     loss = mdn_loss(Fixed(), LatentBatch(latents, padding, torch.zeros(2, dtype=torch.long),
-                                         torch.zeros(2, 3, 2, dtype=torch.long)))
+                                         torch.zeros(2, 3, 2, dtype=torch.long),
+                                         torch.zeros(2, 3, 3, dtype=torch.long)))
     assert loss.item() == pytest.approx(math.log(2 * math.pi))
 
 
@@ -140,12 +146,13 @@ def test_label_dropout_trains_that_share_of_spans_on_the_unconditional_path(drop
     assert model_styles(toy_sequences(), span_config(style_dropout=dropout)) == ("" if dropout == 1 else "chorale,folk")
 
 
-@pytest.mark.parametrize("trainer, loader, extra, name", [
-    (train_diffusion, load_denoiser, ["--film-dims", "16", "--ema-decay", "0.9", "--diffusion-steps", "200"],
-     "diffusion"),
-    (train_mdn, load_mdn, ["--components", "3"], "mdn")])
+@pytest.mark.parametrize("trainer, loader, extra, name, dims", [
+    (train_diffusion, load_denoiser, ["--film-dims", "16", "--ema-decay", "0.9", "--diffusion-steps", "200",
+                                      "--outline-conditioned", "true"], "diffusion", DIMS),
+    (train_mdn, load_mdn, ["--components", "3"], "mdn", DIMS),
+    (train_outline, load_outline_model, [], "outline", 270)])
 def test_tiny_variable_length_runs_lower_the_held_out_loss_resume_and_export(latents_file, tmp_path, trainer, loader,
-                                                                     extra, name):
+                                                                     extra, name, dims):
     out, model_dir = tmp_path / "run", tmp_path / "model"
     common = ["--data", str(latents_file), "--out", str(out), *TINY, *extra, "--eval-every", "10",
               "--checkpoint-every", "50"]
@@ -155,7 +162,7 @@ def test_tiny_variable_length_runs_lower_the_held_out_loss_resume_and_export(lat
     assert [r["step"] for r in records] == list(range(10, 81, 10))
     assert records[-1]["eval_loss"] < records[0]["eval_loss"] - 0.1
     model = loader(model_dir)
-    assert model.config.data_dims == DIMS and model.config.style_labels == ("chorale", "folk")
+    assert model.config.data_dims == dims and model.config.style_labels == ("chorale", "folk")
     check_bundle(model_dir, required=(name,))
     fitted_on = read_manifest(model_dir)["components"][name]["fitted_on"]
     assert (fitted_on[VAE_ENCODER], fitted_on["codec"]) == ("a" * 64, "b" * 64)

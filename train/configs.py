@@ -69,6 +69,7 @@ class SequenceTrainConfig(TrainConfig):
     check_style: str = "any"  # the musicality check at each evaluation (with --export): style ...
     check_latents: int = 8  # ... length in latents ...
     check_samples: int = 32  # ... and number of melodies; 0 = no check
+    outline_dropout: float = 0.2  # share of spans an outline-conditioned model sees with their outlines unknown
 
 
 @dataclass(frozen=True)

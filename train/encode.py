@@ -3,7 +3,8 @@
     python -m train.encode --model demo/model --data data/music21.npz --out data/latents_music21.npz
 
 Every track of the melody cache becomes its sequence of 2-bar latents (the posterior mean
-mu; rest chunks are the zero latent), moved into C first for a key-normalized VAE. The
+mu; rest chunks are the zero latent), moved into C first for a key-normalized VAE, with each
+chunk's outline (its first and last onset pitch, `core.music.outlines`). The
 latent codec is fitted on the non-rest training chunks and saved into the model bundle,
 recorded as fitted on this VAE's weights. An
 existing codec is reused only if it was fitted on the same VAE; `--refit-codec` replaces
@@ -40,6 +41,7 @@ from core.data.latent_sequences import LatentSequences
 from core.data.melody_cache import TRAIN, MelodyCache
 from core.music.forms import corpus_forms, write_forms
 from core.music.melody import rest_chunk_mask, split_into_chunks
+from core.music.outlines import chunk_outlines
 from core.nets.codec import DEFAULT_SIGMA_THRESHOLD, LatentCodec
 from core.nets.vae import MusicVAE, load_vae
 
@@ -122,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     latents = codec.transform(torch.from_numpy(mu)).numpy().astype(np.float32)  # (N, D)
     sequences = LatentSequences(
         latents=latents,
+        outlines=chunk_outlines(chunks).astype(np.int16),
         track_offsets=np.concatenate([[0], np.cumsum(track_lengths)]).astype(np.int64),
         track_split=track_split.astype(np.int8),
         track_styles=cache.track_styles(),

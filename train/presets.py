@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 from core.nets.denoiser import DenoiserConfig
 from core.nets.mdn import MDNConfig
+from core.nets.outline import OutlineConfig
 from core.nets.vae import VAEConfig
 from train.configs import DiffusionTrainConfig, SequenceTrainConfig, VAETrainConfig
+
+# The committed sequence models then continued those weights to read outlines (`--init-from DIR
+# --outline-conditioned true` with these flags): what their last runs were trained with.
+DEMO_OUTLINE_FINE_TUNES = {"diffusion": dict(steps=6_000, learning_rate=5e-4, check_samples=0),
+                           "mdn": dict(steps=1_500, learning_rate=5e-4, check_samples=0)}
 
 # Folk tunes are what the demo should play best; the rare styles are oversampled but not to
 # parity (chorales have 3,050 chunks, "other" 305).
@@ -30,7 +36,7 @@ DEMO_SEQUENCE_TRAINING = dict(steps=3_000, lr_decay_every=1000, ema_decay=0.999,
 
 @dataclass(frozen=True)
 class Preset:
-    """Model and training configs of all three models at one size."""
+    """Model and training configs of every model at one size."""
 
     vae: VAEConfig
     vae_training: VAETrainConfig
@@ -38,6 +44,8 @@ class Preset:
     diffusion_training: DiffusionTrainConfig
     mdn: MDNConfig
     mdn_training: SequenceTrainConfig
+    outline: OutlineConfig
+    outline_training: SequenceTrainConfig
 
 
 PRESETS: dict[str, Preset] = {
@@ -48,6 +56,9 @@ PRESETS: dict[str, Preset] = {
         diffusion_training=DiffusionTrainConfig(),
         mdn=MDNConfig(),
         mdn_training=SequenceTrainConfig(batch_size=128, steps=250_000, learning_rate=3e-4),
+        # not in the paper: the trunk of its sequence models, on the places in the tune it needs
+        outline=OutlineConfig(tune_positions=True),
+        outline_training=SequenceTrainConfig(batch_size=128, steps=100_000, learning_rate=3e-4),
     ),
     "demo": Preset(
         # every track moved into C (core.music.keys): the model spends no capacity on 12 keys
@@ -73,14 +84,19 @@ PRESETS: dict[str, Preset] = {
             eval_chunks=400,
             checkpoint_every=250,
         ),
-        # both sequence models see where each latent stands in its tune (core.nets.transformer)
-        denoiser=DenoiserConfig(transformer_mlp_dims=512, mlp_dims=512, film_dims=256, tune_positions=True),
+        # both sequence models see where each latent stands in its tune (core.nets.transformer) and follow the
+        # outline drawn before them (core.nets.outline)
+        denoiser=DenoiserConfig(transformer_mlp_dims=512, mlp_dims=512, film_dims=256, tune_positions=True,
+                                outline_conditioned=True),
         # the diffusion model's held-out loss and leaps still fell at 8,000 steps (0.0807 -> 0.0739 by 14,000);
-        # the MDN, at 1.6 steps/s, stopped at 3,000
+        # the MDN, at 1.6 steps/s, stopped at 3,000; both then learnt to read outlines (DEMO_OUTLINE_FINE_TUNES)
         diffusion_training=DiffusionTrainConfig(**{**DEMO_SEQUENCE_TRAINING, "steps": 14_000}),
         # the paper's 100 components, on the same spans and labels
-        mdn=MDNConfig(transformer_mlp_dims=512, mlp_dims=512, components=100, tune_positions=True),
+        mdn=MDNConfig(transformer_mlp_dims=512, mlp_dims=512, components=100, tune_positions=True,
+                      outline_conditioned=True),
         mdn_training=SequenceTrainConfig(**DEMO_SEQUENCE_TRAINING),
+        outline=OutlineConfig(transformer_mlp_dims=512, tune_positions=True),
+        outline_training=SequenceTrainConfig(**{**DEMO_SEQUENCE_TRAINING, "steps": 8_000, "check_latents": 16}),
     ),
 }
 

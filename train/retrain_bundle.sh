@@ -4,9 +4,9 @@
 #   bash train/retrain_bundle.sh [CONFIG] [MODEL_DIR]      # defaults: demo demo/model
 #
 # corpus cache (if missing) -> VAE -> encode + refit the codec -> the decoder for sampled latents
-# -> diffusion and TransformerMDN -> per-style reconstruction and the per-style evaluation. Each
+# -> outline model, diffusion and TransformerMDN -> per-style reconstruction and the per-style evaluation. Each
 # trainer checkpoints into runs/ and resumes from there, so the script can be run again after an interruption. Extra flags for
-# one stage go in VAE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000", or
+# one stage go in VAE_FLAGS, OUTLINE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000", or
 # VAE_FLAGS="--init-from DIR" to continue the VAE weights of another bundle, as the committed one did);
 # EVAL_N sets the sequences per system of the evaluation (default 200). On a GPU machine,
 # carry data/music21.npz with the working tree (or let the first stage rebuild it).
@@ -26,6 +26,10 @@ runs="${RUNS:-runs/$config}"
 # latents"); the encoder stays frozen, so the codec and the latents just written stay valid
 "$python_bin" -m train.train_vae --config "$config" --out "$runs/vae_sampled" --resume --init-from "$model_dir" \
   --freeze-encoder true --latent-noise 0.1 --noise-conditioned true --export "$model_dir"
+# the outline model (each chunk's first and last pitch and onset count), which the sequence models follow
+# shellcheck disable=SC2086
+"$python_bin" -m train.train_outline --config "$config" --out "$runs/outline" --resume --export "$model_dir" \
+  ${OUTLINE_FLAGS:-}
 # shellcheck disable=SC2086
 "$python_bin" -m train.train_diffusion --config "$config" --out "$runs/diffusion" --resume --export "$model_dir" \
   ${DIFFUSION_FLAGS:-}

@@ -26,12 +26,13 @@ from core.diffusion.schedule import SCHEDULE_NAME, NoiseSchedule
 from core.nets.denoiser import GuidedDenoiser, TransformerDenoiser
 from train import train_sequence
 from train.configs import DiffusionTrainConfig
-from train.train_sequence import LatentBatch
+from train.train_sequence import LatentBatch, hide_outlines
 
 
 def diffusion_loss(model: nn.Module, batch: LatentBatch, schedule: NoiseSchedule,
-                   generator: torch.Generator) -> torch.Tensor:
-    """Mean squared error of the predicted noise at random continuous levels, over real positions.
+                   generator: torch.Generator, outline_dropout: float = 0.0) -> torch.Tensor:
+    """Mean squared error of the predicted noise at random continuous levels, over real positions;
+    an outline-conditioned model sees the outlines of all spans but an `outline_dropout` share.
 
     batch.latents: (B, L, D) on the generator's device; returns a scalar.
     """
@@ -39,7 +40,8 @@ def diffusion_loss(model: nn.Module, batch: LatentBatch, schedule: NoiseSchedule
     alpha_bar = schedule.sample_training_levels(x0.shape[0], generator)  # (B,) on the generator's device
     noise = torch.randn(x0.shape, generator=generator, device=x0.device)
     x_t = schedule.q_sample(x0, alpha_bar, noise)
-    predicted = model(x_t, alpha_bar.sqrt(), batch.padding, batch.style, batch.positions)  # (B, L, D)
+    outlines = hide_outlines(batch.outlines, outline_dropout, generator)
+    predicted = model(x_t, alpha_bar.sqrt(), batch.padding, batch.style, batch.positions, outlines)  # (B, L, D)
     error = (predicted.float() - noise) ** 2  # (B, L, D)
     real = batch.real
     return (error * real).sum() / (real.sum() * x0.shape[-1])
@@ -56,7 +58,7 @@ class DiffusionTask(train_sequence.LatentSpanTask):
 
     def loss(self, model: nn.Module, batch: LatentBatch, step: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        loss = diffusion_loss(model, batch, self.schedule, generator)
+        loss = diffusion_loss(model, batch, self.schedule, generator, self.config.outline_dropout)
         return loss, {"loss": loss.item()}
 
     def sample_check(self, model: nn.Module, style: torch.Tensor, length: int,

@@ -15,12 +15,16 @@ from torch import nn
 from core.bundle import record_component
 from core.nets.mdn import Mixture, TransformerMDN, mixture_nll
 from train import train_sequence
-from train.train_sequence import LatentBatch
+from train.train_sequence import LatentBatch, hide_outlines
 
 
-def mdn_loss(model: nn.Module, batch: LatentBatch) -> torch.Tensor:
-    """Mean negative log-likelihood per real latent, in float32 even under autocast; latents (B, L, D)."""
-    mixture = model(batch.latents, batch.padding, batch.style, batch.positions)
+def mdn_loss(model: nn.Module, batch: LatentBatch, generator: torch.Generator | None = None,
+             outline_dropout: float = 0.0) -> torch.Tensor:
+    """Mean negative log-likelihood per real latent, in float32 even under autocast; latents (B, L, D).
+    An outline-conditioned model sees the outlines of all spans but an `outline_dropout` share
+    (drawn from `generator`)."""
+    mixture = model(batch.latents, batch.padding, batch.style, batch.positions,
+                    hide_outlines(batch.outlines, outline_dropout, generator))
     mixture = Mixture(mixture.logits.float(), mixture.means.float(), mixture.log_sigmas.float())
     nll = mixture_nll(mixture, batch.latents.float())  # (B, L)
     real = batch.real[..., 0]
@@ -33,8 +37,8 @@ class MDNTask(train_sequence.LatentSpanTask):
 
     def loss(self, model: nn.Module, batch: LatentBatch, step: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        """Deterministic: the generator is not used."""
-        loss = mdn_loss(model, batch)
+        """The generator draws only which spans hide their outlines."""
+        loss = mdn_loss(model, batch, generator, self.config.outline_dropout)
         return loss, {"loss": loss.item()}
 
     def sample_check(self, model: nn.Module, style: torch.Tensor, length: int,

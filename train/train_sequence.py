@@ -34,6 +34,7 @@ from torch import nn
 from core.bundle import VAE_ENCODER, dependency_sha256
 from core.data.latent_sequences import LatentSequences
 from core.music.musicality import musicality
+from core.music.outlines import OUTLINE_UNKNOWN
 from core.nets.transformer import UNCONDITIONAL
 from core.pipeline import MelodyPipeline
 from train.config_cli import apply_overrides, run_training, training_parser
@@ -56,15 +57,25 @@ class LatentBatch:
     padding: torch.Tensor  # (B, L) bool, True at padded positions
     style: torch.Tensor  # (B,) long style indices (0 = no style)
     positions: torch.Tensor  # (B, L, 2) long: each latent's distance from its track's first and last latent
+    outlines: torch.Tensor  # (B, L, S) long: each latent's outline tokens (`core.music.outlines`), 0 at padding
 
     def to(self, device: torch.device) -> "LatentBatch":
         return LatentBatch(self.latents.to(device), self.padding.to(device), self.style.to(device),
-                           self.positions.to(device))
+                           self.positions.to(device), self.outlines.to(device))
 
     @property
     def real(self) -> torch.Tensor:
         """(B, L, 1) float: 1 at real positions, 0 at padding."""
         return (~self.padding).float()[..., None]
+
+
+def hide_outlines(outlines: torch.Tensor, share: float, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, L, S) outline tokens with every token of a `share` of the spans (drawn from `generator`) made
+    unknown, so that an outline-conditioned model also learns to draw without them."""
+    if share <= 0:
+        return outlines
+    hidden = torch.rand(outlines.shape[0], generator=generator, device=outlines.device) < share  # (B,)
+    return outlines.masked_fill(hidden[:, None, None], OUTLINE_UNKNOWN)
 
 
 def check_export_target(directory: Path, latents: LatentSequences) -> None:
@@ -141,7 +152,7 @@ class SpanSampler:
         from_end = self.latents.track_lengths[rows[:, 0]][:, None] - 1 - from_start
         positions = np.where(padding.numpy()[..., None], 0, np.stack([from_start, from_end], axis=-1))  # (B, L, 2)
         return LatentBatch(latents, padding, torch.from_numpy(style.astype(np.int64)),
-                           torch.from_numpy(positions.astype(np.int64)))
+                           torch.from_numpy(positions.astype(np.int64)), self.latents.span_outlines(rows))
 
 
 class LatentSpanTask:
@@ -169,6 +180,12 @@ class LatentSpanTask:
                 model_config.style_index(config.check_style)
             except ValueError as error:
                 raise ValueError(f"--check-style: {error}") from None
+
+    @staticmethod
+    def fitted_config(model_config: Any, latents: LatentSequences, config: SequenceTrainConfig) -> Any:
+        """The preset's model config with what the data decide: the dimensions and the style labels
+        (command-line overrides still win)."""
+        return dataclasses.replace(model_config, data_dims=latents.data_dims, styles=model_styles(latents, config))
 
     def build_model(self, model_config: Any) -> nn.Module:
         if model_config.data_dims != self.latents.data_dims:
@@ -242,8 +259,7 @@ def main(task_class: type[LatentSpanTask], model_preset: str, train_preset: str,
             check_export_target(args.export, latents)
             has_decoder = all((args.export / f"{name}.safetensors").is_file() for name in ("vae", "codec"))
             decoder_dir = args.export if has_decoder else None
-        # the data decide the dimensions and the style labels, unless overridden
-        fitted = dataclasses.replace(model_config, data_dims=latents.data_dims, styles=model_styles(latents, config))
+        fitted = task_class.fitted_config(model_config, latents, config)
         return task_class(latents, args.data, apply_overrides(fitted, args), config, decoder_dir)
 
     run_training(parser, args, config, make_task)

@@ -48,8 +48,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                              f"conditional model, above 1 = classifier-free guidance (default {DEFAULT_GUIDANCE:g})")
     parser.add_argument("--no-phrasing", dest="phrasing", action="store_false",
                         help="leave the sampled phrases as drawn instead of shaping them as real tunes of the style "
-                             "do (core.shaping: folk and renaissance kept in key, renaissance registers joined, "
-                             "infilled folk bars restated)")
+                             "do (core.shaping: infilled folk bars restated)")
     parser.add_argument("--program", type=int, default=DEFAULT_PROGRAM, help="General MIDI program 0..127")
     parser.add_argument("--tempo", type=float, default=DEFAULT_TEMPO_BPM, help="beats per minute")
     parser.add_argument("--no-dynamics", dest="dynamics", action="store_false",

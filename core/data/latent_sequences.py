@@ -5,6 +5,9 @@ evaluation read it. Like the melody cache it is one `.npz` of plain arrays, load
 `allow_pickle=False`:
 - `latents` (N, D) float32: the codec's normalized latents of every chunk, tracks
   concatenated in cache order (rest chunks are the image of the zero latent);
+- `outlines` (N, OUTLINE_SLOTS) int16: each chunk's outline (`core.music.outlines`: its first and
+  last onset pitch and onset count), which outline-conditioned sequence models read and the outline
+  model learns;
 - `track_offsets` (K + 1,) int64 into `latents`; `track_split` (K,) int8 (0 train, 1 eval);
   `track_styles` (K,) str (`core.music.styles`);
 - `encoder_sha256`, `codec_sha256`: the weights the latents were made with (the VAE's encoder,
@@ -22,13 +25,14 @@ import torch
 
 from core.data.melody_cache import open_versioned_npz, save_npz_atomically, select_tracks
 
-FORMAT_VERSION = 3  # 3: the VAE's encoder hash, not its whole file's
-_ARRAY_FIELDS = ("latents", "track_offsets", "track_split", "track_styles")
+FORMAT_VERSION = 4  # 3: the VAE's encoder hash, not its whole file's; 4: the chunks' outlines
+_ARRAY_FIELDS = ("latents", "outlines", "track_offsets", "track_split", "track_styles")
 
 
 @dataclass
 class LatentSequences:
     latents: np.ndarray  # (N, D) float32
+    outlines: np.ndarray  # (N, OUTLINE_SLOTS) int16 outline tokens
     track_offsets: np.ndarray  # (K + 1,) int64
     track_split: np.ndarray  # (K,) int8
     track_styles: np.ndarray  # (K,) str
@@ -85,3 +89,11 @@ class LatentSequences:
         index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
         latents = np.where(padding[..., None], 0.0, self.latents[index]).astype(np.float32)
         return torch.from_numpy(latents), torch.from_numpy(padding)
+
+    def span_outlines(self, rows: np.ndarray) -> torch.Tensor:
+        """Spans (B, 3) rows of (track, first latent, length) -> (B, L, S) long outline tokens, unknown
+        (0) past each span's length; L = the longest span."""
+        steps = np.arange(int(rows[:, 2].max()))
+        padding = steps[None, :] >= rows[:, 2][:, None]  # (B, L)
+        index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
+        return torch.from_numpy(np.where(padding[..., None], 0, self.outlines[index]).astype(np.int64))

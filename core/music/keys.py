@@ -6,9 +6,12 @@ transposed by `normalizing_shift` before it is encoded. Generation then chooses 
 key (`transpose_to_key`), and an upload is moved into C with its own shift, worked on there
 and moved back by the opposite shift.
 
-The best-fitting scale counts notes (`core.music.musicality.notes_in_each_scale`); of equally good
-scales the first tonic from C wins, so the choice is deterministic. Shifts lie in -6..+5, the
-nearest way to C, so registers move by at most a tritone.
+The best-fitting scale counts notes (`core.music.musicality.notes_in_each_scale`). Of equally good
+scales (a melody that never plays the note telling two of them apart: 12% of the corpus's tracks)
+the normalization takes the first tonic from C, as the committed models' training data was
+normalized (`best_tonic`); a melody's key as its MIDI file, its notation and `transpose_to_key` name
+it (`melody_tonic`) breaks the tie the same way in every key, so that a melody moved to a key is
+written in that key. Shifts lie in -6..+5, the nearest way to C, so registers move by at most a tritone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from core.music.musicality import notes_in_each_scale
 
 KEY_NAMES = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # index = tonic pitch class
 _ALIASES = {"C#": 1, "D#": 3, "Gb": 6, "G#": 8, "A#": 10, "Cb": 11}
+TIE_DEGREES = (0, 7, 4, 5, 2, 9, 11)  # semitones above a tonic: how equally good scales are told apart
 
 
 def nearest_shift(semitones: int) -> int:
@@ -42,13 +46,22 @@ def melody_pitches(melody: np.ndarray) -> np.ndarray:
 
 def melody_tonic(melody: np.ndarray) -> int:
     """(T,) tokens -> the tonic pitch class (0..11) of the melody's best-fitting major scale: its key
-    (a minor tune: its relative major's), as its MIDI key signature and its notation carry it."""
-    return best_tonic(melody_pitches(melody))
+    (a minor tune: its relative major's), as its MIDI key signature and its notation carry it. Of
+    equally good scales, the one whose tonic the melody plays most, then its dominant, mediant,
+    subdominant, ... (TIE_DEGREES): the same choice in every key."""
+    pitches = melody_pitches(melody)
+    if not pitches.size:
+        return 0
+    held = notes_in_each_scale(pitches)  # (12,)
+    heard = np.bincount(pitches % 12, minlength=12)  # (12,) notes of each pitch class
+    return max(np.flatnonzero(held == held.max()).tolist(),
+               key=lambda tonic: tuple(heard[(tonic + degree) % 12] for degree in TIE_DEGREES))
 
 
 def normalizing_shift(melody: np.ndarray) -> int:
-    """Semitones (-6..+5) that move the melody's best-fitting major scale onto C."""
-    return nearest_shift(-melody_tonic(melody))
+    """Semitones (-6..+5) that move the melody's best-fitting major scale onto C (of equally good
+    ones, the first tonic from C: `best_tonic`, as the training data was normalized)."""
+    return nearest_shift(-best_tonic(melody_pitches(melody)))
 
 
 def transpose_melody(melody: np.ndarray, semitones: int) -> np.ndarray:

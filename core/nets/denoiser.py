@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.music.outlines import OUTLINE_UNKNOWN
 from core.nets.checkpoint import load_checkpoint
 from core.nets.transformer import UNCONDITIONAL, TransformerTrunk, TrunkConfig, sinusoidal_encoding, span_positions
 
@@ -61,6 +62,8 @@ class FiLMResidualBlock(nn.Module):
 
 
 class TransformerDenoiser(nn.Module):
+    ADDED_PARTS = ("trunk.outline_embedding.",)  # fine-tuned in from scratch
+
     def __init__(self, config: DenoiserConfig):
         super().__init__()
         self.config = c = config
@@ -73,14 +76,16 @@ class TransformerDenoiser(nn.Module):
         self.out = nn.Linear(c.mlp_dims, c.data_dims)
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor, padding: torch.Tensor | None = None,
-                style: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+                style: torch.Tensor | None = None, positions: torch.Tensor | None = None,
+                outlines: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, K, D) noisy latents; noise_level: (B,) sqrt(alpha_bar) -> predicted eps (B, K, D).
 
         padding: (B, K) bool, True where x is padding (its outputs there mean nothing);
         style: (B,) long style indices (`TrunkConfig.style_index`), None = unconditional;
-        positions: (B, K, 2) long places in the tune (`core.nets.transformer`), None = x is whole tunes.
+        positions: (B, K, 2) long places in the tune (`core.nets.transformer`), None = x is whole tunes;
+        outlines: (B, K, OUTLINE_SLOTS) long outline tokens (`core.music.outlines`), None = unknown.
         """
-        h = self.to_mlp(self.trunk_norm(self.trunk(x, padding, style, positions)))  # (B, K, mlp_dims)
+        h = self.to_mlp(self.trunk_norm(self.trunk(x, padding, style, positions, outlines)))  # (B, K, mlp_dims)
         for film, block in zip(self.films, self.blocks):
             h = block(h, *film(noise_level))
         return self.out(self.out_norm(h))
@@ -96,19 +101,30 @@ class GuidedDenoiser(nn.Module):
     """
 
     def __init__(self, denoiser: TransformerDenoiser, style: torch.Tensor, guidance: float,
-                 place: tuple[int, int] | None = None):
+                 place: tuple[int, int] | None = None, outlines: torch.Tensor | None = None):
         super().__init__()
         if guidance < 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
         self.denoiser, self.guidance = denoiser, guidance
         self.register_buffer("style", style.long(), persistent=False)  # (B,)
         self.place = place  # (first latent, tune length) of windows cut from longer tunes; None: x is whole tunes
+        # (B, tune length, OUTLINE_SLOTS) outline tokens of the whole tunes (`core.music.outlines`); None: unknown
+        self.outlines = outlines
         self.config = denoiser.config
 
     def placed(self, first: int, total: int) -> "GuidedDenoiser":
         """This denoiser for windows that start at latent `first` of tunes `total` latents long
         (windowed long sampling): the model hears each latent's real place in the tune."""
-        return GuidedDenoiser(self.denoiser, self.style, self.guidance, (first, total))
+        return GuidedDenoiser(self.denoiser, self.style, self.guidance, (first, total), self.outlines)
+
+    def outlines_for(self, x: torch.Tensor) -> torch.Tensor | None:
+        """(B, K, OUTLINE_SLOTS) outlines of x's latents (the window's slice of the tune's, unknown past
+        the tune's end), or None."""
+        if self.outlines is None:
+            return None
+        first = 0 if self.place is None else self.place[0]
+        window = self.outlines[:, first : first + x.shape[1]].to(x.device)
+        return F.pad(window, (0, 0, 0, x.shape[1] - window.shape[1]), value=OUTLINE_UNKNOWN)
 
     def positions_for(self, x: torch.Tensor) -> torch.Tensor | None:
         """(B, K, 2) places of x's latents in their tune, or None for whole tunes."""
@@ -121,14 +137,15 @@ class GuidedDenoiser(nn.Module):
         """x: (B, K, D), noise_level: (B,) -> guided eps (B, K, D); one network call for guidance
         0, 1 or no styled row, else one call on the doubled batch."""
         unconditional = torch.full_like(self.style, UNCONDITIONAL)
-        places = self.positions_for(x)
+        places, outlines = self.positions_for(x), self.outlines_for(x)
         if self.guidance == 0 or bool((self.style == UNCONDITIONAL).all()):
-            return self.denoiser(x, noise_level, style=unconditional, positions=places)
+            return self.denoiser(x, noise_level, style=unconditional, positions=places, outlines=outlines)
         if self.guidance == 1:
-            return self.denoiser(x, noise_level, style=self.style, positions=places)
+            return self.denoiser(x, noise_level, style=self.style, positions=places, outlines=outlines)
         both = self.denoiser(torch.cat([x, x]), torch.cat([noise_level, noise_level]),
                              style=torch.cat([unconditional, self.style]),
-                             positions=None if places is None else torch.cat([places, places]))
+                             positions=None if places is None else torch.cat([places, places]),
+                             outlines=None if outlines is None else torch.cat([outlines, outlines]))
         eps_free, eps_styled = both.chunk(2)
         return eps_free + self.guidance * (eps_styled - eps_free)
 

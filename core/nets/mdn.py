@@ -58,6 +58,8 @@ class ResidualMLPBlock(nn.Module):
 
 
 class TransformerMDN(nn.Module):
+    ADDED_PARTS = ("trunk.outline_embedding.",)  # fine-tuned in from scratch
+
     def __init__(self, config: MDNConfig):
         super().__init__()
         self.config = c = config
@@ -68,13 +70,15 @@ class TransformerMDN(nn.Module):
         self.mixture = nn.Linear(c.mlp_dims, c.components * (1 + 2 * c.data_dims))
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
-                style: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> Mixture:
+                style: torch.Tensor | None = None, positions: torch.Tensor | None = None,
+                outlines: torch.Tensor | None = None) -> Mixture:
         """x: (B, K, D) sequence -> mixture over x[:, j] given x[:, :j], for every j.
 
         padding: (B, K) bool, True at padded positions (at the end; causal attention alone
         keeps them from real positions, the mask keeps it so for any layout); style: (B,)
         long style indices, None = unconditional; positions: (B, K, 2) long places in the
-        tune of the latents x[:, j] being predicted (`core.nets.transformer`), None = x is whole tunes.
+        tune of the latents x[:, j] being predicted (`core.nets.transformer`), None = x is whole tunes;
+        outlines: (B, K, OUTLINE_SLOTS) long outline tokens of the latents being predicted, None = unknown.
         """
         batch, length, dims = x.shape
         if positions is None and self.config.tune_positions:
@@ -82,7 +86,7 @@ class TransformerMDN(nn.Module):
         shifted = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)  # (B, K, D)
         # input j holds latent j - 1, so it is padding where latent j - 1 is
         shifted_padding = None if padding is None else torch.cat([torch.zeros_like(padding[:, :1]), padding[:, :-1]], dim=1)
-        hidden = self.trunk(shifted, shifted_padding, style, positions)  # (B, K, C)
+        hidden = self.trunk(shifted, shifted_padding, style, positions, outlines)  # (B, K, C)
         params = self.mixture(self.head(hidden))  # (B, K, M * (1 + 2D))
         m = self.config.components
         logits = params[..., :m]
@@ -101,6 +105,7 @@ class TransformerMDN(nn.Module):
         style: torch.Tensor | None = None,
         firsts: torch.Tensor | None = None,
         sources: torch.Tensor | None = None,
+        outlines: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw (batch, length, D) latents one at a time, conditioning on at most the last
         `window - 1` latents. temperature scales the standard deviations and divides the
@@ -111,7 +116,8 @@ class TransformerMDN(nn.Module):
         latent whose group began earlier restates that latent (an autoregressive model draws the
         phrase where it first stands; every later place conditions on it). sources: (batch, length)
         long, the latent whose draw each latent repeats (`core.music.forms.noise_sources`): an echoing
-        latent takes its source's mixture component and standard normal noise, in its own context."""
+        latent takes its source's mixture component and standard normal noise, in its own context.
+        outlines: (batch, length, OUTLINE_SLOTS) long outline tokens each latent is drawn to follow (None: unknown)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         device = next(self.parameters()).device
@@ -124,8 +130,9 @@ class TransformerMDN(nn.Module):
             context = out[:, -(window - 1):] if window > 1 else out[:, :0]
             places = span_positions(position - context.shape[1], context.shape[1] + 1, length, device)  # (C + 1, 2)
             places = places[None].expand(batch, -1, -1)
+            seen = None if outlines is None else outlines[:, position - context.shape[1] : position + 1].to(device)
             mixture = self(torch.cat([context, torch.zeros(batch, 1, dims, device=device)], dim=1), style=style,
-                           positions=places)
+                           positions=places, outlines=seen)
             logits = mixture.logits[:, -1] / temperature  # (B, M)
             chosen = multinomial(torch.softmax(logits, -1), generator).to(device)
             noise = randn((batch, dims), generator, device)

@@ -12,6 +12,11 @@ distance from the tune's first latent and from its last (in latents, POSITION_CL
 standing for that many or more) and of its place in an 8-bar phrase (distance from the
 start modulo PHRASE_LATENTS). Positions come as a (B, K, 2) long tensor of (from start,
 from end); without one, each sequence is taken to be a whole tune (its real positions).
+
+A model with `outline_conditioned` also reads each latent's outline (`core.music.outlines`: the
+pitches of its chunk's first and last onset and its onset count, each possibly unknown), a learnt
+embedding of each slot's token added like the positions, so that the diffusion model draws a
+chunk that starts, ends and moves as a coarse line drawn before it says (`core.nets.outline`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import torch
 from torch import nn
 
 from core.limits import check_choice
+from core.music.outlines import OUTLINE_SLOTS, OUTLINE_TOKENS
 
 ANY_STYLE = "any"  # the label a user gives for no style
 UNCONDITIONAL = 0  # the style index of "no style"
@@ -43,6 +49,7 @@ class TrunkConfig:
     dropout: float = 0.1
     styles: str = ""  # comma-separated style labels the model is conditioned on; "" = none
     tune_positions: bool = False  # sees each latent's distance from its tune's start and end (not in the paper)
+    outline_conditioned: bool = False  # reads each latent's outline: first, last onset pitch, onsets (not in the paper)
 
     @property
     def style_labels(self) -> tuple[str, ...]:
@@ -99,6 +106,7 @@ class TransformerTrunk(nn.Module):
         self.model_dims = c.model_dims
         self.causal = causal
         self.tune_positions = c.tune_positions
+        self.outline_conditioned = c.outline_conditioned
         self.input_projection = nn.Linear(c.data_dims, c.model_dims)
         layer = nn.TransformerEncoderLayer(c.model_dims, c.heads, c.transformer_mlp_dims, c.dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
@@ -109,13 +117,19 @@ class TransformerTrunk(nn.Module):
             self.start_embedding = nn.Embedding(POSITION_CLASSES, c.model_dims)
             self.end_embedding = nn.Embedding(POSITION_CLASSES, c.model_dims)
             self.phrase_embedding = nn.Embedding(PHRASE_LATENTS, c.model_dims)
+        if c.outline_conditioned:  # zero at first: a model fine-tuned from one without it starts as it was
+            self.outline_embedding = nn.Embedding(OUTLINE_SLOTS * OUTLINE_TOKENS, c.model_dims)
+            nn.init.zeros_(self.outline_embedding.weight)
+            self.register_buffer("outline_offsets", torch.arange(OUTLINE_SLOTS) * OUTLINE_TOKENS, persistent=False)
 
     def forward(self, x: torch.Tensor, padding: torch.Tensor | None = None,
-                style: torch.Tensor | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+                style: torch.Tensor | None = None, positions: torch.Tensor | None = None,
+                outlines: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, K, D); padding: (B, K) bool, True at padded positions (None = none);
         style: (B,) long style indices (None = unconditional); positions: (B, K, 2) long
         (from start, from end) in the tune, None = each sequence a whole tune (only read with
-        `tune_positions`)."""
+        `tune_positions`); outlines: (B, K, OUTLINE_SLOTS) long outline tokens, None = all unknown
+        (only read with `outline_conditioned`)."""
         length = x.shape[1]
         h = self.input_projection(x) + sinusoidal_encoding(torch.arange(length, device=x.device),
                                                            self.model_dims)  # (B, K, C)
@@ -126,6 +140,10 @@ class TransformerTrunk(nn.Module):
             h = (h + self.start_embedding(positions[..., 0].clamp(0, far))
                  + self.end_embedding(positions[..., 1].clamp(0, far))
                  + self.phrase_embedding(positions[..., 0] % PHRASE_LATENTS))
+        if self.outline_conditioned:
+            if outlines is None:
+                outlines = torch.zeros(*x.shape[:2], OUTLINE_SLOTS, dtype=torch.long, device=x.device)  # all unknown
+            h = h + self.outline_embedding(outlines + self.outline_offsets).sum(dim=-2)
         if self.style_embedding is not None:
             if style is None:
                 style = torch.full((x.shape[0],), UNCONDITIONAL, dtype=torch.long, device=x.device)

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from core.music.constants import FIRST_NOTE_TOKEN, NO_EVENT, NUM_TOKENS, STEPS_PER_CHUNK
+from core.music.outlines import FIRST, LAST, OUTLINE_SILENT
 from core.nets.checkpoint import load_checkpoint
 
 GREEDY_TEMPERATURE = 1e-3  # at or below this, decoding takes the most likely chunk
@@ -154,6 +155,7 @@ class MusicVAE(nn.Module):
         generator: torch.Generator | None = None,
         beam_width: int = DEFAULT_BEAM_WIDTH,
         noise_level: torch.Tensor | float = 0.0,
+        outlines: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Autoregressively decode latents into chunks: z (B, Z) -> tokens (B, 32) int64.
 
@@ -163,6 +165,10 @@ class MusicVAE(nn.Module):
         the alternatives until later steps decide. Higher temperatures sample with `generator`.
         Rows of z that are exactly zero decode to silence (the paper's rest chunks). noise_level:
         how far z may lie from real chunks' latents, (B,) or one for all (`decoder_latent`).
+        outlines: (B, OUTLINE_SLOTS) outline tokens (`core.music.outlines`) the most likely chunk is
+        held to (greedy decoding only): its first onset is the first pitch given, and it is the best
+        beam whose last onset is the last pitch given where one is found (its onset count is left to
+        z); a silent outline decodes to silence, an unknown pitch (0) leaves that end free.
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -171,12 +177,17 @@ class MusicVAE(nn.Module):
         greedy = temperature <= GREEDY_TEMPERATURE
         if not greedy and generator is None:
             raise ValueError("sampling at temperature > 0.001 needs a torch.Generator")
+        if not greedy and outlines is not None:
+            raise ValueError("outlines hold the most likely chunk only: decode at temperature <= 0.001")
         read = self.decoder_latent(z, noise_level)
         if greedy:
-            tokens = self._beam_search(read, beam_width)
+            tokens = self._beam_search(read, beam_width, outlines)
         else:
             tokens = self._sample(read, temperature, generator)
-        tokens[(z == 0).all(dim=-1)] = NO_EVENT
+        silent = (z == 0).all(dim=-1)
+        if outlines is not None:
+            silent |= outlines[:, FIRST] == OUTLINE_SILENT
+        tokens[silent] = NO_EVENT
         return tokens
 
     def _step(self, token_input: torch.Tensor, z_step: torch.Tensor, state) -> tuple[torch.Tensor, tuple]:
@@ -196,27 +207,57 @@ class MusicVAE(nn.Module):
             token_input = F.one_hot(tokens[:, step], NUM_TOKENS).to(z.dtype)[:, None, :]
         return tokens
 
-    def _beam_search(self, z: torch.Tensor, width: int) -> torch.Tensor:
-        """(B, Z) -> (B, 32) tokens: the best of `width` partial chunks kept by summed log-probability."""
+    def _beam_search(self, z: torch.Tensor, width: int, outlines: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, Z) -> (B, 32) tokens: the best of `width` partial chunks kept by summed log-probability.
+
+        With outlines (B, OUTLINE_SLOTS): partial chunks whose first onset is another pitch than the first
+        given are never kept, and a second bank of `width` beams keeps the best partial chunks
+        whose latest onset is the last pitch given; the answer is that bank's best where it holds
+        one, else the first bank's.
+        """
         batch = z.shape[0]
-        rows = z.repeat_interleave(width, dim=0)  # (B * W, Z), the W beams of each latent side by side
+        banks = 1 if outlines is None else 2
+        beams = banks * width
+        rows = z.repeat_interleave(beams, dim=0)  # (B * beams, Z), the beams of each latent side by side
         state = self.initial_state(rows)
-        scores = torch.full((batch, width), -torch.inf, device=z.device)
+        scores = torch.full((batch, beams), -torch.inf, device=z.device)
         scores[:, 0] = 0.0  # all beams start equal: keep one so that the first step does not pick duplicates
-        tokens = torch.zeros(batch, width, 0, dtype=torch.long, device=z.device)
-        token_input = torch.zeros(batch * width, 1, NUM_TOKENS, device=z.device, dtype=z.dtype)
-        offsets = torch.arange(batch, device=z.device)[:, None] * width  # (B, 1)
+        tokens = torch.zeros(batch, beams, 0, dtype=torch.long, device=z.device)
+        token_input = torch.zeros(batch * beams, 1, NUM_TOKENS, device=z.device, dtype=z.dtype)
+        offsets = torch.arange(batch, device=z.device)[:, None] * beams  # (B, 1)
+        vocabulary = torch.arange(NUM_TOKENS, device=z.device)
+        is_onset = vocabulary >= FIRST_NOTE_TOKEN  # (V,)
+        if outlines is not None:
+            first, last = (outlines[:, i, None, None].to(z.device) for i in (FIRST, LAST))  # (B, 1, 1) each
+            wrong_first = is_onset & (first >= FIRST_NOTE_TOKEN) & (vocabulary != first)  # (B, 1, V)
+            lands = is_onset & (vocabulary == last)  # (B, 1, V): an onset of the last pitch given
+            started = torch.zeros(batch, beams, dtype=torch.bool, device=z.device)
+            landed = torch.zeros(batch, beams, dtype=torch.bool, device=z.device)
         for _ in range(STEPS_PER_CHUNK):
             logits, state = self._step(token_input, rows[:, None, :], state)
-            log_probs = F.log_softmax(logits.float(), dim=-1).view(batch, width, NUM_TOKENS)
-            scores, best = (scores[:, :, None] + log_probs).view(batch, -1).topk(width, dim=-1)  # (B, W)
+            log_probs = F.log_softmax(logits.float(), dim=-1).view(batch, beams, NUM_TOKENS)
+            candidates = scores[:, :, None] + log_probs  # (B, beams, V)
+            if outlines is None:
+                scores, best = candidates.view(batch, -1).topk(width, dim=-1)  # (B, W)
+            else:
+                candidates = candidates.masked_fill(~started[:, :, None] & wrong_first, -torch.inf)
+                landing = torch.where(is_onset, lands, landed[:, :, None])  # (B, beams, V)
+                free = candidates.masked_fill(landing, -torch.inf).view(batch, -1).topk(width, dim=-1)
+                held = candidates.masked_fill(~landing, -torch.inf).view(batch, -1).topk(width, dim=-1)
+                scores, best = torch.cat([free.values, held.values], 1), torch.cat([free.indices, held.indices], 1)
             beam, token = best // NUM_TOKENS, best % NUM_TOKENS
             tokens = torch.cat([tokens.gather(1, beam[:, :, None].expand(-1, -1, tokens.shape[2])),
-                                token[:, :, None]], dim=2)  # (B, W, step + 1)
-            chosen = (beam + offsets).flatten()  # (B * W,) the row each new beam continues
+                                token[:, :, None]], dim=2)  # (B, beams, step + 1)
+            if outlines is not None:
+                started = started.gather(1, beam) | is_onset[token]
+                landed = landing.view(batch, -1).gather(1, best)
+            chosen = (beam + offsets).flatten()  # (B * beams,) the row each new beam continues
             state = (state[0][:, chosen], state[1][:, chosen])
             token_input = F.one_hot(token.flatten(), NUM_TOKENS).to(z.dtype)[:, None, :]
-        return tokens[:, 0].contiguous()  # topk sorts: beam 0 scores best
+        if outlines is None:
+            return tokens[:, 0].contiguous()  # topk sorts: beam 0 scores best
+        answer = torch.where(torch.isfinite(scores[:, width]), width, 0)  # (B,) the held bank's best, if any
+        return tokens[torch.arange(batch, device=z.device), answer].contiguous()
 
     # -- training --------------------------------------------------------------------------
 
