@@ -25,15 +25,13 @@ from core.bundle import record_component
 from core.data.latent_sequences import LatentSequences
 from core.music.constants import FIRST_NOTE_TOKEN
 from core.music.melody import token_to_pitch
+from core.music.musicality import LEAP_SEMITONES
 from core.music.outlines import LAST, OUTLINE_SLOTS, OUTLINE_UNKNOWN, seam_intervals
 from core.nets.outline import OutlineModel, draw_outlines
 from core.nets.transformer import UNCONDITIONAL
 from train import train_sequence
 from train.configs import SequenceTrainConfig
 from train.train_sequence import LatentBatch, model_styles
-
-SEAM_LEAP = 7  # semitones: a larger interval across a seam is a leap (as in core.music.musicality)
-
 
 def outline_loss(model: nn.Module, batch: LatentBatch, generator: torch.Generator) -> torch.Tensor:
     """Mean cross-entropy of the hidden tokens: in each span every token is hidden with one
@@ -64,7 +62,7 @@ class OutlineTask(train_sequence.LatentSpanTask):
         return loss, {"loss": loss.item()}
 
     def musicality_check(self, model: nn.Module) -> dict[str, float]:
-        """Drawn outlines of check_style: the share of seams that leap more than SEAM_LEAP semitones
+        """Drawn outlines of check_style: the share of seams that leap (past LEAP_SEMITONES)
         and the share that end on C (the tonic of a major tune moved into C)."""
         config = self.config
         style = model.config.style_index(config.check_style) if model.config.style_labels else UNCONDITIONAL
@@ -74,7 +72,7 @@ class OutlineTask(train_sequence.LatentSpanTask):
         intervals = np.concatenate([seam_intervals(row) for row in outlines])
         last = outlines[:, -1, LAST]
         ends = last[last >= FIRST_NOTE_TOKEN]
-        return {"check_seam_leap_share": float(np.mean(np.abs(intervals) > SEAM_LEAP)) if len(intervals) else 0.0,
+        return {"check_seam_leap_share": float(np.mean(np.abs(intervals) > LEAP_SEMITONES)) if len(intervals) else 0.0,
                 "check_last_on_c_share": float(np.mean(token_to_pitch(ends) % 12 == 0)) if len(ends) else 0.0}
 
     def export(self, model: nn.Module, directory, record: dict) -> None:
