@@ -33,6 +33,7 @@ from train import train_sequence
 from train.configs import SequenceTrainConfig
 from train.train_sequence import LatentBatch, model_styles
 
+
 def outline_loss(model: nn.Module, batch: LatentBatch, generator: torch.Generator) -> torch.Tensor:
     """Mean cross-entropy of the hidden tokens: in each span every token is hidden with one
     probability drawn uniformly per span. batch.outlines: (B, L, S); returns a scalar."""
