@@ -6,13 +6,11 @@ same spans, labels and padding as the diffusion model (`train.train_sequence`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 
-from core.bundle import record_component
 from core.nets.mdn import Mixture, TransformerMDN, mixture_nll
 from train import train_sequence
 from train.train_sequence import LatentBatch, hide_outlines
@@ -44,11 +42,6 @@ class MDNTask(train_sequence.LatentSpanTask):
     def sample_check(self, model: nn.Module, style: torch.Tensor, length: int,
                      generators: list[torch.Generator]) -> torch.Tensor:
         return model.sample(len(generators), length, generators, style=style)
-
-    def export(self, model: nn.Module, directory: Path, record: dict) -> None:
-        """mdn into the bundle, fitted on the latents' VAE and codec."""
-        self.save_model(model, directory, record)
-        record_component(directory, self.name, self.fitted_on)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.bundle import record_component
 from core.data.latent_sequences import LatentSequences
 from core.music.constants import FIRST_NOTE_TOKEN
 from core.music.melody import token_to_pitch
@@ -75,11 +74,6 @@ class OutlineTask(train_sequence.LatentSpanTask):
         ends = last[last >= FIRST_NOTE_TOKEN]
         return {"check_seam_leap_share": float(np.mean(np.abs(intervals) > LEAP_SEMITONES)) if len(intervals) else 0.0,
                 "check_last_on_c_share": float(np.mean(token_to_pitch(ends) % 12 == 0)) if len(ends) else 0.0}
-
-    def export(self, model: nn.Module, directory, record: dict) -> None:
-        """outline into the bundle, fitted on the latents' VAE and codec (their chunks and key)."""
-        self.save_model(model, directory, record)
-        record_component(directory, self.name, self.fitted_on)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.bundle import VAE_ENCODER, dependency_sha256
+from core.bundle import VAE_ENCODER, dependency_sha256, record_component
 from core.data.latent_sequences import LatentSequences
 from core.music.musicality import musicality
 from core.music.outlines import OUTLINE_UNKNOWN
@@ -157,7 +157,8 @@ class SpanSampler:
 
 class LatentSpanTask:
     """Training over padded batches of latent spans (`train.loop.TrainTask`); subclasses set
-    `name` and `model_class` and define `loss`, `sample_check` and `export`."""
+    `name` and `model_class` and define `loss` and `sample_check` (and `export` where a model is
+    fitted on more than the latents' VAE and codec)."""
 
     name: str
     model_class: type[nn.Module]
@@ -232,6 +233,11 @@ class LatentSpanTask:
     def save_model(self, model: nn.Module, directory: Path, record: dict) -> None:
         """NAME.safetensors + NAME.json into `directory` (the caller enters it into the manifest)."""
         save_exported_model(directory, self.name, model, self.config, self.data, record)
+
+    def export(self, model: nn.Module, directory: Path, record: dict) -> None:
+        """The model into the bundle, fitted on the latents' VAE and codec."""
+        self.save_model(model, directory, record)
+        record_component(directory, self.name, self.fitted_on)
 
 
 def main(task_class: type[LatentSpanTask], model_preset: str, train_preset: str,

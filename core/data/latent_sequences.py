@@ -79,21 +79,25 @@ class LatentSequences:
         """Windows (B, 2) rows of (track, first latent) -> (B, length, D) float32 latents."""
         return self.gather_spans(np.column_stack([rows, np.full(len(rows), length)]))[0]  # (B, length, D)
 
+    def _span_index(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Spans (B, 3) rows of (track, first latent, length) -> ((B, L) int64 index of each place's
+        chunk, the span's first one at padding; (B, L) bool padding, True past each span's length),
+        L = the longest span."""
+        lengths = rows[:, 2]
+        steps = np.arange(int(lengths.max()))
+        padding = steps[None, :] >= lengths[:, None]  # (B, L)
+        index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
+        return index, padding
+
     def gather_spans(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Spans (B, 3) rows of (track, first latent, length) -> ((B, L, D) latents zero-padded at
         the end, (B, L) bool padding mask, True past each span's length), L = the longest span."""
-        lengths = rows[:, 2]
-        longest = int(lengths.max())
-        steps = np.arange(longest)
-        padding = steps[None, :] >= lengths[:, None]  # (B, L)
-        index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
+        index, padding = self._span_index(rows)
         latents = np.where(padding[..., None], 0.0, self.latents[index]).astype(np.float32)
         return torch.from_numpy(latents), torch.from_numpy(padding)
 
     def span_outlines(self, rows: np.ndarray) -> torch.Tensor:
         """Spans (B, 3) rows of (track, first latent, length) -> (B, L, S) long outline tokens, unknown
         (0) past each span's length; L = the longest span."""
-        steps = np.arange(int(rows[:, 2].max()))
-        padding = steps[None, :] >= rows[:, 2][:, None]  # (B, L)
-        index = self.track_offsets[rows[:, 0]][:, None] + rows[:, 1][:, None] + np.where(padding, 0, steps)
+        index, padding = self._span_index(rows)
         return torch.from_numpy(np.where(padding[..., None], 0, self.outlines[index]).astype(np.int64))
