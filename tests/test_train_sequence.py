@@ -22,6 +22,7 @@ from train.train_diffusion import DiffusionTask, diffusion_loss
 from train.train_diffusion import main as train_diffusion
 from train.train_mdn import main as train_mdn
 from train.train_mdn import mdn_loss
+from train.train_outline import OutlineTask
 from train.train_outline import main as train_outline
 from train.train_sequence import LatentBatch, SpanSampler, check_export_target, model_styles
 
@@ -196,3 +197,14 @@ def test_a_musicality_check_of_a_style_the_data_lacks_is_refused_before_training
     model_config = dataclasses.replace(preset("demo").denoiser, data_dims=DIMS, styles="chorale,folk")
     with pytest.raises(ValueError, match="--check-style: Style must be one of: chorale, folk, any; got 'jazz'"):
         DiffusionTask(sequences, latents_file, model_config, config, decoder_dir=tmp_path)
+
+
+def test_a_musicality_check_of_no_latents_is_no_check_rather_than_a_crash_at_export(latents_file, tmp_path):
+    sequences = LatentSequences.load(latents_file)
+    config = dataclasses.replace(span_config(), check_latents=0)
+    model_config = dataclasses.replace(preset("demo").outline, model_dims=16, layers=1, heads=2,
+                                       transformer_mlp_dims=32, mlp_dims=32)
+    task = OutlineTask(sequences, latents_file, OutlineTask.fitted_config(model_config, sequences, config), config,
+                       decoder_dir=tmp_path)
+    model = task.build_model(task.model_config)
+    assert set(task.evaluate(model, step=1)) == {"eval_loss"}

@@ -68,7 +68,7 @@ class SequenceTrainConfig(TrainConfig):
     style_dropout: float = 1.0  # share of spans trained without their style label; 1 = no labels at all
     check_style: str = "any"  # the musicality check at each evaluation (with --export): style ...
     check_latents: int = 8  # ... length in latents ...
-    check_samples: int = 32  # ... and number of melodies; 0 = no check
+    check_samples: int = 32  # ... and number of melodies; 0 (either) = no check
     outline_dropout: float = 0.2  # share of spans an outline-conditioned model sees with their outlines unknown
 
 

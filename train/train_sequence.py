@@ -208,7 +208,7 @@ class LatentSpanTask:
                                            self.eval_style[start : start + EVAL_BATCH]).to(device)
             total += self.loss(model, batch, step, generator)[0].item() * len(batch.style)
         figures = {"eval_loss": total / len(self.eval_rows)}
-        if self.decoder_dir is not None and self.config.check_samples > 0:
+        if self.decoder_dir is not None and min(self.config.check_samples, self.config.check_latents) > 0:
             figures.update(self.musicality_check(model))
         return figures
 
