@@ -302,6 +302,12 @@ def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/music21.npz"), help="the melody cache it encodes")
 
 
+def print_table(table: pd.DataFrame, digits: int) -> None:
+    """A results table on stdout, rounded to `digits`, wide enough for the Lab's columns."""
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(digits).to_string(index=False))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval_lab.run", description=__doc__.split("\n\n")[0])
     add_corpus_options(parser)
@@ -324,8 +330,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         table = run(MelodyPipeline(args.model), args.latents, args.data, args.out, config)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.round(4).to_string(index=False))
+    print_table(table, 4)
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -36,7 +36,7 @@ from core.music.musicality import average_profiles, average_seam_profile, musica
 from core.pipeline import MelodyPipeline, join_chunks
 from core.requests import DEFAULT_SEAM_CANDIDATES
 from eval_lab.c2st import told_apart
-from eval_lab.run import WHOLE_TUNES, EvalConfig, Evaluator, add_corpus_options
+from eval_lab.run import WHOLE_TUNES, EvalConfig, Evaluator, add_corpus_options, print_table
 
 IN_SCALE_TARGET = 0.95
 DENSITY_TOLERANCE = 0.15
@@ -135,8 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                "in_scale_share", "transposed_pattern_share", "pitch_range", "step_share", "contour_similarity_4",
                "contour_similarity_8", "repeat_lag_8", "repeat_lag_16", "last_note_tonic", "phrase_end_tonic_share",
                "mid_phrase_tonic_share", "c2st_accuracy", "targets_met"]
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table[columns].round(3).to_string(index=False))
+    print_table(table[columns], 3)
     if args.csv is not None:
         table.to_csv(args.csv, index=False)
 

@@ -220,6 +220,18 @@ def sample_ddpm(
                                keep_every, _known)
 
 
+def sample_ddpm_from(model: nn.Module, schedule: NoiseSchedule, x0: torch.Tensor, level: int,
+                     generator: Generators) -> torch.Tensor:
+    """(B, K, D) clean latents noised to step `level` (1..N) of the schedule, then drawn back to 0 by
+    ancestral DDPM (SDEdit, Meng et al. 2022): what the model restores of them from that level."""
+    if not 1 <= level <= schedule.num_steps:
+        raise ValueError(f"level must lie in 1..{schedule.num_steps}, got {level}")
+    a = _a(schedule, level)
+    noisy = a**0.5 * x0 + (1 - a) ** 0.5 * initial_noise(tuple(x0.shape), generator, x0.device)
+    return _sample_generalized(model, schedule, noisy, generator, list(range(level, 0, -1)), 1.0, None, 0,
+                               None).latents
+
+
 def sample_ddim(
     model: nn.Module, schedule: NoiseSchedule, noise: torch.Tensor, generator: Generators,
     steps: int | None = DDIM_STEPS, callback: ProgressCallback | None = None, keep_every: int = 0, *,
