@@ -6,7 +6,7 @@
 # corpus cache (if missing) -> VAE -> encode + refit the codec -> the decoder for sampled latents
 # -> outline model, diffusion and TransformerMDN -> per-style reconstruction and the per-style evaluation. Each
 # trainer checkpoints into runs/ and resumes from there, so the script can be run again after an interruption. Extra flags for
-# one stage go in VAE_FLAGS, OUTLINE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000", or
+# one stage go in VAE_FLAGS, CODEC_FLAGS, OUTLINE_FLAGS, DIFFUSION_FLAGS, MDN_FLAGS (e.g. VAE_FLAGS="--steps 20000", or
 # VAE_FLAGS="--init-from DIR" to continue the VAE weights of another bundle, as the committed one did);
 # EVAL_N sets the sequences per system of the evaluation (default 200). On a GPU machine,
 # carry data/music21.npz with the working tree (or let the first stage rebuild it).
@@ -21,7 +21,13 @@ runs="${RUNS:-runs/$config}"
 [ -f data/music21.npz ] || "$python_bin" -m train.prepare_data --source music21
 # shellcheck disable=SC2086  # the *_FLAGS variables are word lists on purpose
 "$python_bin" -m train.train_vae --config "$config" --out "$runs/vae" --resume --export "$model_dir" ${VAE_FLAGS:-}
-"$python_bin" -m train.encode --model "$model_dir" --refit-codec --out "data/latents_music21.npz"
+# the demo VAE uses all 128 dims (512 free bits): its codec keeps their 48 leading principal components
+# (docs/data-and-training.md, "The VAE"); the paper's keeps the dims below the sigma threshold
+default_codec_flags=""
+[ "$config" = demo ] && default_codec_flags="--components 48"
+# shellcheck disable=SC2086
+"$python_bin" -m train.encode --model "$model_dir" --refit-codec --out "data/latents_music21.npz" \
+  ${CODEC_FLAGS:-$default_codec_flags}
 # the decoder taught the latents a sequence model draws (docs/data-and-training.md, "Decoding sampled
 # latents"); the encoder stays frozen, so the codec and the latents just written stay valid
 "$python_bin" -m train.train_vae --config "$config" --out "$runs/vae_sampled" --resume --init-from "$model_dir" \
