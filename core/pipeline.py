@@ -89,6 +89,14 @@ class Drawn:
         return Drawn(self.latents[:count], None if self.outlines is None else self.outlines[:count])
 
 
+def told_outlines(outlines: torch.Tensor) -> torch.Tensor:
+    """(..., OUTLINE_SLOTS) outline tokens -> a copy with the slots the sequence models are not told
+    (all but TOLD_OUTLINE_SLOTS) unknown."""
+    told = outlines.clone()
+    told[..., [slot for slot in range(OUTLINE_SLOTS) if slot not in TOLD_OUTLINE_SLOTS]] = OUTLINE_UNKNOWN
+    return told
+
+
 def candidate_seeds(seeds: Sequence[int], draw: int) -> tuple[int, ...]:
     """The seeds of the `draw`-th infilling drawn for each of `seeds` (`MelodyPipeline.infill`): the seeds
     themselves for draw 0, then seeds of their own, the same on every call."""
@@ -166,13 +174,17 @@ class MelodyPipeline:
         own latents (encoded), `sampled_noise_level` for latents a sequence model drew (`core.nets.vae`).
         outlines: (K, OUTLINE_SLOTS) the outlines the latents were drawn to follow, which the decoding
         holds them to (`MusicVAE.decode`); None: decoded free."""
-        rests = ((latents.cpu() - self.codec.rest_point).square().mean(-1).sqrt() < rest_tolerance).numpy()
+        rests = self.rest_flags(latents, rest_tolerance).numpy()
         if outlines is not None:
             rests |= (outlines[:, FIRST] == OUTLINE_SILENT).cpu().numpy()
         z = self.codec.inverse(latents.to(self.device))
         z[torch.from_numpy(rests).to(self.device)] = 0.0  # the zero latent decodes to silence
         levels = torch.as_tensor(noise_level, dtype=z.dtype).to(self.device)
         return self.vae.decode(z, noise_level=levels, outlines=outlines).cpu().numpy().astype(np.int8), rests
+
+    def rest_flags(self, latents: torch.Tensor, rest_tolerance: float = DEFAULT_REST_TOLERANCE) -> torch.Tensor:
+        """(..., D) normalized latents -> (...) bool on the CPU: within `rest_tolerance` RMS of the rest point."""
+        return (latents.cpu() - self.codec.rest_point).square().mean(-1).sqrt() < rest_tolerance
 
     def decode_melodies(self, latents: torch.Tensor, noise_level: torch.Tensor | float = 0.0,
                         outlines: torch.Tensor | None = None) -> list[np.ndarray]:
@@ -441,11 +453,8 @@ class MelodyPipeline:
             return None
         style = self._style_indices(self.outline_model, options, len(generators))
         guidance = min(options.guidance, 1.0)  # the style's own outlines; above 1 they close too alike
-        drawn = draw_outlines(self.outline_model, known, style, generators, guidance, sources,
-                              temperature=OUTLINE_TEMPERATURE).cpu()
-        untold = [slot for slot in range(OUTLINE_SLOTS) if slot not in TOLD_OUTLINE_SLOTS]
-        drawn[..., untold] = OUTLINE_UNKNOWN
-        return drawn
+        return told_outlines(draw_outlines(self.outline_model, known, style, generators, guidance, sources,
+                                           temperature=OUTLINE_TEMPERATURE).cpu())
 
     def _hint(self, component: str) -> str:
         return REBUILD_HINTS[component].replace("DIR", str(self.model_dir))

@@ -34,9 +34,8 @@ from tqdm import tqdm
 from core.data.melody_cache import MelodyCache
 from core.diffusion.samplers import sample_ddpm_from
 from core.music.musicality import average_profiles, musicality
-from core.music.outlines import COUNT, OUTLINE_UNKNOWN
 from core.nets.denoiser import GuidedDenoiser
-from core.pipeline import DEFAULT_REST_TOLERANCE, MelodyPipeline
+from core.pipeline import MelodyPipeline, told_outlines
 from eval_lab.run import EvalConfig, Evaluator, add_corpus_options, print_table
 
 DEFAULT_RATIOS = (0.25, 0.5)
@@ -62,10 +61,8 @@ def robustness_table(pipeline: MelodyPipeline, latents: torch.Tensor, outlines: 
     """The table of the module docstring for (N, K, D) held-out `latents` and their (N, K, OUTLINE_SLOTS)
     `outlines`; the diffusion rows need the bundle's diffusion model (none without one)."""
     generator = torch.Generator().manual_seed(seed)
-    told = outlines.clone()
-    told[..., COUNT] = OUTLINE_UNKNOWN  # the pipeline tells the sequence models the pitches only
-    rest_distance = (latents - pipeline.codec.rest_point).square().mean(-1).sqrt()
-    sounding = (rest_distance >= DEFAULT_REST_TOLERANCE).unsqueeze(-1)  # (N, K, 1): rest chunks stay rests
+    told = told_outlines(outlines)  # what the pipeline tells the sequence models
+    sounding = ~pipeline.rest_flags(latents).unsqueeze(-1)  # (N, K, 1): rest chunks stay rests
     spread = latents.reshape(-1, latents.shape[-1])[sounding.reshape(-1)].std(0)  # (D,)
     level = pipeline.sampled_noise_level
     rows = [decoded_row(pipeline, "own", latents, told, latents, spread, 0.0)]
